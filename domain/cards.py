@@ -1,0 +1,607 @@
+"""Stored-value cards (储值卡): products with tiered top-up bonuses, issue, top-up, freeze, and
+spending and refunds as services that checkout composes. Every change is one ledger transfer plus
+one statement line (`card_entries`) per card, which is what a member's history shows.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass
+
+from sqlalchemy import (
+    CheckConstraint,
+    Column,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Table,
+    UniqueConstraint,
+    func,
+    insert,
+    select,
+    text,
+    update,
+)
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from domain import audit
+from domain.db import Id, created_at_column, metadata, utcnow
+from domain.errors import DomainError
+from domain.ledger import (
+    AccountKind,
+    AccountSpec,
+    Check,
+    InsufficientFunds,
+    Leg,
+    accounts,
+    ensure_accounts,
+    insert_ignoring_conflicts,
+    post_transfer,
+    store_account,
+    transfers,
+)
+from domain.members import Tier, get_member, members
+from domain.tenancy import Actor, SplitRule, brands, check_text, get_store
+
+MAX_AMOUNT = 100_000_000  # ¥1,000,000 in one operation: beyond any real top-up, short of any overflow.
+MAX_RULES = 20
+
+
+class Tender(enum.StrEnum):
+    """How money came in at the desk."""
+
+    CASH = "CASH"
+    BANK_CARD = "BANK_CARD"
+    WECHAT = "WECHAT"
+    ALIPAY = "ALIPAY"
+
+
+class CardStatus(enum.StrEnum):
+    ACTIVE = "ACTIVE"
+    FROZEN = "FROZEN"
+
+
+card_products = Table(
+    "stored_value_card_products",
+    metadata,
+    Column("id", Id, primary_key=True),
+    Column("brand_id", Id, ForeignKey("brands.id"), nullable=False),
+    Column("name", String(40), nullable=False),
+    # The share of the list price a member pays for services paid with this card: 85 is 85折.
+    Column("service_discount_percent", Integer, nullable=False, default=100),
+    created_at_column(),
+    UniqueConstraint("brand_id", "name"),
+    CheckConstraint("service_discount_percent BETWEEN 1 AND 100", name="discount"),
+)
+
+top_up_rules = Table(
+    "top_up_rules",
+    metadata,
+    Column("id", Id, primary_key=True),
+    Column("product_id", Id, ForeignKey("stored_value_card_products.id"), nullable=False),
+    Column("threshold", Id, nullable=False),
+    Column("bonus", Id, nullable=False),
+    UniqueConstraint("product_id", "threshold"),
+    CheckConstraint("threshold > 0 AND bonus >= 0", name="amounts"),
+)
+
+cards = Table(
+    "stored_value_cards",
+    metadata,
+    Column("id", Id, primary_key=True),
+    Column("brand_id", Id, ForeignKey("brands.id"), nullable=False),
+    Column("member_id", Id, ForeignKey("members.id"), nullable=False),
+    Column("product_id", Id, ForeignKey("stored_value_card_products.id"), nullable=False),
+    Column("issued_store_id", Id, ForeignKey("stores.id"), nullable=False),
+    Column("status", String(10), nullable=False, default=CardStatus.ACTIVE.value),
+    Column("frozen_reason", String(100), nullable=True),
+    Column("principal_account_id", Id, ForeignKey("accounts.id"), nullable=True),
+    Column("gift_account_id", Id, ForeignKey("accounts.id"), nullable=True),
+    # Bumped by every money movement: the conditional bump is the card's lock on both databases.
+    Column("version", Integer, nullable=False, default=0),
+    created_at_column(),
+    UniqueConstraint("member_id", "product_id"),
+)
+
+card_entries = Table(
+    "card_entries",
+    metadata,
+    Column("id", Id, primary_key=True),
+    Column("brand_id", Id, ForeignKey("brands.id"), nullable=False),
+    Column("member_id", Id, ForeignKey("members.id"), nullable=False),
+    Column("card_id", Id, ForeignKey("stored_value_cards.id"), nullable=False),
+    Column("transfer_id", Id, ForeignKey("transfers.id"), nullable=False),
+    Column("kind", String(30), nullable=False),
+    Column("principal_delta", Id, nullable=False),
+    Column("gift_delta", Id, nullable=False),
+    Column("principal_after", Id, nullable=False),
+    Column("gift_after", Id, nullable=False),
+    Column("store_id", Id, ForeignKey("stores.id"), nullable=True),
+    Column("staff_id", Id, ForeignKey("staff.id"), nullable=True),
+    created_at_column(),
+    UniqueConstraint("transfer_id", "card_id"),
+    Index("ix_card_entries_member_id_id", "member_id", "id"),
+)
+
+
+def check_amount(amount: int, field: str = "amount") -> int:
+    if isinstance(amount, bool) or not isinstance(amount, int):
+        raise DomainError("INVALID_VALUE", field, what="金额")
+    if amount <= 0:
+        raise DomainError("AMOUNT_NOT_POSITIVE", field)
+    if amount > MAX_AMOUNT:
+        raise DomainError("AMOUNT_TOO_LARGE", field, max=f"¥{MAX_AMOUNT // 100:,}")
+    return amount
+
+
+# --- products ---------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class TopUpRule:
+    threshold: int
+    bonus: int
+
+
+def bonus_for(rules: list[TopUpRule], amount: int) -> int:
+    """充值送, tiered: the bonus of the highest threshold the amount reaches."""
+    reached = [r for r in rules if r.threshold <= amount]
+    return max(reached, key=lambda r: r.threshold).bonus if reached else 0
+
+
+async def create_product(
+    db: AsyncConnection, actor: Actor, *, name: str, service_discount_percent: int, rules: list[TopUpRule]
+) -> int:
+    name = check_text(name, "name", "卡种名称", 40)
+    if not 1 <= service_discount_percent <= 100:
+        raise DomainError("PERCENT_OUT_OF_RANGE", "serviceDiscountPercent")
+    if len(rules) > MAX_RULES:
+        raise DomainError("TOO_MANY", "topUpRules", what="充值档位", max=MAX_RULES)
+    seen: set[int] = set()
+    for i, rule in enumerate(rules):
+        check_amount(rule.threshold, f"topUpRules.{i}.threshold")
+        if rule.bonus < 0:
+            raise DomainError("INVALID_VALUE", f"topUpRules.{i}.bonus", what="赠送金额")
+        if rule.bonus > rule.threshold:
+            raise DomainError("BONUS_TOO_LARGE", f"topUpRules.{i}.bonus")
+        if rule.threshold in seen:
+            raise DomainError("DUPLICATE_THRESHOLD", f"topUpRules.{i}.threshold", threshold=rule.threshold)
+        seen.add(rule.threshold)
+    if await db.scalar(select(card_products.c.id).where(card_products.c.brand_id == actor.brand_id, card_products.c.name == name)):
+        raise DomainError("DUPLICATE_NAME", "name", name=name)
+    product_id = (
+        await db.execute(
+            insert(card_products)
+            .values(brand_id=actor.brand_id, name=name, service_discount_percent=service_discount_percent)
+            .returning(card_products.c.id)
+        )
+    ).scalar_one()
+    if rules:
+        await db.execute(
+            insert(top_up_rules), [{"product_id": product_id, "threshold": r.threshold, "bonus": r.bonus} for r in rules]
+        )
+    await audit.record(
+        db, actor, "card_product.create", "stored_value_card_product", product_id,
+        after={"name": name, "service_discount_percent": service_discount_percent, "rules": [r.__dict__ for r in rules]},
+    )
+    return product_id
+
+
+async def get_product(db: AsyncConnection, actor: Actor, product_id: int, field: str = "cardProductId"):
+    row = (await db.execute(select(card_products).where(card_products.c.id == product_id))).first()
+    if row is None or row.brand_id != actor.brand_id:
+        raise DomainError("NOT_FOUND", field, what="卡种")
+    return row
+
+
+async def rules_of(db: AsyncConnection, product_id: int) -> list[TopUpRule]:
+    rows = await db.execute(
+        select(top_up_rules.c.threshold, top_up_rules.c.bonus).where(top_up_rules.c.product_id == product_id).order_by(top_up_rules.c.threshold)
+    )
+    return [TopUpRule(t, b) for t, b in rows]
+
+
+# --- cards ------------------------------------------------------------------------------------
+
+
+async def get_card(db: AsyncConnection, actor: Actor, card_id: int, field: str = "cardId"):
+    row = (await db.execute(select(cards).where(cards.c.id == card_id))).first()
+    if row is None or row.brand_id != actor.brand_id:
+        raise DomainError("NOT_FOUND", field, what="储值卡")
+    return row
+
+
+async def _issue_card(db: AsyncConnection, *, brand_id: int, member_id: int, product_id: int, store_id: int) -> int:
+    """The member's card of this product, issued at `store_id` if this is the first top-up."""
+    await db.execute(
+        insert_ignoring_conflicts(db, cards).values(
+            brand_id=brand_id, member_id=member_id, product_id=product_id, issued_store_id=store_id,
+            status=CardStatus.ACTIVE.value, version=0, created_at=utcnow(),
+        )
+    )
+    card = (
+        await db.execute(select(cards).where(cards.c.member_id == member_id, cards.c.product_id == product_id))
+    ).one()
+    if card.principal_account_id is None:
+        ids = await ensure_accounts(
+            db, brand_id,
+            [
+                AccountSpec(f"svcard:{card.id}:principal", AccountKind.CARD_PRINCIPAL, member_id=member_id, card_id=card.id),
+                AccountSpec(f"svcard:{card.id}:gift", AccountKind.CARD_GIFT, member_id=member_id, card_id=card.id),
+            ],
+        )
+        await db.execute(
+            update(cards).where(cards.c.id == card.id).values(
+                principal_account_id=ids[f"svcard:{card.id}:principal"], gift_account_id=ids[f"svcard:{card.id}:gift"]
+            )
+        )
+    return card.id
+
+
+_lock_card = (
+    update(cards)
+    .values(version=cards.c.version + 1)
+    .returning(cards.c.status, cards.c.principal_account_id, cards.c.gift_account_id, cards.c.member_id)
+)
+
+
+async def _lock(db: AsyncConnection, card_id: int, *, allow_frozen: bool = False):
+    """Take the card for this transaction: spends, refunds and top-ups of one card run one at a time."""
+    row = (await db.execute(_lock_card.where(cards.c.id == card_id))).one()
+    if row.status == CardStatus.FROZEN and not allow_frozen:
+        raise DomainError("CARD_FROZEN", "cardId")
+    return row
+
+
+async def _balances(db: AsyncConnection, card) -> tuple[int, int]:
+    rows = dict(
+        (await db.execute(select(accounts.c.id, accounts.c.balance).where(accounts.c.id.in_([card.principal_account_id, card.gift_account_id])))).all()
+    )
+    return rows[card.principal_account_id], rows[card.gift_account_id]
+
+
+async def _write_entry(db, *, brand_id, member_id, card, transfer_id, kind, principal_delta, gift_delta, after, store_id, staff_id):
+    p_after = after.get(card.principal_account_id)
+    g_after = after.get(card.gift_account_id)
+    if p_after is None or g_after is None:
+        current_p, current_g = await _balances(db, card)
+        p_after = current_p if p_after is None else p_after
+        g_after = current_g if g_after is None else g_after
+    await db.execute(
+        insert(card_entries).values(
+            brand_id=brand_id, member_id=member_id, card_id=card.id, transfer_id=transfer_id, kind=kind,
+            principal_delta=principal_delta, gift_delta=gift_delta, principal_after=p_after, gift_after=g_after,
+            store_id=store_id, staff_id=staff_id, created_at=utcnow(),
+        )
+    )
+    return p_after, g_after
+
+
+@dataclass(frozen=True)
+class TopUpResult:
+    card_id: int
+    transfer_id: int
+    amount: int
+    bonus: int
+    principal: int
+    gift: int
+
+
+async def top_up(
+    db: AsyncConnection,
+    actor: Actor,
+    *,
+    member_id: int,
+    store_id: int,
+    amount: int,
+    tender: Tender,
+    reference: str,
+    card_id: int | None = None,
+    product_id: int | None = None,
+) -> TopUpResult:
+    """Principal += amount; gift += the bonus of the highest rule reached. Issues the member's card
+    of `product_id` at this store on the first top-up."""
+    check_amount(amount)
+    await get_store(db, actor, store_id)
+    member = await get_member(db, actor, member_id)
+    if card_id is not None:
+        card = await get_card(db, actor, card_id)
+        if card.member_id != member.id:
+            raise DomainError("CARD_MEMBER_MISMATCH", "cardId")
+        if product_id is not None and product_id != card.product_id:
+            raise DomainError("INVALID_VALUE", "cardProductId", what="卡种")
+    elif product_id is not None:
+        await get_product(db, actor, product_id)
+        card_id = await _issue_card(db, brand_id=actor.brand_id, member_id=member.id, product_id=product_id, store_id=store_id)
+    else:
+        raise DomainError("CARD_PRODUCT_REQUIRED", "cardProductId")
+
+    card = (await db.execute(select(cards).where(cards.c.id == card_id))).one()
+    await _lock(db, card.id)
+    bonus = bonus_for(await rules_of(db, card.product_id), amount)
+    ids = await ensure_accounts(
+        db, actor.brand_id,
+        [store_account(AccountKind.STORE_TENDER, store_id, tender.value), store_account(AccountKind.STORE_GIFT_ISSUED, store_id)],
+    )
+    tender_account = ids[f"store:{store_id}:store_tender:{tender.value}"]
+    legs = [Leg(tender_account, amount), Leg(card.principal_account_id, -amount)]
+    if bonus:
+        legs += [Leg(ids[f"store:{store_id}:store_gift_issued"], bonus), Leg(card.gift_account_id, -bonus)]
+    transfer_id, after = await post_transfer(
+        db, brand_id=actor.brand_id, kind="TOP_UP", reference=reference, legs=legs,
+        store_id=store_id, staff_id=actor.staff_id, member_id=member.id, memo=tender.value,
+    )
+    principal, gift = await _write_entry(
+        db, brand_id=actor.brand_id, member_id=member.id, card=card, transfer_id=transfer_id, kind="TOP_UP",
+        principal_delta=amount, gift_delta=bonus, after=after, store_id=store_id, staff_id=actor.staff_id,
+    )
+    await _raise_tier(db, member.id, actor.brand_id, amount)
+    await audit.record(
+        db, actor, "card.top_up", "stored_value_card", card.id,
+        after={"amount": amount, "bonus": bonus, "tender": tender.value, "principal": principal, "gift": gift},
+        store_id=store_id,
+    )
+    return TopUpResult(card.id, transfer_id, amount, bonus, principal, gift)
+
+
+async def _raise_tier(db: AsyncConnection, member_id: int, brand_id: int, amount: int) -> None:
+    """Tiers follow cumulative top-up principal and never fall back."""
+    brand = (await db.execute(select(brands.c.silver_threshold, brands.c.gold_threshold).where(brands.c.id == brand_id))).one()
+    total = (
+        await db.execute(
+            update(members).where(members.c.id == member_id).values(total_top_up=members.c.total_top_up + amount)
+            .returning(members.c.total_top_up, members.c.tier)
+        )
+    ).one()
+    rank = [Tier.NORMAL, Tier.SILVER, Tier.GOLD]
+    earned = Tier.GOLD if total.total_top_up >= brand.gold_threshold else Tier.SILVER if total.total_top_up >= brand.silver_threshold else Tier.NORMAL
+    if rank.index(earned) > rank.index(Tier(total.tier)):
+        await db.execute(update(members).where(members.c.id == member_id).values(tier=earned.value))
+
+
+# --- spending and refunds ---------------------------------------------------------------------
+
+
+def split_spend(amount: int, principal: int, gift: int, rule: SplitRule) -> tuple[int, int]:
+    """How much of `amount` each balance pays. Deterministic; in the proportional rule the fen
+    remainder goes to principal. The caller has checked that amount <= principal + gift."""
+    if rule == SplitRule.PRINCIPAL_FIRST:
+        from_principal = min(amount, principal)
+        return from_principal, amount - from_principal
+    if rule == SplitRule.GIFT_FIRST:
+        from_gift = min(amount, gift)
+        return amount - from_gift, from_gift
+    from_gift = amount * gift // (principal + gift)
+    return amount - from_gift, from_gift
+
+
+@dataclass(frozen=True)
+class CardDebit:
+    """What a spend takes from one card; checkout credits the other side of these legs."""
+
+    card_id: int
+    member_id: int
+    principal: int
+    gift: int
+    legs: tuple[Leg, ...]
+    card: object
+
+
+async def debit_card(db: AsyncConnection, actor: Actor, *, card_id: int, amount: int, field: str = "cardId") -> CardDebit:
+    """Lock the card, split the amount by the brand's rule and return the debit legs."""
+    check_amount(amount)
+    card = await get_card(db, actor, card_id, field)
+    await _lock(db, card.id)
+    principal, gift = await _balances(db, card)
+    if amount > principal + gift:
+        raise DomainError("INSUFFICIENT_BALANCE", field, available=f"¥{(principal + gift) / 100:.2f}")
+    rule = SplitRule((await db.execute(select(brands.c.split_rule).where(brands.c.id == actor.brand_id))).scalar_one())
+    from_principal, from_gift = split_spend(amount, principal, gift, rule)
+    legs = tuple(
+        leg for leg in (Leg(card.principal_account_id, from_principal), Leg(card.gift_account_id, from_gift)) if leg.amount
+    )
+    return CardDebit(card.id, card.member_id, from_principal, from_gift, legs, card)
+
+
+async def record_card_entry(db: AsyncConnection, actor: Actor, debit: CardDebit, *, transfer_id: int, kind: str, after: dict, store_id: int, sign: int = -1):
+    return await _write_entry(
+        db, brand_id=actor.brand_id, member_id=debit.member_id, card=debit.card, transfer_id=transfer_id, kind=kind,
+        principal_delta=sign * debit.principal, gift_delta=sign * debit.gift, after=after, store_id=store_id, staff_id=actor.staff_id,
+    )
+
+
+@dataclass(frozen=True)
+class SpendResult:
+    transfer_id: int
+    principal: int
+    gift: int
+    principal_after: int
+    gift_after: int
+
+
+async def spend(db: AsyncConnection, actor: Actor, *, card_id: int, amount: int, store_id: int, reference: str, memo: str | None = None) -> SpendResult:
+    """Pay `amount` from the card at `store_id`: principal becomes the store's revenue, gift its
+    gift consumed."""
+    await get_store(db, actor, store_id)
+    debit = await debit_card(db, actor, card_id=card_id, amount=amount)
+    ids = await ensure_accounts(
+        db, actor.brand_id,
+        [store_account(AccountKind.STORE_REVENUE, store_id), store_account(AccountKind.STORE_GIFT_CONSUMED, store_id)],
+    )
+    legs = [*debit.legs]
+    if debit.principal:
+        legs.append(Leg(ids[f"store:{store_id}:store_revenue"], -debit.principal))
+    if debit.gift:
+        legs.append(Leg(ids[f"store:{store_id}:store_gift_consumed"], -debit.gift))
+    try:
+        transfer_id, after = await post_transfer(
+            db, brand_id=actor.brand_id, kind="SPEND", reference=reference, legs=legs,
+            store_id=store_id, staff_id=actor.staff_id, member_id=debit.member_id, memo=memo,
+        )
+    except InsufficientFunds:  # pragma: no cover - the card lock makes this unreachable
+        raise DomainError("INSUFFICIENT_BALANCE", "amount", available="—") from None
+    p_after, g_after = await record_card_entry(db, actor, debit, transfer_id=transfer_id, kind="SPEND", after=after, store_id=store_id)
+    await audit.record(db, actor, "card.spend", "stored_value_card", card_id, after={"amount": amount, "principal": debit.principal, "gift": debit.gift}, store_id=store_id)
+    return SpendResult(transfer_id, debit.principal, debit.gift, p_after, g_after)
+
+
+async def refund_spend(
+    db: AsyncConnection, actor: Actor, *, transfer_id: int, reference: str, amount: int | None = None
+) -> SpendResult:
+    """Put back what a spend took: all of it exactly (amount None), or part of it in the spend's own
+    principal:gift proportion, remainder to principal; never more than is left unrefunded."""
+    spend_row = (await db.execute(select(transfers).where(transfers.c.id == transfer_id))).first()
+    if spend_row is None or spend_row.brand_id != actor.brand_id:
+        raise DomainError("NOT_FOUND", "transferId", what="交易")
+    entry = (await db.execute(select(card_entries).where(card_entries.c.transfer_id == transfer_id))).first()
+    if entry is None or entry.principal_delta > 0 or entry.gift_delta > 0 or entry.kind != "SPEND":
+        raise DomainError("NOT_REFUNDABLE", "transferId")
+    card = (await db.execute(select(cards).where(cards.c.id == entry.card_id))).one()
+    await _lock(db, card.id, allow_frozen=True)
+    took_p, took_g = -entry.principal_delta, -entry.gift_delta
+    done = (
+        await db.execute(
+            select(func.coalesce(func.sum(card_entries.c.principal_delta), 0), func.coalesce(func.sum(card_entries.c.gift_delta), 0))
+            .select_from(card_entries.join(transfers, transfers.c.id == card_entries.c.transfer_id))
+            .where(transfers.c.reverses_id == transfer_id, card_entries.c.card_id == card.id)
+        )
+    ).one()
+    left_p, left_g = took_p - done[0], took_g - done[1]
+    if amount is None:
+        back_p, back_g = left_p, left_g
+    else:
+        check_amount(amount)
+        if amount > left_p + left_g:
+            raise DomainError("REFUND_EXCEEDS_SPEND", "amount", available=f"¥{(left_p + left_g) / 100:.2f}")
+        back_g = min(left_g, amount * took_g // (took_p + took_g))
+        back_p = amount - back_g
+        if back_p > left_p:
+            back_p, back_g = left_p, amount - left_p
+    if back_p + back_g == 0:
+        raise DomainError("NOT_REFUNDABLE", "transferId")
+    store_id = spend_row.store_id
+    ids = await ensure_accounts(
+        db, actor.brand_id,
+        [store_account(AccountKind.STORE_REVENUE, store_id), store_account(AccountKind.STORE_GIFT_CONSUMED, store_id)],
+    )
+    legs = [
+        Leg(card.principal_account_id, -back_p), Leg(ids[f"store:{store_id}:store_revenue"], back_p),
+        Leg(card.gift_account_id, -back_g), Leg(ids[f"store:{store_id}:store_gift_consumed"], back_g),
+    ]
+    refund_id, after = await post_transfer(
+        db, brand_id=actor.brand_id, kind="SPEND_REFUND", reference=reference, legs=legs,
+        store_id=store_id, staff_id=actor.staff_id, member_id=card.member_id, reverses_id=transfer_id,
+    )
+    p_after, g_after = await _write_entry(
+        db, brand_id=actor.brand_id, member_id=card.member_id, card=card, transfer_id=refund_id, kind="SPEND_REFUND",
+        principal_delta=back_p, gift_delta=back_g, after=after, store_id=store_id, staff_id=actor.staff_id,
+    )
+    await audit.record(db, actor, "card.refund", "stored_value_card", card.id, after={"transfer_id": transfer_id, "principal": back_p, "gift": back_g}, store_id=store_id)
+    return SpendResult(refund_id, back_p, back_g, p_after, g_after)
+
+
+async def set_frozen(db: AsyncConnection, actor: Actor, *, card_id: int, frozen: bool, reason: str | None = None) -> None:
+    """冻结/解冻. A frozen card takes no top-up and pays nothing; refunds still return to it."""
+    reason_text = check_text(reason, "reason", "原因", 100, required=False) or None
+    card = await get_card(db, actor, card_id)
+    want_from, want_to = (CardStatus.ACTIVE, CardStatus.FROZEN) if frozen else (CardStatus.FROZEN, CardStatus.ACTIVE)
+    changed = await db.execute(
+        update(cards).where(cards.c.id == card.id, cards.c.status == want_from.value)
+        .values(status=want_to.value, frozen_reason=reason_text if frozen else None, version=cards.c.version + 1)
+    )
+    if changed.rowcount != 1:
+        raise DomainError("CARD_FROZEN" if frozen else "CARD_NOT_FROZEN", "cardId")
+    await audit.record(
+        db, actor, "card.freeze" if frozen else "card.unfreeze", "stored_value_card", card.id,
+        before={"status": want_from.value}, after={"status": want_to.value, "reason": reason_text},
+    )
+
+
+async def verify(db: AsyncConnection):
+    """Card statements agree with the ledger: each line's deltas are the postings of its transfer on
+    the card's accounts, and the last line's balances are the accounts' balances."""
+    n = await db.scalar(select(func.count()).select_from(card_entries))
+    rows = await db.execute(
+        text(
+            "SELECT e.id, e.principal_delta, e.gift_delta,"
+            " COALESCE((SELECT -SUM(p.amount) FROM postings p WHERE p.transfer_id = e.transfer_id AND p.account_id = c.principal_account_id), 0),"
+            " COALESCE((SELECT -SUM(p.amount) FROM postings p WHERE p.transfer_id = e.transfer_id AND p.account_id = c.gift_account_id), 0)"
+            " FROM card_entries e JOIN stored_value_cards c ON c.id = e.card_id"
+        )
+    )
+    broken = [f"entry {eid}: says {pd}/{gd}, ledger {lp}/{lg}" for eid, pd, gd, lp, lg in rows if (pd, gd) != (lp, lg)]
+    checks = [Check("every card statement line matches its ledger postings", n, broken)]
+    rows = await db.execute(
+        text(
+            "SELECT c.id, e.principal_after, e.gift_after, pa.balance, ga.balance FROM stored_value_cards c"
+            " JOIN accounts pa ON pa.id = c.principal_account_id JOIN accounts ga ON ga.id = c.gift_account_id"
+            " LEFT JOIN card_entries e ON e.id = (SELECT MAX(id) FROM card_entries WHERE card_id = c.id)"
+        )
+    )
+    n = 0
+    broken = []
+    for cid, p_after, g_after, p_bal, g_bal in rows:
+        n += 1
+        if (p_after or 0, g_after or 0) != (p_bal, g_bal):
+            broken.append(f"card {cid}: statement {p_after}/{g_after}, ledger {p_bal}/{g_bal}")
+    checks.append(Check("every card's latest statement balance equals its ledger balance", n, broken))
+    return checks
+
+
+# --- reads for lists (batched by the API's loaders) ----------------------------------------------
+
+_principal = accounts.alias("principal")
+_gift = accounts.alias("gift")
+_card_with_balances = select(
+    cards, _principal.c.balance.label("principal"), _gift.c.balance.label("gift")
+).select_from(
+    cards.join(_principal, _principal.c.id == cards.c.principal_account_id).join(_gift, _gift.c.id == cards.c.gift_account_id)
+)
+
+
+async def cards_by_member_ids(db: AsyncConnection, member_ids: list[int]) -> dict[int, list]:
+    found: dict[int, list] = {i: [] for i in member_ids}
+    for row in await db.execute(_card_with_balances.where(cards.c.member_id.in_(member_ids)).order_by(cards.c.id)):
+        found[row.member_id].append(row)
+    return found
+
+
+async def cards_by_ids(db: AsyncConnection, ids: list[int]) -> dict[int, object]:
+    return {r.id: r for r in await db.execute(_card_with_balances.where(cards.c.id.in_(ids)))}
+
+
+async def products_by_ids(db: AsyncConnection, ids: list[int]) -> dict[int, object]:
+    return {r.id: r for r in await db.execute(select(card_products).where(card_products.c.id.in_(ids)))}
+
+
+async def rules_by_product_ids(db: AsyncConnection, ids: list[int]) -> dict[int, list[TopUpRule]]:
+    found: dict[int, list[TopUpRule]] = {i: [] for i in ids}
+    rows = await db.execute(
+        select(top_up_rules.c.product_id, top_up_rules.c.threshold, top_up_rules.c.bonus)
+        .where(top_up_rules.c.product_id.in_(ids)).order_by(top_up_rules.c.threshold)
+    )
+    for product_id, threshold, bonus in rows:
+        found[product_id].append(TopUpRule(threshold, bonus))
+    return found
+
+
+async def list_products(db: AsyncConnection, brand_id: int) -> list:
+    return list(await db.execute(select(card_products).where(card_products.c.brand_id == brand_id).order_by(card_products.c.id)))
+
+
+async def entries_pages(db: AsyncConnection, member_ids: list[int], *, first: int, before_id: int | None) -> dict[int, list]:
+    """Newest-first statement pages of several members in one statement: up to first + 1 lines
+    each, so the caller can tell whether more follow."""
+    ranked = select(
+        card_entries,
+        func.row_number().over(partition_by=card_entries.c.member_id, order_by=card_entries.c.id.desc()).label("rank"),
+    ).where(card_entries.c.member_id.in_(member_ids))
+    if before_id is not None:
+        ranked = ranked.where(card_entries.c.id < before_id)
+    sub = ranked.subquery()
+    rows = await db.execute(select(sub).where(sub.c.rank <= first + 1).order_by(sub.c.member_id, sub.c.id.desc()))
+    found: dict[int, list] = {i: [] for i in member_ids}
+    for row in rows:
+        found[row.member_id].append(row)
+    return found

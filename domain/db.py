@@ -1,0 +1,112 @@
+"""Database plumbing shared by every domain module: metadata, engine, column helpers.
+
+Money code runs on both PostgreSQL and SQLite, so nothing here relies on one dialect's locks:
+writers serialise on conditional UPDATEs and unique constraints (DESIGN.md §3).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from contextlib import asynccontextmanager
+from typing import AsyncIterator
+
+from sqlalchemy import BigInteger, Column, DateTime, Integer, MetaData, TypeDecorator, event
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
+from sqlalchemy.pool import NullPool
+
+metadata = MetaData(
+    naming_convention={
+        "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+        "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+        "ck": "ck_%(table_name)s_%(constraint_name)s",
+        "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+        "pk": "pk_%(table_name)s",
+    }
+)
+
+# SQLite's INTEGER PRIMARY KEY is the rowid alias only when typed exactly INTEGER.
+Id = BigInteger().with_variant(Integer(), "sqlite")
+
+
+def utcnow() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
+class UtcDateTime(TypeDecorator):
+    """Timestamps in UTC on both databases; SQLite would otherwise hand back naive datetimes."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value, dialect):
+        if value is not None and value.tzinfo is None:
+            raise ValueError("naive datetime")
+        return value.astimezone(dt.UTC) if value is not None else None
+
+    def process_result_value(self, value, dialect):
+        if value is not None and value.tzinfo is None:
+            return value.replace(tzinfo=dt.UTC)
+        return value
+
+
+def created_at_column() -> Column:
+    return Column("created_at", UtcDateTime(), nullable=False, default=utcnow)
+
+
+def is_sqlite(url: str) -> bool:
+    return url.startswith("sqlite")
+
+
+def create_engine(url: str, *, pool: bool = True, echo: bool = False) -> AsyncEngine:
+    """An async engine for `postgresql+asyncpg://` or `sqlite+aiosqlite://` URLs.
+
+    SQLite gets the documented pysqlite recipe (driver-level autocommit off, our own BEGIN) so
+    that SAVEPOINT works and a write transaction can take the write lock up front with
+    BEGIN IMMEDIATE: without it two deferred transactions that both read then write deadlock
+    and one fails with "database is locked" instead of waiting.
+    """
+    if is_sqlite(url):
+        engine = create_async_engine(url, echo=echo, connect_args={"timeout": 30})
+        _install_sqlite_hooks(engine)
+        return engine
+    kwargs: dict = {"echo": echo}
+    if pool:
+        kwargs.update(pool_size=10, max_overflow=20, pool_pre_ping=False)
+    else:
+        kwargs["poolclass"] = NullPool
+    return create_async_engine(url, **kwargs)
+
+
+def _install_sqlite_hooks(engine: AsyncEngine) -> None:
+    sync_engine = engine.sync_engine
+
+    @event.listens_for(sync_engine, "connect")
+    def _on_connect(dbapi_connection, _record):  # pragma: no cover - driver callback
+        dbapi_connection.isolation_level = None
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.execute("PRAGMA busy_timeout=30000")
+        cursor.execute("PRAGMA synchronous=NORMAL")
+        cursor.close()
+
+    @event.listens_for(sync_engine, "begin")
+    def _on_begin(connection):  # pragma: no cover - driver callback
+        mode = "IMMEDIATE" if connection.get_execution_options().get("sqlite_write") else "DEFERRED"
+        connection.exec_driver_sql(f"BEGIN {mode}")
+
+
+@asynccontextmanager
+async def write_transaction(engine: AsyncEngine) -> AsyncIterator[AsyncConnection]:
+    """One business operation: one transaction that commits on success, rolls back on any error."""
+    async with engine.connect() as conn:
+        await conn.execution_options(sqlite_write=True)
+        async with conn.begin():
+            yield conn
+
+
+@asynccontextmanager
+async def read_transaction(engine: AsyncEngine) -> AsyncIterator[AsyncConnection]:
+    async with engine.connect() as conn:
+        async with conn.begin():
+            yield conn

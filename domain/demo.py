@@ -1,0 +1,68 @@
+"""The demo brand of DESIGN.md §7: two stores, six staff accounts (password `meiye-demo`), a few
+services, card products and members. Seeding is idempotent: a database that has it is left alone."""
+
+from __future__ import annotations
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from domain import catalogue, cards, members, tenancy
+from domain.cards import Tender, TopUpRule
+from domain.pii import PiiCipher
+from domain.tenancy import Actor, Role
+
+DEMO_PASSWORD = "meiye-demo"
+DEMO_BRAND = "悦颜美业（演示）"
+STORES = ("静安店", "徐汇店")
+STAFF = (
+    ("owner", "林总", Role.OWNER, None),
+    ("manager", "陈店长", Role.STORE_MANAGER, 0),
+    ("reception", "小周", Role.RECEPTIONIST, 0),
+    ("technician", "阿美", Role.TECHNICIAN, 0),
+    ("finance", "赵会计", Role.FINANCE, None),
+    ("marketer", "孙营销", Role.MARKETER, None),
+)
+SERVICES = (
+    ("面部深层清洁", 29800, 60, "面部护理"),
+    ("精油全身SPA", 58800, 90, "身体护理"),
+    ("日式美甲", 16800, 60, "美甲"),
+    ("洗剪吹", 8800, 45, "美发"),
+)
+CARD_PRODUCTS = (
+    ("金卡", 85, (TopUpRule(100_000, 20_000), TopUpRule(300_000, 80_000), TopUpRule(500_000, 150_000))),
+    ("银卡", 95, (TopUpRule(50_000, 5_000), TopUpRule(100_000, 12_000))),
+)
+MEMBERS = (
+    ("张小美", "13800138000", 0, ("金卡", 100_000)),
+    ("王芳", "13700137000", 1, ("银卡", 50_000)),
+    ("李娜", "13900139000", 0, None),
+)
+
+
+async def seed(db: AsyncConnection, cipher: PiiCipher) -> bool:
+    """Seed the demo brand unless it is there; True when it seeded."""
+    if await db.scalar(select(tenancy.staff.c.id).where(tenancy.staff.c.username == "owner")):
+        return False
+    brand_id = await tenancy.create_brand(db, name=DEMO_BRAND)
+    store_ids = [await tenancy.create_store(db, brand_id=brand_id, name=name) for name in STORES]
+    staff_ids = {}
+    for username, name, role, store in STAFF:
+        staff_ids[username] = await tenancy.create_staff(
+            db, brand_id=brand_id, store_id=None if store is None else store_ids[store],
+            username=username, name=name, role=role, password=DEMO_PASSWORD,
+        )
+    owner = Actor(staff_ids["owner"], brand_id, Role.OWNER, None, "林总")
+    for name, price, minutes, category in SERVICES:
+        await catalogue.create_service(db, owner, name=name, price=price, duration_minutes=minutes, category=category)
+    product_ids = {}
+    for name, percent, rules in CARD_PRODUCTS:
+        product_ids[name] = await cards.create_product(db, owner, name=name, service_discount_percent=percent, rules=list(rules))
+    for name, phone, store, card in MEMBERS:
+        member_id = await members.register_member(db, owner, cipher, name=name, phone=phone, store_id=store_ids[store], consent=True)
+        if card is not None:
+            product, amount = card
+            await cards.top_up(
+                db, owner, member_id=member_id, store_id=store_ids[store], amount=amount, tender=Tender.CASH,
+                reference=f"demo:topup:{member_id}", product_id=product_ids[product],
+            )
+    return True

@@ -1,0 +1,57 @@
+"""Domain errors with stable codes, and the words a person reads for each (zh default, en)."""
+
+from __future__ import annotations
+
+
+class DomainError(Exception):
+    """An expected failure of a business operation. Nothing it touched is committed."""
+
+    def __init__(self, code: str, field: str | None = None, **params: object) -> None:
+        super().__init__(code)
+        self.code = code
+        self.field = field
+        self.params = params
+
+    def message(self, lang: str = "zh") -> str:
+        zh, en = MESSAGES.get(self.code, ("操作失败", "The operation failed"))
+        template = en if lang == "en" else zh
+        try:
+            return template.format(**self.params)
+        except (KeyError, IndexError):
+            return template
+
+
+# code: (中文, English). Codes are part of the API: clients branch on them, so never rename one.
+MESSAGES: dict[str, tuple[str, str]] = {
+    "INVALID_CREDENTIALS": ("用户名或密码错误", "Wrong username or password"),
+    "ACCOUNT_LOCKED": ("登录失败次数过多，请{minutes}分钟后再试", "Too many failed logins; try again in {minutes} minutes"),
+    "NOT_FOUND": ("{what}不存在", "{what} not found"),
+    "REQUIRED": ("{what}不能为空", "{what} is required"),
+    "TOO_LONG": ("{what}不能超过{max}个字符", "{what} must be at most {max} characters"),
+    "INVALID_VALUE": ("{what}无效", "{what} is invalid"),
+    "INVALID_PHONE": ("手机号格式不正确，请输入11位中国大陆手机号", "Enter an 11-digit mainland China mobile number"),
+    "PHONE_TAKEN": ("该手机号已注册会员", "A member with this phone number already exists"),
+    "CONSENT_REQUIRED": ("需要顾客同意隐私政策后才能登记", "The customer must consent to the privacy policy"),
+    "AMOUNT_NOT_POSITIVE": ("金额必须大于0", "The amount must be greater than 0"),
+    "AMOUNT_TOO_LARGE": ("金额不能超过{max}", "The amount must not exceed {max}"),
+    "PERCENT_OUT_OF_RANGE": ("折扣须在1到100之间", "The discount must be between 1 and 100 percent"),
+    "DUPLICATE_THRESHOLD": ("充值档位重复：{threshold}", "Duplicate top-up threshold: {threshold}"),
+    "BONUS_TOO_LARGE": ("赠送金额不能超过充值门槛", "A bonus must not exceed its threshold"),
+    "TOO_MANY": ("{what}最多{max}个", "At most {max} {what}"),
+    "CARD_FROZEN": ("该卡已冻结", "This card is frozen"),
+    "CARD_NOT_FROZEN": ("该卡未冻结", "This card is not frozen"),
+    "CARD_MEMBER_MISMATCH": ("该卡不属于此会员", "This card does not belong to this member"),
+    "CARD_PRODUCT_REQUIRED": ("请选择卡种或已有的卡", "Choose a card product or an existing card"),
+    "INSUFFICIENT_BALANCE": ("卡内余额不足（可用{available}）", "Insufficient balance (available {available})"),
+    "REFUND_EXCEEDS_SPEND": ("退款金额超过可退金额（可退{available}）", "Refund exceeds what can be refunded ({available})"),
+    "NOT_REFUNDABLE": ("该交易不可退款", "This transaction cannot be refunded"),
+    "STORE_FORBIDDEN": ("无权操作该门店", "You cannot act for this store"),
+    "ROLE_FORBIDDEN": ("无权分配该角色", "You cannot assign this role"),
+    "USERNAME_TAKEN": ("用户名已被使用", "This username is taken"),
+    "PASSWORD_TOO_SHORT": ("密码至少{min}位", "The password must be at least {min} characters"),
+    "IDEMPOTENCY_KEY_REQUIRED": ("缺少幂等键", "An idempotency key is required"),
+    "IDEMPOTENCY_KEY_REUSED": ("幂等键已用于另一笔不同的操作", "This idempotency key was used for a different request"),
+    "IDEMPOTENCY_IN_PROGRESS": ("相同请求正在处理中，请稍后重试", "The same request is still being processed; retry shortly"),
+    "INVALID_CURSOR": ("分页游标无效", "Invalid pagination cursor"),
+    "DUPLICATE_NAME": ("名称已存在：{name}", "Name already exists: {name}"),
+}

@@ -1,0 +1,82 @@
+"""Idempotency keys for money mutations (DESIGN.md §4, Stripe's model).
+
+The key row is inserted in the same transaction as the money it guards. A concurrent request with
+the same key waits on the unique index until the first commits, then replays its stored result;
+if the first rolled back, the second goes ahead as if it were first.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+
+from sqlalchemy import Column, ForeignKey, String, Table, Text, UniqueConstraint, select, update
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from domain.db import Id, created_at_column, metadata, utcnow
+from domain.errors import DomainError
+from domain.ledger import insert_ignoring_conflicts
+
+MAX_KEY_LENGTH = 100
+
+idempotency_keys = Table(
+    "idempotency_keys",
+    metadata,
+    Column("id", Id, primary_key=True),
+    Column("brand_id", Id, ForeignKey("brands.id"), nullable=False),
+    Column("key", String(MAX_KEY_LENGTH), nullable=False),
+    Column("operation", String(40), nullable=False),
+    Column("request_hash", String(64), nullable=False),
+    Column("response", Text, nullable=True),
+    created_at_column(),
+    UniqueConstraint("brand_id", "key"),
+)
+
+
+def request_fingerprint(operation: str, request: dict) -> str:
+    canonical = json.dumps([operation, request], sort_keys=True, separators=(",", ":"), default=str)
+    return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+class Claim:
+    """The outcome of claiming a key: either a replay of the first result, or the right to act."""
+
+    def __init__(self, key_id: int | None, replay: dict | None) -> None:
+        self.key_id = key_id
+        self.replay = replay
+
+    async def remember(self, db: AsyncConnection, response: dict) -> None:
+        assert self.key_id is not None
+        await db.execute(
+            update(idempotency_keys).where(idempotency_keys.c.id == self.key_id).values(response=json.dumps(response))
+        )
+
+
+async def claim(db: AsyncConnection, *, brand_id: int, key: str | None, operation: str, request: dict) -> Claim:
+    key = (key or "").strip()
+    if not key:
+        raise DomainError("IDEMPOTENCY_KEY_REQUIRED", "idempotencyKey")
+    if len(key) > MAX_KEY_LENGTH:
+        raise DomainError("TOO_LONG", "idempotencyKey", what="幂等键", max=MAX_KEY_LENGTH)
+    fingerprint = request_fingerprint(operation, request)
+    inserted = (
+        await db.execute(
+            insert_ignoring_conflicts(db, idempotency_keys)
+            .values(brand_id=brand_id, key=key, operation=operation, request_hash=fingerprint, created_at=utcnow())
+            .returning(idempotency_keys.c.id)
+        )
+    ).scalar_one_or_none()
+    if inserted is not None:
+        return Claim(inserted, None)
+    row = (
+        await db.execute(
+            select(idempotency_keys.c.request_hash, idempotency_keys.c.response).where(
+                idempotency_keys.c.brand_id == brand_id, idempotency_keys.c.key == key
+            )
+        )
+    ).one()
+    if row.request_hash != fingerprint:
+        raise DomainError("IDEMPOTENCY_KEY_REUSED", "idempotencyKey")
+    if row.response is None:
+        raise DomainError("IDEMPOTENCY_IN_PROGRESS", "idempotencyKey")
+    return Claim(None, json.loads(row.response))

@@ -1,0 +1,12 @@
+"""Every invariant `meiye ledger verify` checks, gathered from the modules that own them."""
+
+from __future__ import annotations
+
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from domain import cards, ledger
+from domain.ledger import Check
+
+
+async def verify_all(db: AsyncConnection) -> list[Check]:
+    return [*await ledger.verify(db), *await cards.verify(db)]

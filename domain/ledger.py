@@ -1,0 +1,349 @@
+"""The double-entry ledger: accounts with running balances, and transfers whose postings sum to zero.
+
+Sign convention: a posting's `amount` is positive for a debit and negative for a credit, so the
+postings of every transfer sum to zero. An account's `balance` is kept in its natural direction:
+`balance = normal * sum(postings.amount)` where `normal` is +1 for debit-normal accounts (tenders,
+receivables, discounts, gift issued) and -1 for credit-normal ones (card balances, revenue).
+Accounts with `floor_zero` (card principal and gift) can never go below zero: the balance update is
+conditional, so two concurrent spends cannot both pass a stale check.
+
+The ledger knows nothing of cards or orders; everything depends on it, never the reverse.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass
+
+from sqlalchemy import (
+    Boolean,
+    CheckConstraint,
+    Column,
+    ForeignKey,
+    Index,
+    SmallInteger,
+    String,
+    Table,
+    UniqueConstraint,
+    and_,
+    bindparam,
+    insert,
+    or_,
+    select,
+    text,
+    update,
+)
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from domain.db import Id, created_at_column, metadata
+from domain.errors import DomainError
+
+DEBIT = 1
+CREDIT = -1
+
+
+class AccountKind(enum.StrEnum):
+    CARD_PRINCIPAL = "CARD_PRINCIPAL"
+    CARD_GIFT = "CARD_GIFT"
+    MEMBER_RECEIVABLE = "MEMBER_RECEIVABLE"
+    STORE_TENDER = "STORE_TENDER"
+    STORE_REVENUE = "STORE_REVENUE"
+    STORE_DISCOUNT = "STORE_DISCOUNT"
+    STORE_GIFT_ISSUED = "STORE_GIFT_ISSUED"
+    STORE_GIFT_CONSUMED = "STORE_GIFT_CONSUMED"
+    STORE_CLEARING = "STORE_CLEARING"
+
+
+NORMAL_SIDE = {
+    AccountKind.CARD_PRINCIPAL: CREDIT,
+    AccountKind.CARD_GIFT: CREDIT,
+    AccountKind.MEMBER_RECEIVABLE: DEBIT,
+    AccountKind.STORE_TENDER: DEBIT,
+    AccountKind.STORE_REVENUE: CREDIT,
+    AccountKind.STORE_DISCOUNT: DEBIT,
+    AccountKind.STORE_GIFT_ISSUED: DEBIT,
+    AccountKind.STORE_GIFT_CONSUMED: CREDIT,
+    AccountKind.STORE_CLEARING: DEBIT,
+}
+
+accounts = Table(
+    "accounts",
+    metadata,
+    Column("id", Id, primary_key=True),
+    Column("brand_id", Id, ForeignKey("brands.id"), nullable=False),
+    # A stable name unique within the brand, e.g. `store:3:tender:CASH` or `svcard:12:principal`.
+    Column("code", String(80), nullable=False),
+    Column("kind", String(30), nullable=False),
+    Column("normal", SmallInteger, nullable=False),
+    Column("floor_zero", Boolean, nullable=False, default=False),
+    Column("store_id", Id, ForeignKey("stores.id"), nullable=True),
+    Column("member_id", Id, nullable=True, index=True),
+    Column("card_id", Id, nullable=True),
+    Column("balance", Id, nullable=False, default=0),
+    created_at_column(),
+    UniqueConstraint("brand_id", "code"),
+    CheckConstraint("normal IN (1, -1)", name="normal"),
+    CheckConstraint("NOT floor_zero OR balance >= 0", name="floor"),
+)
+
+transfers = Table(
+    "transfers",
+    metadata,
+    Column("id", Id, primary_key=True),
+    Column("brand_id", Id, ForeignKey("brands.id"), nullable=False),
+    Column("kind", String(30), nullable=False),
+    # One business event, one transfer: a repeated reference is refused by the database.
+    Column("reference", String(160), nullable=False),
+    Column("store_id", Id, ForeignKey("stores.id"), nullable=True),
+    Column("staff_id", Id, ForeignKey("staff.id"), nullable=True),
+    Column("member_id", Id, nullable=True),
+    Column("reverses_id", Id, ForeignKey("transfers.id"), nullable=True, index=True),
+    Column("memo", String(200), nullable=True),
+    created_at_column(),
+    UniqueConstraint("brand_id", "reference"),
+)
+
+postings = Table(
+    "postings",
+    metadata,
+    Column("id", Id, primary_key=True),
+    Column("transfer_id", Id, ForeignKey("transfers.id"), nullable=False, index=True),
+    Column("account_id", Id, ForeignKey("accounts.id"), nullable=False),
+    Column("amount", Id, nullable=False),
+    Column("balance_after", Id, nullable=False),
+    CheckConstraint("amount <> 0", name="nonzero"),
+    Index("ix_postings_account_id_id", "account_id", "id"),
+)
+
+
+@dataclass(frozen=True, slots=True)
+class AccountSpec:
+    code: str
+    kind: AccountKind
+    store_id: int | None = None
+    member_id: int | None = None
+    card_id: int | None = None
+
+    @property
+    def floor_zero(self) -> bool:
+        return self.kind in (AccountKind.CARD_PRINCIPAL, AccountKind.CARD_GIFT)
+
+
+def store_account(kind: AccountKind, store_id: int, method: str | None = None) -> AccountSpec:
+    suffix = f":{method}" if method else ""
+    return AccountSpec(f"store:{store_id}:{kind.value.lower()}{suffix}", kind, store_id=store_id)
+
+
+@dataclass(frozen=True, slots=True)
+class Leg:
+    """One posting to be made: `amount` > 0 debits the account, < 0 credits it."""
+
+    account_id: int
+    amount: int
+
+
+async def ensure_accounts(db: AsyncConnection, brand_id: int, specs: list[AccountSpec]) -> dict[str, int]:
+    """Account ids by code, creating the missing ones. Concurrent creators are safe: the unique
+    (brand, code) turns the loser's insert into a no-op."""
+    codes = [s.code for s in specs]
+    found = dict((await db.execute(_ids_by_code(brand_id, codes))).all())
+    missing = [s for s in specs if s.code not in found]
+    if missing:
+        await db.execute(
+            insert_ignoring_conflicts(db, accounts),
+            [
+                {
+                    "brand_id": brand_id,
+                    "code": s.code,
+                    "kind": s.kind.value,
+                    "normal": NORMAL_SIDE[s.kind],
+                    "floor_zero": s.floor_zero,
+                    "store_id": s.store_id,
+                    "member_id": s.member_id,
+                    "card_id": s.card_id,
+                    "balance": 0,
+                }
+                for s in missing
+            ],
+        )
+        found = dict((await db.execute(_ids_by_code(brand_id, codes))).all())
+    return found
+
+
+def _ids_by_code(brand_id: int, codes: list[str]):
+    return select(accounts.c.code, accounts.c.id).where(accounts.c.brand_id == brand_id, accounts.c.code.in_(codes))
+
+
+def insert_ignoring_conflicts(db: AsyncConnection, table: Table):
+    """INSERT … ON CONFLICT DO NOTHING in the connection's dialect."""
+    if db.dialect.name == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert as dialect_insert
+    else:
+        from sqlalchemy.dialects.sqlite import insert as dialect_insert
+    return dialect_insert(table).on_conflict_do_nothing()
+
+
+_apply_leg = (
+    update(accounts)
+    .where(
+        accounts.c.id == bindparam("leg_account"),
+        or_(
+            accounts.c.floor_zero == False,  # noqa: E712 - SQL expression
+            accounts.c.balance + accounts.c.normal * bindparam("leg_amount") >= 0,
+        ),
+    )
+    .values(balance=accounts.c.balance + accounts.c.normal * bindparam("leg_amount"))
+    .returning(accounts.c.balance)
+)
+
+
+class InsufficientFunds(DomainError):
+    def __init__(self, account_id: int) -> None:
+        super().__init__("INSUFFICIENT_BALANCE", available="—")
+        self.account_id = account_id
+
+
+async def post_transfer(
+    db: AsyncConnection,
+    *,
+    brand_id: int,
+    kind: str,
+    reference: str,
+    legs: list[Leg],
+    store_id: int | None = None,
+    staff_id: int | None = None,
+    member_id: int | None = None,
+    reverses_id: int | None = None,
+    memo: str | None = None,
+) -> tuple[int, dict[int, int]]:
+    """Record one balanced transfer; returns its id and each touched account's balance after it.
+
+    Legs on the same account are merged; zero legs are dropped. Balances are updated in account-id
+    order so that two transfers touching the same accounts cannot deadlock on PostgreSQL.
+    """
+    merged: dict[int, int] = {}
+    for leg in legs:
+        merged[leg.account_id] = merged.get(leg.account_id, 0) + leg.amount
+    merged = {a: m for a, m in merged.items() if m}
+    if sum(merged.values()) != 0:
+        raise AssertionError(f"unbalanced transfer {kind} {reference}: {merged}")
+    if not merged:
+        raise AssertionError(f"empty transfer {kind} {reference}")
+    transfer_id = (
+        await db.execute(
+            insert(transfers)
+            .values(
+                brand_id=brand_id,
+                kind=kind,
+                reference=reference,
+                store_id=store_id,
+                staff_id=staff_id,
+                member_id=member_id,
+                reverses_id=reverses_id,
+                memo=memo,
+            )
+            .returning(transfers.c.id)
+        )
+    ).scalar_one()
+    after: dict[int, int] = {}
+    for account_id in sorted(merged):
+        balance = (
+            await db.execute(_apply_leg, {"leg_account": account_id, "leg_amount": merged[account_id]})
+        ).scalar_one_or_none()
+        if balance is None:
+            raise InsufficientFunds(account_id)
+        after[account_id] = balance
+    await db.execute(
+        insert(postings),
+        [
+            {"transfer_id": transfer_id, "account_id": a, "amount": merged[a], "balance_after": after[a]}
+            for a in sorted(merged)
+        ],
+    )
+    return transfer_id, after
+
+
+@dataclass
+class Check:
+    name: str
+    checked: int
+    broken: list[str]
+
+
+async def verify(db: AsyncConnection) -> list[Check]:
+    """Every ledger invariant of DESIGN.md §4, over the whole database."""
+    checks: list[Check] = []
+
+    n = await db.scalar(select(text("count(*)")).select_from(transfers))
+    rows = await db.execute(
+        text(
+            "SELECT t.id, COALESCE(SUM(p.amount), 0), COUNT(p.id) FROM transfers t "
+            "LEFT JOIN postings p ON p.transfer_id = t.id GROUP BY t.id "
+            "HAVING COALESCE(SUM(p.amount), 0) <> 0 OR COUNT(p.id) < 2"
+        )
+    )
+    checks.append(
+        Check(
+            "every transfer has two or more postings summing to zero",
+            n,
+            [f"transfer {tid}: sum {s}, {c} postings" for tid, s, c in rows],
+        )
+    )
+
+    n = await db.scalar(select(text("count(*)")).select_from(accounts))
+    rows = await db.execute(
+        text(
+            "SELECT a.id, a.code, a.balance, a.normal * COALESCE(SUM(p.amount), 0) FROM accounts a "
+            "LEFT JOIN postings p ON p.account_id = a.id GROUP BY a.id, a.code, a.balance, a.normal "
+            "HAVING a.balance <> a.normal * COALESCE(SUM(p.amount), 0)"
+        )
+    )
+    checks.append(
+        Check(
+            "every account's balance equals the sum of its postings",
+            n,
+            [f"account {aid} {code}: balance {bal}, postings {s}" for aid, code, bal, s in rows],
+        )
+    )
+
+    rows = await db.execute(select(accounts.c.id, accounts.c.code, accounts.c.balance).where(and_(accounts.c.floor_zero == True, accounts.c.balance < 0)))  # noqa: E712
+    checks.append(
+        Check(
+            "no card principal or gift balance is below zero",
+            await db.scalar(select(text("count(*)")).select_from(accounts).where(accounts.c.floor_zero == True)),  # noqa: E712
+            [f"account {aid} {code}: {bal}" for aid, code, bal in rows],
+        )
+    )
+
+    n = await db.scalar(select(text("count(*)")).select_from(postings))
+    rows = await db.execute(
+        text(
+            "SELECT id, account_id, balance_after, running FROM ("
+            " SELECT p.id, p.account_id, p.balance_after,"
+            "  a.normal * SUM(p.amount) OVER (PARTITION BY p.account_id ORDER BY p.id) AS running"
+            " FROM postings p JOIN accounts a ON a.id = p.account_id) x "
+            "WHERE balance_after <> running"
+        )
+    )
+    checks.append(
+        Check(
+            "every posting's balance-after equals the running sum of its account",
+            n,
+            [f"posting {pid} on account {aid}: after {after}, running {run}" for pid, aid, after, run in rows],
+        )
+    )
+
+    rows = await db.execute(
+        text(
+            "SELECT p.id, t.brand_id, a.brand_id FROM postings p JOIN transfers t ON t.id = p.transfer_id "
+            "JOIN accounts a ON a.id = p.account_id WHERE t.brand_id <> a.brand_id"
+        )
+    )
+    checks.append(
+        Check(
+            "no transfer posts to another brand's accounts",
+            n,
+            [f"posting {pid}: transfer brand {tb}, account brand {ab}" for pid, tb, ab in rows],
+        )
+    )
+    return checks

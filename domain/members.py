@@ -1,0 +1,249 @@
+"""Members (会员): one per phone per brand, shared by every store of the brand (全域会员通)."""
+
+from __future__ import annotations
+
+import base64
+import enum
+
+from sqlalchemy import (
+    Column,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Table,
+    UniqueConstraint,
+    delete,
+    insert,
+    or_,
+    select,
+    update,
+)
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from domain import audit
+from domain.db import Id, UtcDateTime, created_at_column, metadata, utcnow
+from domain.errors import DomainError
+from domain.ledger import insert_ignoring_conflicts
+from domain.pii import PiiCipher, looks_like_phone, mask_phone, normalise_phone
+from domain.tenancy import Actor, brands, check_text, get_store
+
+
+class Tier(enum.StrEnum):
+    NORMAL = "NORMAL"
+    SILVER = "SILVER"
+    GOLD = "GOLD"
+
+
+members = Table(
+    "members",
+    metadata,
+    Column("id", Id, primary_key=True),
+    Column("brand_id", Id, ForeignKey("brands.id"), nullable=False),
+    Column("member_no", String(20), nullable=False),
+    Column("name", String(40), nullable=False),
+    Column("phone_index", String(64), nullable=False),
+    Column("phone_cipher", String(200), nullable=False),
+    Column("registered_store_id", Id, ForeignKey("stores.id"), nullable=False),
+    Column("tier", String(10), nullable=False, default=Tier.NORMAL.value),
+    Column("points", Id, nullable=False, default=0),
+    Column("total_top_up", Id, nullable=False, default=0),
+    Column("consent_at", UtcDateTime(), nullable=False),
+    created_at_column(),
+    UniqueConstraint("brand_id", "phone_index"),
+    UniqueConstraint("brand_id", "member_no"),
+    Index("ix_members_brand_id_name", "brand_id", "name"),
+)
+
+member_tags = Table(
+    "member_tags",
+    metadata,
+    Column("id", Id, primary_key=True),
+    Column("brand_id", Id, ForeignKey("brands.id"), nullable=False),
+    Column("member_id", Id, ForeignKey("members.id"), nullable=False),
+    Column("tag", String(20), nullable=False),
+    UniqueConstraint("member_id", "tag"),
+)
+
+MAX_TAGS = 20
+MAX_PAGE = 100
+
+
+async def register_member(
+    db: AsyncConnection,
+    actor: Actor,
+    cipher: PiiCipher,
+    *,
+    name: str,
+    phone: str,
+    store_id: int,
+    consent: bool,
+    tags: list[str] | None = None,
+) -> int:
+    name = check_text(name, "name", "姓名", 40)
+    phone = normalise_phone(phone)
+    if not consent:
+        raise DomainError("CONSENT_REQUIRED", "consent")
+    tag_list = _clean_tags(tags or [])
+    await get_store(db, actor, store_id)
+    phone_index = cipher.phone_index(phone)
+    if await db.scalar(select(members.c.id).where(members.c.brand_id == actor.brand_id, members.c.phone_index == phone_index)):
+        raise DomainError("PHONE_TAKEN", "phone")
+    seq = (
+        await db.execute(
+            update(brands).where(brands.c.id == actor.brand_id).values(member_seq=brands.c.member_seq + 1).returning(brands.c.member_seq)
+        )
+    ).scalar_one()
+    now = utcnow()
+    try:
+        async with db.begin_nested():
+            member_id = (
+                await db.execute(
+                    insert(members)
+                    .values(
+                        brand_id=actor.brand_id,
+                        member_no=f"M{seq:06d}",
+                        name=name,
+                        phone_index=phone_index,
+                        phone_cipher=cipher.encrypt(phone),
+                        registered_store_id=store_id,
+                        consent_at=now,
+                        created_at=now,
+                    )
+                    .returning(members.c.id)
+                )
+            ).scalar_one()
+    except IntegrityError:
+        # Another desk registered the same phone between our check and our insert.
+        raise DomainError("PHONE_TAKEN", "phone") from None
+    await _add_tags(db, actor.brand_id, member_id, tag_list)
+    await audit.record(
+        db, actor, "member.register", "member", member_id,
+        after={"name": name, "phone": mask_phone(phone), "store_id": store_id, "tags": tag_list}, store_id=store_id,
+    )
+    return member_id
+
+
+def _clean_tags(tags: list[str]) -> list[str]:
+    cleaned: list[str] = []
+    for tag in tags:
+        text = check_text(tag, "tags", "标签", 20)
+        if text not in cleaned:
+            cleaned.append(text)
+    if len(cleaned) > MAX_TAGS:
+        raise DomainError("TOO_MANY", "tags", what="标签", max=MAX_TAGS)
+    return cleaned
+
+
+async def _add_tags(db: AsyncConnection, brand_id: int, member_id: int, tags: list[str]) -> None:
+    if tags:
+        await db.execute(
+            insert_ignoring_conflicts(db, member_tags),
+            [{"brand_id": brand_id, "member_id": member_id, "tag": t} for t in tags],
+        )
+
+
+async def get_member(db: AsyncConnection, actor: Actor, member_id: int, *, field: str = "memberId"):
+    row = (await db.execute(select(members).where(members.c.id == member_id))).first()
+    if row is None or row.brand_id != actor.brand_id:
+        raise DomainError("NOT_FOUND", field, what="会员")
+    return row
+
+
+async def update_member(
+    db: AsyncConnection,
+    actor: Actor,
+    *,
+    member_id: int,
+    name: str | None = None,
+    add_tags: list[str] | None = None,
+    remove_tags: list[str] | None = None,
+) -> None:
+    member = await get_member(db, actor, member_id)
+    before_tags = await tags_of(db, member_id)
+    changes: dict = {}
+    if name is not None:
+        changes["name"] = check_text(name, "name", "姓名", 40)
+        await db.execute(update(members).where(members.c.id == member_id).values(name=changes["name"]))
+    if add_tags:
+        await _add_tags(db, actor.brand_id, member_id, _clean_tags(add_tags))
+    if remove_tags:
+        await db.execute(delete(member_tags).where(member_tags.c.member_id == member_id, member_tags.c.tag.in_(remove_tags)))
+    after_tags = await tags_of(db, member_id)
+    if len(after_tags) > MAX_TAGS:
+        raise DomainError("TOO_MANY", "addTags", what="标签", max=MAX_TAGS)
+    await audit.record(
+        db, actor, "member.update", "member", member_id,
+        before={"name": member.name, "tags": before_tags},
+        after={"name": changes.get("name", member.name), "tags": after_tags},
+    )
+
+
+async def tags_of(db: AsyncConnection, member_id: int) -> list[str]:
+    return list((await db.execute(select(member_tags.c.tag).where(member_tags.c.member_id == member_id).order_by(member_tags.c.id))).scalars())
+
+
+def encode_cursor(value: int) -> str:
+    return base64.urlsafe_b64encode(f"c:{value}".encode()).decode()
+
+
+def decode_cursor(cursor: str | None) -> int | None:
+    if not cursor:
+        return None
+    try:
+        kind, value = base64.urlsafe_b64decode(cursor.encode()).decode().split(":", 1)
+        if kind != "c":
+            raise ValueError(kind)
+        return int(value)
+    except (ValueError, UnicodeDecodeError):
+        raise DomainError("INVALID_CURSOR", "after") from None
+
+
+def page_size(first: int | None, field: str = "first") -> int:
+    size = 20 if first is None else first
+    if size < 1 or size > MAX_PAGE:
+        raise DomainError("INVALID_VALUE", field, what=f"分页大小（1-{MAX_PAGE}）")
+    return size
+
+
+async def search_members(
+    db: AsyncConnection,
+    actor: Actor,
+    cipher: PiiCipher,
+    *,
+    search: str | None,
+    first: int | None,
+    after: str | None,
+) -> tuple[list, bool]:
+    """Newest first. A full phone number matches exactly (through its index), a member number
+    exactly, anything else as part of the name. Returns the page and whether more follow."""
+    limit = page_size(first)
+    before_id = decode_cursor(after)
+    stmt = select(members).where(members.c.brand_id == actor.brand_id)
+    text = (search or "").strip()
+    if len(text) > 40:
+        raise DomainError("TOO_LONG", "search", what="搜索词", max=40)
+    if text:
+        conditions = [members.c.member_no == text.upper(), members.c.name.contains(text, autoescape=True)]
+        if looks_like_phone(text):
+            conditions.append(members.c.phone_index == cipher.phone_index(normalise_phone(text)))
+        stmt = stmt.where(or_(*conditions))
+    if before_id is not None:
+        stmt = stmt.where(members.c.id < before_id)
+    rows = (await db.execute(stmt.order_by(members.c.id.desc()).limit(limit + 1))).all()
+    return rows[:limit], len(rows) > limit
+
+
+async def members_by_ids(db: AsyncConnection, ids: list[int]) -> dict[int, object]:
+    return {r.id: r for r in await db.execute(select(members).where(members.c.id.in_(ids)))}
+
+
+async def tags_by_member_ids(db: AsyncConnection, ids: list[int]) -> dict[int, list[str]]:
+    found: dict[int, list[str]] = {i: [] for i in ids}
+    rows = await db.execute(
+        select(member_tags.c.member_id, member_tags.c.tag).where(member_tags.c.member_id.in_(ids)).order_by(member_tags.c.id)
+    )
+    for member_id, tag in rows:
+        found[member_id].append(tag)
+    return found

@@ -1,0 +1,22 @@
+"""Apply Alembic migrations programmatically (on `meiye serve` start and `meiye migrate`)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from alembic import command
+from alembic.config import Config
+
+MIGRATIONS = Path(__file__).resolve().parent.parent / "migrations"
+
+
+def alembic_config(url: str) -> Config:
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS))
+    config.set_main_option("sqlalchemy.url", url.replace("%", "%%"))
+    return config
+
+
+def upgrade(url: str, revision: str = "head") -> None:
+    """Blocking (Alembic's env runs its own event loop): call it from a thread in async code."""
+    command.upgrade(alembic_config(url), revision)

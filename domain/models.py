@@ -1,0 +1,4 @@
+"""Imports every module that declares tables, so that `metadata` is complete for Alembic."""
+
+from domain import audit, cards, catalogue, idempotency, ledger, members, tenancy  # noqa: F401
+from domain.db import metadata  # noqa: F401

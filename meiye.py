@@ -1,0 +1,192 @@
+"""The `meiye` command and the ASGI app factory.
+
+    meiye serve [--demo] [--host H] [--port P] [--database URL] [--workers N]
+    meiye migrate [--database URL]
+    meiye ledger verify [--database URL]
+    meiye bootstrap --brand NAME --store NAME --owner USERNAME --owner-name NAME [--database URL]
+    meiye export-schema
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import getpass
+import logging
+import os
+import sys
+from pathlib import Path
+
+from resolvers.settings import ConfigError, Settings
+
+ROOT = Path(__file__).resolve().parent
+SCHEMA_FILES = {"staff": ROOT / "schema" / "staff.graphql"}
+
+
+def app():
+    """uvicorn's factory: settings come from the environment `serve` prepared."""
+    from schema.app import create_app
+
+    return create_app(Settings.from_env())
+
+
+def _settings(args) -> Settings:
+    return Settings.from_env(database_url=getattr(args, "database", None), demo=getattr(args, "demo", False) or None)
+
+
+def _migrate(url: str) -> None:
+    from domain.migrate import upgrade
+
+    upgrade(url)
+
+
+async def _with_connection(url: str, work):
+    from domain.db import create_engine, write_transaction
+
+    engine = create_engine(url, pool=False)
+    try:
+        async with write_transaction(engine) as db:
+            return await work(db)
+    finally:
+        await engine.dispose()
+
+
+def cmd_serve(args) -> int:
+    settings = _settings(args)
+    settings.check()
+    _migrate(settings.database_url)
+    if settings.demo:
+        from domain import demo
+        from domain.pii import PiiCipher
+
+        seeded = asyncio.run(_with_connection(settings.database_url, lambda db: demo.seed(db, PiiCipher(settings.data_key.encode()))))
+        print("demo brand seeded" if seeded else "demo brand already present", file=sys.stderr)
+        print(f"staff accounts: owner, manager, reception, technician, finance, marketer / password {demo.DEMO_PASSWORD}", file=sys.stderr)
+    os.environ["MEIYE_DATABASE_URL"] = settings.database_url
+    import uvicorn
+
+    uvicorn.run(
+        "meiye:app", factory=True, host=args.host, port=args.port, workers=args.workers,
+        loop="uvloop", http="httptools", log_level="info", access_log=False,
+    )
+    return 0
+
+
+def cmd_migrate(args) -> int:
+    settings = _settings(args)
+    _migrate(settings.database_url)
+    print(f"migrated {_redact(settings.database_url)} to head")
+    return 0
+
+
+def cmd_ledger_verify(args) -> int:
+    from domain.invariants import verify_all
+
+    settings = _settings(args)
+    checks = asyncio.run(_with_connection(settings.database_url, verify_all))
+    broken = 0
+    for check in checks:
+        mark = "ok " if not check.broken else "BROKEN"
+        print(f"{mark} {check.name} ({check.checked} checked)")
+        for line in check.broken[:20]:
+            print(f"     {line}")
+        broken += len(check.broken)
+    print("ledger verified: every invariant holds" if not broken else f"ledger BROKEN: {broken} violation(s)")
+    return 0 if not broken else 1
+
+
+def cmd_bootstrap(args) -> int:
+    """Create a real brand with its first store and owner account."""
+    from domain import tenancy
+    from domain.errors import DomainError
+    from domain.tenancy import Role
+
+    settings = _settings(args)
+    password = os.environ.get("MEIYE_OWNER_PASSWORD")
+    if not password:
+        if not sys.stdin.isatty():
+            print("set MEIYE_OWNER_PASSWORD or run interactively", file=sys.stderr)
+            return 2
+        password = getpass.getpass("owner password: ")
+        if password != getpass.getpass("again: "):
+            print("passwords differ", file=sys.stderr)
+            return 2
+    _migrate(settings.database_url)
+
+    async def work(db):
+        brand_id = await tenancy.create_brand(db, name=args.brand)
+        store_id = await tenancy.create_store(db, brand_id=brand_id, name=args.store)
+        await tenancy.create_staff(db, brand_id=brand_id, store_id=None, username=args.owner, name=args.owner_name, role=Role.OWNER, password=password)
+        return brand_id, store_id
+
+    try:
+        brand_id, store_id = asyncio.run(_with_connection(settings.database_url, work))
+    except DomainError as error:
+        print(f"{error.code}: {error.message()} ({error.field})", file=sys.stderr)
+        return 1
+    print(f"brand {args.brand} (id {brand_id}) with store {args.store} (id {store_id}); owner account {args.owner}")
+    return 0
+
+
+def cmd_export_schema(_args) -> int:
+    from schema.root import build_staff_schema
+
+    SCHEMA_FILES["staff"].write_text(build_staff_schema().as_str() + "\n", encoding="utf-8")
+    print(f"wrote {SCHEMA_FILES['staff'].relative_to(ROOT)}")
+    return 0
+
+
+def _redact(url: str) -> str:
+    if "@" in url and "://" in url:
+        scheme, rest = url.split("://", 1)
+        return f"{scheme}://***@{rest.split('@', 1)[1]}"
+    return url
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="meiye", description="GraphQL backend for beauty-salon chains")
+    sub = p.add_subparsers(dest="command", required=True)
+
+    serve = sub.add_parser("serve", help="run the API server (migrations are applied first)")
+    serve.add_argument("--demo", action="store_true", help="seed the demo brand (refused in production)")
+    serve.add_argument("--host", default="127.0.0.1")
+    serve.add_argument("--port", type=int, default=8000)
+    serve.add_argument("--database", help="SQLAlchemy URL; default $MEIYE_DATABASE_URL or ./meiye.db")
+    serve.add_argument("--workers", type=int, default=1)
+    serve.set_defaults(func=cmd_serve)
+
+    migrate = sub.add_parser("migrate", help="apply database migrations")
+    migrate.add_argument("--database")
+    migrate.set_defaults(func=cmd_migrate)
+
+    ledger = sub.add_parser("ledger", help="ledger tools")
+    ledger_sub = ledger.add_subparsers(dest="ledger_command", required=True)
+    verify = ledger_sub.add_parser("verify", help="check every ledger invariant; exit 1 on any break")
+    verify.add_argument("--database")
+    verify.set_defaults(func=cmd_ledger_verify)
+
+    boot = sub.add_parser("bootstrap", help="create a brand, its first store and owner (password from $MEIYE_OWNER_PASSWORD or a prompt)")
+    boot.add_argument("--brand", required=True)
+    boot.add_argument("--store", required=True)
+    boot.add_argument("--owner", required=True, help="the owner's username")
+    boot.add_argument("--owner-name", required=True)
+    boot.add_argument("--database")
+    boot.set_defaults(func=cmd_bootstrap)
+
+    export = sub.add_parser("export-schema", help="write the SDL files under schema/")
+    export.set_defaults(func=cmd_export_schema)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    args = parser().parse_args(argv)
+    try:
+        return args.func(args)
+    except ConfigError as error:
+        print(f"refusing to start: {error}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,90 @@
+"""Stored-value card products and cards: create, top up, freeze."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from domain import cards, idempotency
+from domain.cards import Tender, TopUpRule
+from resolvers.context import Context
+from resolvers.errors import Outcome
+from resolvers.ids import decode_id, parse_global_id
+
+
+async def create_product(ctx: Context, *, name: str, service_discount_percent: int, rules: list[tuple[int, int]]) -> Outcome:
+    async def work(db, actor):
+        product_id = await cards.create_product(
+            db, actor, name=name, service_discount_percent=service_discount_percent,
+            rules=[TopUpRule(threshold, bonus) for threshold, bonus in rules],
+        )
+        return await cards.get_product(db, actor, product_id)
+
+    return await ctx.mutate("createStoredValueCardProduct", work)
+
+
+async def products(ctx: Context) -> list:
+    return await ctx.query("storedValueCardProducts", lambda db, actor: cards.list_products(db, actor.brand_id))
+
+
+@dataclass
+class TopUpDone:
+    card_id: int
+    bonus: int
+    amount: int
+    transfer_id: int
+    replayed: bool
+
+
+async def top_up(
+    ctx: Context,
+    *,
+    member_id: str,
+    store_id: str,
+    amount: int,
+    tender: Tender,
+    idempotency_key: str,
+    card_product_id: str | None,
+    card_id: str | None,
+) -> Outcome[TopUpDone]:
+    request = {
+        "memberId": member_id, "storeId": store_id, "amount": amount, "tender": tender.value,
+        "cardProductId": card_product_id, "cardId": card_id,
+    }
+
+    async def work(db, actor):
+        claim = await idempotency.claim(db, brand_id=actor.brand_id, key=idempotency_key, operation="topUp", request=request)
+        if claim.replay is not None:
+            return TopUpDone(**claim.replay, replayed=True)
+        result = await cards.top_up(
+            db, actor,
+            member_id=decode_id(member_id, "Member", "memberId"),
+            store_id=decode_id(store_id, "Store", "storeId"),
+            amount=amount,
+            tender=tender,
+            reference=f"topup:{idempotency_key}",
+            card_id=decode_id(card_id, "StoredValueCard", "cardId") if card_id else None,
+            product_id=decode_id(card_product_id, "StoredValueCardProduct", "cardProductId") if card_product_id else None,
+        )
+        done = {"card_id": result.card_id, "bonus": result.bonus, "amount": result.amount, "transfer_id": result.transfer_id}
+        await claim.remember(db, done)
+        return TopUpDone(**done, replayed=False)
+
+    return await ctx.mutate("topUp", work)
+
+
+async def set_frozen(ctx: Context, *, card_id: str, frozen: bool, reason: str | None) -> Outcome:
+    async def work(db, actor):
+        pk = decode_id(card_id, "StoredValueCard", "cardId")
+        await cards.set_frozen(db, actor, card_id=pk, frozen=frozen, reason=reason)
+        return pk
+
+    return await ctx.mutate("freezeCard" if frozen else "unfreezeCard", work)
+
+
+async def card(ctx: Context, *, card_id: str):
+    actor = ctx.authorize("storedValueCard")
+    parsed = parse_global_id(card_id)
+    if parsed is None or parsed[0] != "StoredValueCard":
+        return None
+    row = await ctx.loaders.card.load(parsed[1])
+    return row if row is not None and row.brand_id == actor.brand_id else None

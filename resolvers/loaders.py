@@ -1,0 +1,72 @@
+"""Per-request dataloaders, so that a page's SQL statement count does not grow with its size.
+
+Each batch reads through its own short connection: Strawberry sends batches from separate tasks,
+and one connection must not be shared by concurrent tasks.
+"""
+
+from __future__ import annotations
+
+from functools import cached_property
+from typing import Awaitable, Callable
+
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+from strawberry.dataloader import DataLoader
+
+from domain import cards, members, tenancy
+
+
+class Loaders:
+    def __init__(self, engine: AsyncEngine) -> None:
+        self._engine = engine
+
+    def _loader(self, fetch: Callable[[AsyncConnection, list], Awaitable[dict]], default=None) -> DataLoader:
+        async def batch(keys: list) -> list:
+            async with self._engine.connect() as db:
+                found = await fetch(db, list(keys))
+            return [found.get(k, default) for k in keys]
+
+        return DataLoader(load_fn=batch)
+
+    @cached_property
+    def store(self) -> DataLoader:
+        return self._loader(tenancy.stores_by_ids)
+
+    @cached_property
+    def staff(self) -> DataLoader:
+        return self._loader(tenancy.staff_by_ids)
+
+    @cached_property
+    def member(self) -> DataLoader:
+        return self._loader(members.members_by_ids)
+
+    @cached_property
+    def tags_by_member(self) -> DataLoader:
+        return self._loader(members.tags_by_member_ids, [])
+
+    @cached_property
+    def cards_by_member(self) -> DataLoader:
+        return self._loader(cards.cards_by_member_ids, [])
+
+    @cached_property
+    def card(self) -> DataLoader:
+        return self._loader(cards.cards_by_ids)
+
+    @cached_property
+    def card_product(self) -> DataLoader:
+        return self._loader(cards.products_by_ids)
+
+    @cached_property
+    def top_up_rules(self) -> DataLoader:
+        return self._loader(cards.rules_by_product_ids, [])
+
+    def entries_page(self, first: int, before_id: int | None) -> DataLoader:
+        """One loader per (first, after): members asked for the same page shape share one query."""
+        cache = self.__dict__.setdefault("_entry_loaders", {})
+        key = (first, before_id)
+        if key not in cache:
+
+            async def fetch(db: AsyncConnection, member_ids: list) -> dict:
+                return await cards.entries_pages(db, member_ids, first=first, before_id=before_id)
+
+            cache[key] = self._loader(fetch, [])
+        return cache[key]

@@ -1,0 +1,56 @@
+"""Members: register, update, find."""
+
+from __future__ import annotations
+
+from domain import members
+from domain.errors import DomainError
+from domain.members import decode_cursor, page_size
+from resolvers.context import Context
+from resolvers.errors import Outcome
+from resolvers.ids import decode_id, parse_global_id
+
+
+async def register_member(ctx: Context, *, name: str, phone: str, store_id: str, consent: bool, tags: list[str] | None) -> Outcome:
+    async def work(db, actor):
+        store_pk = decode_id(store_id, "Store", "storeId")
+        member_id = await members.register_member(
+            db, actor, ctx.cipher, name=name, phone=phone, store_id=store_pk, consent=consent, tags=tags
+        )
+        return await members.get_member(db, actor, member_id)
+
+    return await ctx.mutate("registerMember", work)
+
+
+async def update_member(ctx: Context, *, member_id: str, name: str | None, add_tags: list[str] | None, remove_tags: list[str] | None) -> Outcome:
+    async def work(db, actor):
+        pk = decode_id(member_id, "Member", "memberId")
+        await members.update_member(db, actor, member_id=pk, name=name, add_tags=add_tags, remove_tags=remove_tags)
+        return await members.get_member(db, actor, pk)
+
+    return await ctx.mutate("updateMember", work)
+
+
+async def member(ctx: Context, *, member_id: str):
+    """The member, or None for an id that is malformed, unknown or another brand's."""
+    actor = ctx.authorize("member")
+    parsed = parse_global_id(member_id)
+    if parsed is None or parsed[0] != "Member":
+        return None
+    row = await ctx.loaders.member.load(parsed[1])
+    return row if row is not None and row.brand_id == actor.brand_id else None
+
+
+async def search_members(ctx: Context, *, search: str | None, first: int | None, after: str | None):
+    return await ctx.query(
+        "members",
+        lambda db, actor: members.search_members(db, actor, ctx.cipher, search=search, first=first, after=after),
+    )
+
+
+def entries_page_args(first: int | None, after: str | None) -> tuple[int, int | None]:
+    try:
+        return page_size(first), decode_cursor(after)
+    except DomainError as error:
+        from resolvers.errors import QueryError
+
+        raise QueryError(error, "zh") from None

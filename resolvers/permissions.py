@@ -1,0 +1,50 @@
+"""Which roles may call each operation. Every root field of the staff schema has a row here, and a
+test walks every row with every role and with no token; a field without a row is refused."""
+
+from __future__ import annotations
+
+from domain.tenancy import Actor, Role
+
+OWNER = Role.OWNER
+MANAGER = Role.STORE_MANAGER
+RECEPTION = Role.RECEPTIONIST
+TECHNICIAN = Role.TECHNICIAN
+FINANCE = Role.FINANCE
+MARKETER = Role.MARKETER
+EVERY_ROLE = frozenset(Role)
+
+PUBLIC = frozenset({"staffLogin"})
+
+OPERATION_ROLES: dict[str, frozenset[Role]] = {
+    # who am I, and the brand's shape
+    "viewer": EVERY_ROLE,
+    "brand": EVERY_ROLE,
+    "stores": EVERY_ROLE,
+    "staffMembers": frozenset({OWNER, MANAGER}),
+    "createStore": frozenset({OWNER}),
+    "createStaff": frozenset({OWNER, MANAGER}),
+    "updateBrandSettings": frozenset({OWNER}),
+    # catalogue and card products: HQ defines them, everyone reads them
+    "services": EVERY_ROLE,
+    "createService": frozenset({OWNER}),
+    "storedValueCardProducts": EVERY_ROLE,
+    "createStoredValueCardProduct": frozenset({OWNER}),
+    # members: everyone serving a customer can find them; phones are masked by role
+    "member": EVERY_ROLE,
+    "members": EVERY_ROLE,
+    "registerMember": frozenset({OWNER, MANAGER, RECEPTION}),
+    "updateMember": frozenset({OWNER, MANAGER, RECEPTION, MARKETER}),
+    # stored value: technicians never touch money
+    "storedValueCard": frozenset({OWNER, MANAGER, RECEPTION, FINANCE}),
+    "topUp": frozenset({OWNER, MANAGER, RECEPTION}),
+    "freezeCard": frozenset({OWNER, MANAGER, RECEPTION}),
+    "unfreezeCard": frozenset({OWNER, MANAGER}),
+    # oversight
+    "auditLog": frozenset({OWNER, MANAGER, FINANCE}),
+}
+
+
+def allowed(actor: Actor | None, operation: str) -> bool:
+    if operation in PUBLIC:
+        return True
+    return actor is not None and actor.role in OPERATION_ROLES.get(operation, frozenset())

@@ -1,0 +1,57 @@
+"""Settings from the environment, read once by the entry point and passed in explicitly."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field, replace
+
+DEV_SECRET_KEY = "meiye-development-secret-key-not-for-production"
+DEV_DATA_KEY = "meiye-development-data-key-not-for-production!"
+DEFAULT_DATABASE_URL = "sqlite+aiosqlite:///./meiye.db"
+MIN_SECRET_LENGTH = 32
+
+
+class ConfigError(Exception):
+    """The server must not start with these settings."""
+
+
+@dataclass(frozen=True)
+class Settings:
+    env: str = "development"
+    database_url: str = DEFAULT_DATABASE_URL
+    secret_key: str = DEV_SECRET_KEY
+    data_key: str = DEV_DATA_KEY
+    token_ttl_seconds: int = 2 * 3600
+    demo: bool = False
+    extra: dict = field(default_factory=dict)
+
+    @property
+    def production(self) -> bool:
+        return self.env == "production"
+
+    @classmethod
+    def from_env(cls, environ: dict[str, str] | None = None, **overrides) -> "Settings":
+        env = os.environ if environ is None else environ
+        settings = cls(
+            env=env.get("MEIYE_ENV", "development"),
+            database_url=env.get("MEIYE_DATABASE_URL", DEFAULT_DATABASE_URL),
+            secret_key=env.get("MEIYE_SECRET_KEY", DEV_SECRET_KEY),
+            data_key=env.get("MEIYE_DATA_KEY", DEV_DATA_KEY),
+            token_ttl_seconds=int(env.get("MEIYE_TOKEN_TTL_SECONDS", 2 * 3600)),
+        )
+        return replace(settings, **{k: v for k, v in overrides.items() if v is not None})
+
+    def check(self) -> None:
+        """Production refuses demo mode and development secrets (DESIGN.md §8)."""
+        if not self.production:
+            return
+        if self.demo:
+            raise ConfigError("--demo is refused in production (MEIYE_ENV=production)")
+        for name, value, dev in (
+            ("MEIYE_SECRET_KEY", self.secret_key, DEV_SECRET_KEY),
+            ("MEIYE_DATA_KEY", self.data_key, DEV_DATA_KEY),
+        ):
+            if value == dev or len(value) < MIN_SECRET_LENGTH:
+                raise ConfigError(f"{name} must be set to a secret of at least {MIN_SECRET_LENGTH} characters in production")
+        if self.secret_key == self.data_key:
+            raise ConfigError("MEIYE_SECRET_KEY and MEIYE_DATA_KEY must differ")

@@ -1,0 +1,81 @@
+"""Staff login, the brand, its stores and staff accounts."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from domain import tenancy
+from domain.db import write_transaction
+from domain.errors import DomainError
+from domain.tenancy import Actor, Role, SplitRule
+from resolvers.context import Context
+from resolvers.errors import Outcome
+from resolvers.ids import decode_id
+
+
+@dataclass
+class Login:
+    token: str
+    actor: Actor
+
+
+async def staff_login(ctx: Context, *, username: str, password: str) -> Outcome[Login]:
+    # The failed-attempt counter must survive the failure, so this transaction commits either way.
+    failure: DomainError | None = None
+    async with write_transaction(ctx.engine) as db:
+        try:
+            actor = await tenancy.authenticate(db, username=username, password=password)
+        except DomainError as error:
+            failure = error
+    if failure is not None:
+        return Outcome(errors=[failure])
+    return Outcome(value=Login(ctx.services.signer.staff_token(actor), actor))
+
+
+async def viewer(ctx: Context):
+    actor = ctx.authorize("viewer")
+    return await ctx.loaders.staff.load(actor.staff_id)
+
+
+async def brand(ctx: Context):
+    return await ctx.query("brand", lambda db, actor: tenancy.get_brand(db, actor.brand_id))
+
+
+async def stores(ctx: Context) -> list:
+    return await ctx.query("stores", lambda db, actor: tenancy.list_stores(db, actor.brand_id))
+
+
+async def staff_members(ctx: Context) -> list:
+    return await ctx.query("staffMembers", tenancy.list_staff)
+
+
+async def create_store(ctx: Context, *, name: str) -> Outcome:
+    async def work(db, actor):
+        store_id = await tenancy.create_store(db, brand_id=actor.brand_id, name=name)
+        from domain import audit
+
+        await audit.record(db, actor, "store.create", "store", store_id, after={"name": name})
+        return (await tenancy.stores_by_ids(db, [store_id]))[store_id]
+
+    return await ctx.mutate("createStore", work)
+
+
+async def create_staff(ctx: Context, *, username: str, name: str, role: Role, password: str, store_id: str | None) -> Outcome:
+    async def work(db, actor):
+        store_pk = decode_id(store_id, "Store", "storeId") if store_id else None
+        staff_id = await tenancy.hire_staff(db, actor, store_id=store_pk, username=username, name=name, role=role, password=password)
+        from domain import audit
+
+        await audit.record(db, actor, "staff.create", "staff", staff_id, after={"username": username, "role": role.value, "store_id": store_pk})
+        return (await tenancy.staff_by_ids(db, [staff_id]))[staff_id]
+
+    return await ctx.mutate("createStaff", work)
+
+
+async def update_brand_settings(ctx: Context, *, split_rule: SplitRule | None, settlement_rate_percent: int | None) -> Outcome:
+    async def work(db, actor):
+        bp = None if settlement_rate_percent is None else settlement_rate_percent * 100
+        await tenancy.update_brand_settings(db, actor, split_rule=split_rule, settlement_rate_bp=bp)
+        return await tenancy.get_brand(db, actor.brand_id)
+
+    return await ctx.mutate("updateBrandSettings", work)

@@ -1,0 +1,45 @@
+"""Signed, short-lived bearer tokens (HS256 JWT) carrying who the caller is."""
+
+from __future__ import annotations
+
+import time
+
+import jwt
+
+from domain.tenancy import Actor, Role
+
+STAFF_AUDIENCE = "meiye-staff"
+
+
+class TokenSigner:
+    def __init__(self, secret: str, ttl_seconds: int) -> None:
+        self._secret = secret
+        self.ttl_seconds = ttl_seconds
+
+    def staff_token(self, actor: Actor) -> str:
+        now = int(time.time())
+        claims = {
+            "sub": str(actor.staff_id),
+            "aud": STAFF_AUDIENCE,
+            "brand": actor.brand_id,
+            "role": actor.role.value,
+            "store": actor.store_id,
+            "name": actor.name,
+            "iat": now,
+            "exp": now + self.ttl_seconds,
+        }
+        return jwt.encode(claims, self._secret, algorithm="HS256")
+
+    def staff_actor(self, token: str) -> Actor | None:
+        """The actor a valid staff token names; None for anything forged, expired or of another audience."""
+        try:
+            claims = jwt.decode(token, self._secret, algorithms=["HS256"], audience=STAFF_AUDIENCE, options={"require": ["exp", "sub", "aud"]})
+            return Actor(
+                staff_id=int(claims["sub"]),
+                brand_id=int(claims["brand"]),
+                role=Role(claims["role"]),
+                store_id=claims.get("store"),
+                name=claims.get("name", ""),
+            )
+        except (jwt.PyJWTError, KeyError, ValueError, TypeError):
+            return None

@@ -1,0 +1,81 @@
+"""The ASGI app: the staff GraphQL endpoint, health, and the lifespan that owns the engine."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, PlainTextResponse, Response
+from starlette.routing import Route
+from strawberry.asgi import GraphQL
+
+from domain.db import create_engine
+from domain.pii import PiiCipher
+from resolvers.context import Context, Services
+from resolvers.settings import Settings
+from resolvers.tokens import TokenSigner
+from schema.root import build_staff_schema
+
+log = logging.getLogger("meiye")
+
+MAX_BODY_BYTES = 256 * 1024
+
+
+class GraphQLEndpoint(GraphQL):
+    def __init__(self, schema, services_ref: dict) -> None:
+        super().__init__(schema, allow_queries_via_get=False, graphql_ide=None)
+        self._services_ref = services_ref
+
+    async def get_context(self, request: Request, response: Response) -> Context:
+        return Context(
+            self._services_ref["services"],
+            authorization=request.headers.get("authorization"),
+            accept_language=request.headers.get("accept-language"),
+            request=request,
+            response=response,
+        )
+
+    async def handle_request(self, request, response=None):  # type: ignore[override]
+        length = request.headers.get("content-length")
+        if length is not None and length.isdigit() and int(length) > MAX_BODY_BYTES:
+            return PlainTextResponse("request body too large", status_code=413)
+        return await super().handle_request(request)
+
+
+def make_services(settings: Settings, engine=None) -> Services:
+    return Services(
+        settings=settings,
+        engine=engine or create_engine(settings.database_url),
+        cipher=PiiCipher(settings.data_key.encode()),
+        signer=TokenSigner(settings.secret_key, settings.token_ttl_seconds),
+    )
+
+
+def create_app(settings: Settings, *, engine=None) -> Starlette:
+    """`engine` lets tests share one; otherwise the lifespan makes and disposes of its own."""
+    settings.check()
+    services_ref: dict = {}
+
+    @contextlib.asynccontextmanager
+    async def lifespan(_app):
+        services = make_services(settings, engine)
+        services_ref["services"] = services
+        try:
+            yield
+        finally:
+            if engine is None:
+                await services.engine.dispose()
+
+    async def health(_request):
+        return JSONResponse({"status": "ok"})
+
+    staff_graphql = GraphQLEndpoint(build_staff_schema(), services_ref)
+    return Starlette(
+        routes=[
+            Route("/graphql", staff_graphql, methods=["POST"]),
+            Route("/health", health),
+        ],
+        lifespan=lifespan,
+    )

@@ -1,0 +1,25 @@
+"""`UserError`: the payload error every mutation returns (DESIGN.md §7)."""
+
+from __future__ import annotations
+
+import enum
+
+import strawberry
+
+from domain.errors import MESSAGES, DomainError
+
+ErrorCode = strawberry.enum(
+    enum.Enum("ErrorCode", {code: code for code in MESSAGES}),
+    description="Stable codes that clients branch on; the message is for people.",
+)
+
+
+@strawberry.type
+class UserError:
+    code: ErrorCode
+    field: str | None
+    message: str
+
+
+def user_errors(errors: list[DomainError], lang: str) -> list[UserError]:
+    return [UserError(code=ErrorCode[e.code], field=e.field, message=e.message(lang)) for e in errors]

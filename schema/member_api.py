@@ -1,0 +1,201 @@
+"""Members and their stored-value cards: queries, mutations, payloads."""
+
+from __future__ import annotations
+
+import json
+
+import strawberry
+from strawberry.types import Info
+
+from domain.members import encode_cursor
+from resolvers import audit as audit_resolvers
+from resolvers import cards as card_resolvers
+from resolvers import members as resolvers
+from resolvers.ids import to_global_id
+from schema.errors import UserError, user_errors
+from schema.scalars import Fen
+from schema.types import (
+    AuditEntry,
+    AuditEntryConnection,
+    AuditEntryEdge,
+    Member,
+    MemberConnection,
+    MemberEdge,
+    PageInfo,
+    StoredValueCard,
+    StoredValueCardProduct,
+    TenderEnum,
+)
+
+
+@strawberry.input
+class RegisterMemberInput:
+    name: str
+    phone: str
+    store_id: strawberry.ID
+    consent: bool = strawberry.field(description="The customer agreed to the privacy policy; required")
+    tags: list[str] | None = None
+
+
+@strawberry.type
+class MemberPayload:
+    member: Member | None
+    errors: list[UserError]
+
+
+@strawberry.input
+class UpdateMemberInput:
+    member_id: strawberry.ID
+    name: str | None = None
+    add_tags: list[str] | None = None
+    remove_tags: list[str] | None = None
+
+
+@strawberry.input
+class TopUpRuleInput:
+    threshold: Fen
+    bonus: Fen
+
+
+@strawberry.input
+class CreateStoredValueCardProductInput:
+    name: str
+    service_discount_percent: int = 100
+    top_up_rules: list[TopUpRuleInput] = strawberry.field(default_factory=list)
+
+
+@strawberry.type
+class CreateStoredValueCardProductPayload:
+    product: StoredValueCardProduct | None
+    errors: list[UserError]
+
+
+@strawberry.input
+class TopUpInput:
+    member_id: strawberry.ID
+    store_id: strawberry.ID
+    amount: Fen
+    tender: TenderEnum
+    idempotency_key: str
+    card_product_id: strawberry.ID | None = strawberry.field(default=None, description="Issues the member's card of this product on the first top-up")
+    card_id: strawberry.ID | None = None
+
+
+@strawberry.type
+class TopUpPayload:
+    card: StoredValueCard | None
+    amount: Fen | None
+    bonus: Fen | None = strawberry.field(description="充值送: gift credited by the highest rule reached")
+    errors: list[UserError]
+
+
+@strawberry.input
+class FreezeCardInput:
+    card_id: strawberry.ID
+    reason: str | None = None
+
+
+@strawberry.input
+class UnfreezeCardInput:
+    card_id: strawberry.ID
+
+
+@strawberry.type
+class CardPayload:
+    card: StoredValueCard | None
+    errors: list[UserError]
+
+
+async def _card(info: Info, card_pk: int) -> StoredValueCard:
+    return StoredValueCard.of(await info.context.loaders.card.load(card_pk))
+
+
+@strawberry.type
+class MemberQuery:
+    @strawberry.field
+    async def member(self, info: Info, id: strawberry.ID) -> Member | None:
+        row = await resolvers.member(info.context, member_id=id)
+        return Member.of(row, info) if row is not None else None
+
+    @strawberry.field(description="Search by part of the name, the full phone number or the member number; newest first")
+    async def members(self, info: Info, search: str | None = None, first: int | None = 20, after: str | None = None) -> MemberConnection:
+        rows, more = await resolvers.search_members(info.context, search=search, first=first, after=after)
+        return MemberConnection(
+            edges=[MemberEdge(cursor=encode_cursor(r.id), node=Member.of(r, info)) for r in rows],
+            page_info=PageInfo(has_next_page=more, end_cursor=encode_cursor(rows[-1].id) if rows else None),
+        )
+
+    @strawberry.field
+    async def stored_value_card_products(self, info: Info) -> list[StoredValueCardProduct]:
+        return [StoredValueCardProduct.of(r) for r in await card_resolvers.products(info.context)]
+
+    @strawberry.field
+    async def stored_value_card(self, info: Info, id: strawberry.ID) -> StoredValueCard | None:
+        row = await card_resolvers.card(info.context, card_id=id)
+        return StoredValueCard.of(row) if row is not None else None
+
+    @strawberry.field(description="Staff actions on money and personal data, newest first")
+    async def audit_log(self, info: Info, first: int | None = 20, after: str | None = None) -> AuditEntryConnection:
+        rows, more = await audit_resolvers.audit_log(info.context, first=first, after=after)
+        return AuditEntryConnection(
+            edges=[
+                AuditEntryEdge(
+                    cursor=encode_cursor(r.id),
+                    node=AuditEntry(
+                        id=to_global_id("AuditEntry", r.id), action=r.action, entity=r.entity,
+                        entity_id=str(r.entity_id) if r.entity_id is not None else None,
+                        before=json.loads(r.before) if r.before else None, after=json.loads(r.after) if r.after else None,
+                        created_at=r.created_at, staff_id=r.staff_id,
+                    ),
+                )
+                for r in rows
+            ],
+            page_info=PageInfo(has_next_page=more, end_cursor=encode_cursor(rows[-1].id) if rows else None),
+        )
+
+
+@strawberry.type
+class MemberMutation:
+    @strawberry.mutation
+    async def register_member(self, info: Info, input: RegisterMemberInput) -> MemberPayload:
+        outcome = await resolvers.register_member(
+            info.context, name=input.name, phone=input.phone, store_id=input.store_id, consent=input.consent, tags=input.tags
+        )
+        return MemberPayload(member=Member.of(outcome.value, info) if outcome.ok else None, errors=user_errors(outcome.errors, info.context.lang))
+
+    @strawberry.mutation
+    async def update_member(self, info: Info, input: UpdateMemberInput) -> MemberPayload:
+        outcome = await resolvers.update_member(
+            info.context, member_id=input.member_id, name=input.name, add_tags=input.add_tags, remove_tags=input.remove_tags
+        )
+        return MemberPayload(member=Member.of(outcome.value, info) if outcome.ok else None, errors=user_errors(outcome.errors, info.context.lang))
+
+    @strawberry.mutation
+    async def create_stored_value_card_product(self, info: Info, input: CreateStoredValueCardProductInput) -> CreateStoredValueCardProductPayload:
+        outcome = await card_resolvers.create_product(
+            info.context, name=input.name, service_discount_percent=input.service_discount_percent,
+            rules=[(r.threshold, r.bonus) for r in input.top_up_rules],
+        )
+        return CreateStoredValueCardProductPayload(
+            product=StoredValueCardProduct.of(outcome.value) if outcome.ok else None, errors=user_errors(outcome.errors, info.context.lang)
+        )
+
+    @strawberry.mutation(description="充值: credits principal and the bonus of the highest rule reached; idempotent on idempotencyKey")
+    async def top_up(self, info: Info, input: TopUpInput) -> TopUpPayload:
+        outcome = await card_resolvers.top_up(
+            info.context, member_id=input.member_id, store_id=input.store_id, amount=input.amount, tender=input.tender,
+            idempotency_key=input.idempotency_key, card_product_id=input.card_product_id, card_id=input.card_id,
+        )
+        if not outcome.ok:
+            return TopUpPayload(card=None, amount=None, bonus=None, errors=user_errors(outcome.errors, info.context.lang))
+        return TopUpPayload(card=await _card(info, outcome.value.card_id), amount=outcome.value.amount, bonus=outcome.value.bonus, errors=[])
+
+    @strawberry.mutation
+    async def freeze_card(self, info: Info, input: FreezeCardInput) -> CardPayload:
+        outcome = await card_resolvers.set_frozen(info.context, card_id=input.card_id, frozen=True, reason=input.reason)
+        return CardPayload(card=await _card(info, outcome.value) if outcome.ok else None, errors=user_errors(outcome.errors, info.context.lang))
+
+    @strawberry.mutation
+    async def unfreeze_card(self, info: Info, input: UnfreezeCardInput) -> CardPayload:
+        outcome = await card_resolvers.set_frozen(info.context, card_id=input.card_id, frozen=False, reason=None)
+        return CardPayload(card=await _card(info, outcome.value) if outcome.ok else None, errors=user_errors(outcome.errors, info.context.lang))

@@ -1,0 +1,75 @@
+"""Assembles the staff schema from each area's Query and Mutation, with the protective extensions."""
+
+from __future__ import annotations
+
+import logging
+from functools import partial
+
+import strawberry
+from graphql import GraphQLError
+from strawberry.extensions import (
+    MaskErrors,
+    MaxAliasesLimiter,
+    MaxTokensLimiter,
+    ParserCache,
+    QueryDepthLimiter,
+    ValidationCache,
+)
+from strawberry.schema.config import StrawberryConfig
+from strawberry.tools import merge_types
+
+from resolvers.errors import AuthError, QueryError
+from schema.scalars import SCALAR_MAP
+from schema.member_api import MemberMutation, MemberQuery
+from schema.staff_api import StaffMutation, StaffQuery
+from schema.types import (
+    AuditEntry,
+    Brand,
+    Member,
+    MemberTransaction,
+    Service,
+    Staff,
+    Store,
+    StoredValueCard,
+    StoredValueCardProduct,
+)
+
+log = logging.getLogger("meiye.graphql")
+
+StaffQueryRoot = merge_types("Query", (StaffQuery, MemberQuery))
+StaffMutationRoot = merge_types("Mutation", (StaffMutation, MemberMutation))
+
+EXPOSED_ERRORS = (AuthError, QueryError)
+
+
+def should_mask(error: GraphQLError) -> bool:
+    """Parse and validation errors (no original error) and our own auth/query errors are shown;
+    anything else is a bug: logged with its stack here, shown to the client as a bare message."""
+    original = error.original_error
+    if original is None or isinstance(original, EXPOSED_ERRORS):
+        return False
+    if isinstance(original, GraphQLError) or isinstance(original, ValueError) and "Fen" in str(original):
+        return False
+    log.error("unexpected error in %s", error.path, exc_info=original)
+    return True
+
+
+def protective_extensions() -> list:
+    return [
+        partial(MaskErrors, should_mask_error=should_mask, error_message="Internal error / 服务器内部错误"),
+        partial(QueryDepthLimiter, max_depth=10),
+        partial(MaxAliasesLimiter, max_alias_count=30),
+        partial(MaxTokensLimiter, max_token_count=3000),
+        partial(ParserCache, maxsize=512),
+        partial(ValidationCache, maxsize=512),
+    ]
+
+
+def build_staff_schema() -> strawberry.Schema:
+    return strawberry.Schema(
+        query=StaffQueryRoot,
+        mutation=StaffMutationRoot,
+        types=[AuditEntry, Brand, Member, MemberTransaction, Service, Staff, Store, StoredValueCard, StoredValueCardProduct],
+        extensions=protective_extensions(),
+        config=StrawberryConfig(scalar_map=SCALAR_MAP),
+    )

@@ -1,0 +1,283 @@
+"""Output types of the staff schema. Relations load through the request's dataloaders."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Annotated
+
+import strawberry
+from strawberry.types import Info
+
+from domain.cards import CardStatus, Tender
+from domain.members import Tier, encode_cursor
+from domain.pii import mask_phone
+from domain.tenancy import Role, SplitRule
+from resolvers.ids import to_global_id
+from resolvers.members import entries_page_args
+from schema.scalars import Fen
+
+RoleEnum = strawberry.enum(Role, description="Staff roles (DESIGN.md §8)")
+TierEnum = strawberry.enum(Tier, description="会员等级: 普通/银卡/金卡")
+SplitRuleEnum = strawberry.enum(SplitRule, description="Which balance of a stored-value card pays")
+TenderEnum = strawberry.enum(Tender, description="How money was taken at the desk")
+CardStatusEnum = strawberry.enum(CardStatus)
+
+
+@strawberry.interface(description="Relay: every object with a global id")
+class Node:
+    id: strawberry.ID
+
+
+@strawberry.type
+class PageInfo:
+    has_next_page: bool
+    end_cursor: str | None
+
+
+@strawberry.type
+class Brand(Node):
+    name: str
+    stored_value_split_rule: SplitRuleEnum
+    settlement_rate_percent: int
+    timezone: str
+
+    @staticmethod
+    def of(row) -> "Brand":
+        return Brand(
+            id=to_global_id("Brand", row.id), name=row.name, stored_value_split_rule=SplitRule(row.split_rule),
+            settlement_rate_percent=row.settlement_rate_bp // 100, timezone=row.timezone,
+        )
+
+
+@strawberry.type
+class Store(Node):
+    name: str
+
+    @staticmethod
+    def of(row) -> "Store":
+        return Store(id=to_global_id("Store", row.id), name=row.name)
+
+
+async def _store(info: Info, store_id: int | None) -> Store | None:
+    if store_id is None:
+        return None
+    row = await info.context.loaders.store.load(store_id)
+    return Store.of(row) if row is not None else None
+
+
+@strawberry.type
+class Staff(Node):
+    name: str
+    username: str
+    role: RoleEnum
+    store_id: strawberry.Private[int | None]
+
+    @strawberry.field
+    async def store(self, info: Info) -> Store | None:
+        return await _store(info, self.store_id)
+
+    @staticmethod
+    def of(row) -> "Staff":
+        return Staff(id=to_global_id("Staff", row.id), name=row.name, username=row.username, role=Role(row.role), store_id=row.store_id)
+
+
+@strawberry.type
+class Service(Node):
+    name: str
+    category: str
+    price: Fen
+    duration_minutes: int
+
+    @staticmethod
+    def of(row) -> "Service":
+        return Service(id=to_global_id("Service", row.id), name=row.name, category=row.category, price=row.price, duration_minutes=row.duration_minutes)
+
+
+@strawberry.type
+class TopUpRule:
+    threshold: Fen
+    bonus: Fen
+
+
+@strawberry.type
+class StoredValueCardProduct(Node):
+    name: str
+    service_discount_percent: int = strawberry.field(description="What a member pays for services with this card: 85 is 85折")
+    pk: strawberry.Private[int]
+
+    @strawberry.field
+    async def top_up_rules(self, info: Info) -> list[TopUpRule]:
+        return [TopUpRule(threshold=r.threshold, bonus=r.bonus) for r in await info.context.loaders.top_up_rules.load(self.pk)]
+
+    @staticmethod
+    def of(row) -> "StoredValueCardProduct":
+        return StoredValueCardProduct(
+            id=to_global_id("StoredValueCardProduct", row.id), name=row.name, service_discount_percent=row.service_discount_percent, pk=row.id
+        )
+
+
+@strawberry.type
+class StoredValueCard(Node):
+    principal: Fen = strawberry.field(description="本金: what the member paid in and has not spent")
+    gift: Fen = strawberry.field(description="赠送金: bonus balance")
+    balance: Fen = strawberry.field(description="principal + gift")
+    status: CardStatusEnum
+    frozen_reason: str | None
+    created_at: dt.datetime
+    product_id: strawberry.Private[int]
+    issued_store_id: strawberry.Private[int]
+    member_id: strawberry.Private[int]
+
+    @strawberry.field
+    async def product(self, info: Info) -> StoredValueCardProduct:
+        return StoredValueCardProduct.of(await info.context.loaders.card_product.load(self.product_id))
+
+    @strawberry.field
+    async def issued_store(self, info: Info) -> Store:
+        return await _store(info, self.issued_store_id)
+
+    @strawberry.field
+    async def member(self, info: Info) -> Annotated["Member", strawberry.lazy("schema.types")]:
+        return Member.of(await info.context.loaders.member.load(self.member_id), info)
+
+    @staticmethod
+    def of(row) -> "StoredValueCard":
+        return StoredValueCard(
+            id=to_global_id("StoredValueCard", row.id), principal=row.principal, gift=row.gift, balance=row.principal + row.gift,
+            status=CardStatus(row.status), frozen_reason=row.frozen_reason, created_at=row.created_at,
+            product_id=row.product_id, issued_store_id=row.issued_store_id, member_id=row.member_id,
+        )
+
+
+@strawberry.type(description="One line of a member's stored-value statement: one card's share of one ledger transfer")
+class MemberTransaction(Node):
+    kind: str
+    amount: Fen = strawberry.field(description="Change of the card's balance (principal + gift); negative when spent")
+    principal_amount: Fen
+    gift_amount: Fen
+    balance_after: Fen = strawberry.field(description="The card's balance (principal + gift) after this line")
+    principal_after: Fen
+    gift_after: Fen
+    created_at: dt.datetime
+    card_id: strawberry.Private[int]
+    store_id: strawberry.Private[int | None]
+    staff_id: strawberry.Private[int | None]
+
+    @strawberry.field
+    async def card(self, info: Info) -> StoredValueCard:
+        return StoredValueCard.of(await info.context.loaders.card.load(self.card_id))
+
+    @strawberry.field
+    async def store(self, info: Info) -> Store | None:
+        return await _store(info, self.store_id)
+
+    @strawberry.field
+    async def staff(self, info: Info) -> Staff | None:
+        if self.staff_id is None:
+            return None
+        return Staff.of(await info.context.loaders.staff.load(self.staff_id))
+
+    @staticmethod
+    def of(row) -> "MemberTransaction":
+        return MemberTransaction(
+            id=to_global_id("MemberTransaction", row.id), kind=row.kind,
+            amount=row.principal_delta + row.gift_delta, principal_amount=row.principal_delta, gift_amount=row.gift_delta,
+            balance_after=row.principal_after + row.gift_after, principal_after=row.principal_after, gift_after=row.gift_after,
+            created_at=row.created_at, card_id=row.card_id, store_id=row.store_id, staff_id=row.staff_id,
+        )
+
+
+@strawberry.type
+class MemberTransactionEdge:
+    cursor: str
+    node: MemberTransaction
+
+
+@strawberry.type
+class MemberTransactionConnection:
+    edges: list[MemberTransactionEdge]
+    page_info: PageInfo
+
+
+@strawberry.type
+class Member(Node):
+    member_no: str
+    name: str
+    phone: str = strawberry.field(description="Masked (139****5678) unless the caller's role may see it in full")
+    tier: TierEnum
+    points: int
+    created_at: dt.datetime
+    pk: strawberry.Private[int]
+    registered_store_id: strawberry.Private[int]
+
+    @strawberry.field
+    async def tags(self, info: Info) -> list[str]:
+        return await info.context.loaders.tags_by_member.load(self.pk)
+
+    @strawberry.field
+    async def registered_store(self, info: Info) -> Store:
+        return await _store(info, self.registered_store_id)
+
+    @strawberry.field
+    async def stored_value_cards(self, info: Info) -> list[StoredValueCard]:
+        return [StoredValueCard.of(row) for row in await info.context.loaders.cards_by_member.load(self.pk)]
+
+    @strawberry.field
+    async def transactions(self, info: Info, first: int | None = 20, after: str | None = None) -> MemberTransactionConnection:
+        size, before_id = entries_page_args(first, after)
+        rows = await info.context.loaders.entries_page(size, before_id).load(self.pk)
+        page = rows[:size]
+        return MemberTransactionConnection(
+            edges=[MemberTransactionEdge(cursor=encode_cursor(r.id), node=MemberTransaction.of(r)) for r in page],
+            page_info=PageInfo(has_next_page=len(rows) > size, end_cursor=encode_cursor(page[-1].id) if page else None),
+        )
+
+    @staticmethod
+    def of(row, info: Info) -> "Member":
+        ctx = info.context
+        phone = ctx.cipher.decrypt(row.phone_cipher)
+        actor = ctx.actor
+        return Member(
+            id=to_global_id("Member", row.id), member_no=row.member_no, name=row.name,
+            phone=phone if actor is not None and actor.sees_full_pii else mask_phone(phone),
+            tier=Tier(row.tier), points=row.points, created_at=row.created_at, pk=row.id, registered_store_id=row.registered_store_id,
+        )
+
+
+@strawberry.type
+class MemberEdge:
+    cursor: str
+    node: Member
+
+
+@strawberry.type
+class MemberConnection:
+    edges: list[MemberEdge]
+    page_info: PageInfo
+
+
+@strawberry.type
+class AuditEntry(Node):
+    action: str
+    entity: str
+    entity_id: str | None
+    before: strawberry.scalars.JSON | None
+    after: strawberry.scalars.JSON | None
+    created_at: dt.datetime
+    staff_id: strawberry.Private[int | None]
+
+    @strawberry.field
+    async def staff(self, info: Info) -> Staff | None:
+        return Staff.of(await info.context.loaders.staff.load(self.staff_id)) if self.staff_id else None
+
+
+@strawberry.type
+class AuditEntryEdge:
+    cursor: str
+    node: AuditEntry
+
+
+@strawberry.type
+class AuditEntryConnection:
+    edges: list[AuditEntryEdge]
+    page_info: PageInfo
