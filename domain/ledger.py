@@ -186,13 +186,13 @@ def insert_ignoring_conflicts(db: AsyncConnection, table: Table):
 _apply_leg = (
     update(accounts)
     .where(
-        accounts.c.id == bindparam("leg_account"),
+        accounts.c.id == bindparam("leg_account", type_=Id),
         or_(
             accounts.c.floor_zero == False,  # noqa: E712 - SQL expression
-            accounts.c.balance + accounts.c.normal * bindparam("leg_amount") >= 0,
+            accounts.c.balance + accounts.c.normal * bindparam("leg_amount", type_=Id) >= 0,
         ),
     )
-    .values(balance=accounts.c.balance + accounts.c.normal * bindparam("leg_amount"))
+    .values(balance=accounts.c.balance + accounts.c.normal * bindparam("leg_amount", type_=Id))
     .returning(accounts.c.balance)
 )
 
