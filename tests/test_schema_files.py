@@ -1,0 +1,30 @@
+"""The exported SDL and the migrations agree with the code."""
+
+import asyncio
+
+from alembic.autogenerate import compare_metadata
+from alembic.migration import MigrationContext
+
+from domain.models import metadata
+from meiye import SCHEMA_FILES
+from schema.root import build_staff_schema
+
+
+def test_staff_sdl_file_matches_the_schema():
+    exported = SCHEMA_FILES["staff"].read_text(encoding="utf-8")
+    assert exported == build_staff_schema().as_str() + "\n", "schema drifted: run `.venv/bin/meiye export-schema` and commit"
+
+
+async def test_migrations_create_exactly_the_tables_the_code_declares(engine):
+    def diff(sync_conn):
+        context = MigrationContext.configure(sync_conn, opts={"compare_type": False})
+        return compare_metadata(context, metadata)
+
+    async with engine.connect() as conn:
+        differences = await conn.run_sync(diff)
+    assert differences == [], "models changed without a migration: add one under migrations/versions"
+
+
+def test_money_is_never_a_float_in_the_schema():
+    sdl = build_staff_schema().as_str()
+    assert "Float" not in sdl
