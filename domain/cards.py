@@ -605,3 +605,12 @@ async def entries_pages(db: AsyncConnection, member_ids: list[int], *, first: in
     for row in rows:
         found[row.member_id].append(row)
     return found
+
+
+async def credit_back(db: AsyncConnection, actor: Actor, *, card_id: int, principal: int, gift: int) -> CardDebit:
+    """Legs that return `principal` and `gift` to a card (refunds; frozen cards take them too).
+    Record the statement line with `record_card_entry(..., sign=1)` once the transfer is posted."""
+    card = (await db.execute(select(cards).where(cards.c.id == card_id))).one()
+    await _lock(db, card.id, allow_frozen=True)
+    legs = tuple(leg for leg in (Leg(card.principal_account_id, -principal), Leg(card.gift_account_id, -gift)) if leg.amount)
+    return CardDebit(card.id, card.member_id, principal, gift, legs, card)

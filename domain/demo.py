@@ -32,6 +32,12 @@ CARD_PRODUCTS = (
     ("金卡", 85, (TopUpRule(100_000, 20_000), TopUpRule(300_000, 80_000), TopUpRule(500_000, 150_000))),
     ("银卡", 95, (TopUpRule(50_000, 5_000), TopUpRule(100_000, 12_000))),
 )
+RETAIL = (("玫瑰精华水", 16800, "护肤品"),)
+# (name, service, sessions, price, valid days, daily limit, weekly limit); sessions None is a time card.
+COUNT_CARDS = (
+    ("面部清洁10次卡", "面部深层清洁", 10, 200_000, 365, 1, None),
+    ("SPA月卡", "精油全身SPA", None, 150_000, 30, 1, 3),
+)
 MEMBERS = (
     ("张小美", "13800138000", 0, ("金卡", 100_000)),
     ("王芳", "13700137000", 1, ("银卡", 50_000)),
@@ -54,6 +60,14 @@ async def seed(db: AsyncConnection, cipher: PiiCipher) -> bool:
     owner = Actor(staff_ids["owner"], brand_id, Role.OWNER, None, "林总")
     for name, price, minutes, category in SERVICES:
         await catalogue.create_service(db, owner, name=name, price=price, duration_minutes=minutes, category=category)
+    service_ids = {r.name: r.id for r in await catalogue.list_services(db, brand_id)}
+    for name, price, category in RETAIL:
+        await catalogue.create_retail_product(db, owner, name=name, price=price, category=category)
+    for name, service, sessions, price, days, daily, weekly in COUNT_CARDS:
+        await catalogue.create_count_card_product(
+            db, owner, name=name, service_ids=[service_ids[service]], sessions=sessions, price=price, valid_days=days,
+            daily_limit=daily, weekly_limit=weekly, store_ids=[],
+        )
     product_ids = {}
     for name, percent, rules in CARD_PRODUCTS:
         product_ids[name] = await cards.create_product(db, owner, name=name, service_discount_percent=percent, rules=list(rules))

@@ -52,6 +52,7 @@ class AccountKind(enum.StrEnum):
     STORE_GIFT_ISSUED = "STORE_GIFT_ISSUED"
     STORE_GIFT_CONSUMED = "STORE_GIFT_CONSUMED"
     STORE_CLEARING = "STORE_CLEARING"
+    COUNT_CARD_LIABILITY = "COUNT_CARD_LIABILITY"
 
 
 NORMAL_SIDE = {
@@ -64,6 +65,7 @@ NORMAL_SIDE = {
     AccountKind.STORE_GIFT_ISSUED: DEBIT,
     AccountKind.STORE_GIFT_CONSUMED: CREDIT,
     AccountKind.STORE_CLEARING: DEBIT,
+    AccountKind.COUNT_CARD_LIABILITY: CREDIT,
 }
 
 accounts = Table(
@@ -80,6 +82,8 @@ accounts = Table(
     Column("member_id", Id, nullable=True, index=True),
     Column("card_id", Id, nullable=True),
     Column("balance", Id, nullable=False, default=0),
+    # The most the balance may reach, e.g. a member's on-account credit limit; None is unbounded.
+    Column("ceiling", Id, nullable=True),
     created_at_column(),
     UniqueConstraint("brand_id", "code"),
     CheckConstraint("normal IN (1, -1)", name="normal"),
@@ -126,7 +130,7 @@ class AccountSpec:
 
     @property
     def floor_zero(self) -> bool:
-        return self.kind in (AccountKind.CARD_PRINCIPAL, AccountKind.CARD_GIFT)
+        return self.kind in (AccountKind.CARD_PRINCIPAL, AccountKind.CARD_GIFT, AccountKind.COUNT_CARD_LIABILITY)
 
 
 def store_account(kind: AccountKind, store_id: int, method: str | None = None) -> AccountSpec:
@@ -191,6 +195,11 @@ _apply_leg = (
             accounts.c.floor_zero == False,  # noqa: E712 - SQL expression
             accounts.c.balance + accounts.c.normal * bindparam("leg_amount", type_=Id) >= 0,
         ),
+        or_(
+            accounts.c.ceiling.is_(None),
+            accounts.c.normal * bindparam("leg_amount", type_=Id) <= 0,
+            accounts.c.balance + accounts.c.normal * bindparam("leg_amount", type_=Id) <= accounts.c.ceiling,
+        ),
     )
     .values(balance=accounts.c.balance + accounts.c.normal * bindparam("leg_amount", type_=Id))
     .returning(accounts.c.balance)
@@ -198,6 +207,8 @@ _apply_leg = (
 
 
 class InsufficientFunds(DomainError):
+    """A conditional balance update found the account below its floor or above its ceiling."""
+
     def __init__(self, account_id: int) -> None:
         super().__init__("INSUFFICIENT_BALANCE", available="—")
         self.account_id = account_id
@@ -312,6 +323,15 @@ async def verify(db: AsyncConnection) -> list[Check]:
             "no card principal or gift balance is below zero",
             await db.scalar(select(text("count(*)")).select_from(accounts).where(accounts.c.floor_zero == True)),  # noqa: E712
             [f"account {aid} {code}: {bal}" for aid, code, bal in rows],
+        )
+    )
+
+    rows = await db.execute(select(accounts.c.id, accounts.c.code, accounts.c.balance, accounts.c.ceiling).where(accounts.c.ceiling.is_not(None), accounts.c.balance > accounts.c.ceiling))
+    checks.append(
+        Check(
+            "no on-account debt exceeds its credit limit",
+            await db.scalar(select(text("count(*)")).select_from(accounts).where(accounts.c.ceiling.is_not(None))),
+            [f"account {aid} {code}: {bal} over limit {ceiling}" for aid, code, bal, ceiling in rows],
         )
     )
 

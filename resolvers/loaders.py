@@ -12,7 +12,7 @@ from typing import Awaitable, Callable
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from strawberry.dataloader import DataLoader
 
-from domain import cards, members, tenancy
+from domain import cards, catalogue, checkout, count_cards, orders, members, tenancy
 
 
 class Loaders:
@@ -58,6 +58,44 @@ class Loaders:
     @cached_property
     def top_up_rules(self) -> DataLoader:
         return self._loader(cards.rules_by_product_ids, [])
+
+    @cached_property
+    def count_cards_by_member(self) -> DataLoader:
+        return self._loader(count_cards.cards_by_member_ids, [])
+
+    @cached_property
+    def count_card_product(self) -> DataLoader:
+        return self._loader(catalogue.count_card_products_by_ids)
+
+    @cached_property
+    def count_card_services(self) -> DataLoader:
+        return self._loader(catalogue.count_card_services, [])
+
+    @cached_property
+    def count_card_scopes(self) -> DataLoader:
+        return self._loader(catalogue.count_card_scopes, set())
+
+    @cached_property
+    def service(self) -> DataLoader:
+        return self._loader(catalogue.services_by_ids)
+
+    @cached_property
+    def order(self) -> DataLoader:
+        return self._loader(orders.orders_by_ids)
+
+    @cached_property
+    def order_lines(self) -> DataLoader:
+        return self._loader(orders.lines_by_order_ids, [])
+
+    @cached_property
+    def order_payments(self) -> DataLoader:
+        return self._loader(checkout.payments_by_order_ids, [])
+
+    @cached_property
+    def credit(self) -> DataLoader:
+        from domain.credit import credit_by_member_ids
+
+        return self._loader(credit_by_member_ids, (0, 0))
 
     def entries_page(self, first: int, before_id: int | None) -> DataLoader:
         """One loader per (first, after): members asked for the same page shape share one query."""

@@ -39,6 +39,28 @@ OPERATION_ROLES: dict[str, frozenset[Role]] = {
     "topUp": frozenset({OWNER, MANAGER, RECEPTION}),
     "freezeCard": frozenset({OWNER, MANAGER, RECEPTION}),
     "unfreezeCard": frozenset({OWNER, MANAGER}),
+    # catalogue beyond services
+    "retailProducts": EVERY_ROLE,
+    "createRetailProduct": frozenset({OWNER}),
+    "countCardProducts": EVERY_ROLE,
+    "createCountCardProduct": frozenset({OWNER}),
+    "setStorePrice": frozenset({OWNER, MANAGER}),
+    # the front desk's day
+    "openOrder": frozenset({OWNER, MANAGER, RECEPTION}),
+    "addOrderLines": frozenset({OWNER, MANAGER, RECEPTION}),
+    "removeOrderLine": frozenset({OWNER, MANAGER, RECEPTION}),
+    "holdOrder": frozenset({OWNER, MANAGER, RECEPTION}),
+    "resumeOrder": frozenset({OWNER, MANAGER, RECEPTION}),
+    "cancelOrder": frozenset({OWNER, MANAGER, RECEPTION}),
+    "heldOrders": frozenset({OWNER, MANAGER, RECEPTION}),
+    "order": frozenset({OWNER, MANAGER, RECEPTION, FINANCE}),
+    "checkout": frozenset({OWNER, MANAGER, RECEPTION}),
+    "refundOrder": frozenset({OWNER, MANAGER}),
+    "setCreditLimit": frozenset({OWNER, MANAGER}),
+    "repayOnAccount": frozenset({OWNER, MANAGER, RECEPTION}),
+    # reports
+    "dailyClose": frozenset({OWNER, MANAGER, FINANCE}),
+    "crossStoreSettlement": frozenset({OWNER, MANAGER, FINANCE}),
     # oversight
     "auditLog": frozenset({OWNER, MANAGER, FINANCE}),
 }

@@ -21,9 +21,12 @@ from strawberry.tools import merge_types
 from resolvers.errors import AuthError, QueryError
 from schema.scalars import SCALAR_MAP
 from schema.member_api import MemberMutation, MemberQuery
+from schema.order_api import OrderMutation, OrderQuery, RetailProduct, Order, OrderLine, Refund
 from schema.staff_api import StaffMutation, StaffQuery
 from schema.types import (
     AuditEntry,
+    CountCard,
+    CountCardProduct,
     Brand,
     Member,
     MemberTransaction,
@@ -36,8 +39,8 @@ from schema.types import (
 
 log = logging.getLogger("meiye.graphql")
 
-StaffQueryRoot = merge_types("Query", (StaffQuery, MemberQuery))
-StaffMutationRoot = merge_types("Mutation", (StaffMutation, MemberMutation))
+StaffQueryRoot = merge_types("Query", (StaffQuery, MemberQuery, OrderQuery))
+StaffMutationRoot = merge_types("Mutation", (StaffMutation, MemberMutation, OrderMutation))
 
 EXPOSED_ERRORS = (AuthError, QueryError)
 
@@ -69,7 +72,7 @@ def build_staff_schema() -> strawberry.Schema:
     return strawberry.Schema(
         query=StaffQueryRoot,
         mutation=StaffMutationRoot,
-        types=[AuditEntry, Brand, Member, MemberTransaction, Service, Staff, Store, StoredValueCard, StoredValueCardProduct],
+        types=[AuditEntry, Brand, CountCard, CountCardProduct, Order, OrderLine, Refund, RetailProduct, Member, MemberTransaction, Service, Staff, Store, StoredValueCard, StoredValueCardProduct],
         extensions=protective_extensions(),
         config=StrawberryConfig(scalar_map=SCALAR_MAP),
     )

@@ -200,6 +200,67 @@ class MemberTransactionConnection:
 
 
 @strawberry.type
+class CountCardProduct(Node):
+    name: str
+    sessions: int | None = strawberry.field(description="None: a time card, unlimited within validity")
+    price: Fen
+    valid_days: int
+    daily_limit: int | None
+    weekly_limit: int | None
+    pk: strawberry.Private[int]
+
+    @strawberry.field
+    async def services(self, info: Info) -> list[Service]:
+        ids = await info.context.loaders.count_card_services.load(self.pk)
+        return [Service.of(r) for r in await info.context.loaders.service.load_many(ids)]
+
+    @strawberry.field(description="Stores that accept it; empty means every store")
+    async def stores(self, info: Info) -> list[Store]:
+        ids = sorted(await info.context.loaders.count_card_scopes.load(self.pk))
+        return [Store.of(r) for r in await info.context.loaders.store.load_many(ids)]
+
+    @staticmethod
+    def of(row) -> "CountCardProduct":
+        return CountCardProduct(
+            id=to_global_id("CountCardProduct", row.id), name=row.name, sessions=row.sessions, price=row.price, valid_days=row.valid_days,
+            daily_limit=row.daily_limit, weekly_limit=row.weekly_limit, pk=row.id,
+        )
+
+
+@strawberry.type
+class CountCard(Node):
+    remaining: int | None = strawberry.field(description="Sessions left; None for a time card")
+    sessions_total: int | None
+    expires_at: dt.datetime
+    status: str
+    created_at: dt.datetime
+    product_id: strawberry.Private[int]
+    issued_store_id: strawberry.Private[int]
+
+    @strawberry.field
+    async def product(self, info: Info) -> CountCardProduct:
+        return CountCardProduct.of(await info.context.loaders.count_card_product.load(self.product_id))
+
+    @strawberry.field
+    async def issued_store(self, info: Info) -> Store:
+        return await _store(info, self.issued_store_id)
+
+    @staticmethod
+    def of(row) -> "CountCard":
+        return CountCard(
+            id=to_global_id("CountCard", row.id), remaining=row.sessions_left, sessions_total=row.sessions_total, expires_at=row.expires_at,
+            status=row.status, created_at=row.created_at, product_id=row.product_id, issued_store_id=row.issued_store_id,
+        )
+
+
+@strawberry.type(description="挂账: what the member owes and may owe")
+class OnAccount:
+    debt: Fen
+    credit_limit: Fen
+    available: Fen
+
+
+@strawberry.type
 class Member(Node):
     member_no: str
     name: str
@@ -221,6 +282,15 @@ class Member(Node):
     @strawberry.field
     async def stored_value_cards(self, info: Info) -> list[StoredValueCard]:
         return [StoredValueCard.of(row) for row in await info.context.loaders.cards_by_member.load(self.pk)]
+
+    @strawberry.field
+    async def count_cards(self, info: Info) -> list[CountCard]:
+        return [CountCard.of(row) for row in await info.context.loaders.count_cards_by_member.load(self.pk)]
+
+    @strawberry.field
+    async def on_account(self, info: Info) -> OnAccount:
+        debt, limit = await info.context.loaders.credit.load(self.pk)
+        return OnAccount(debt=debt, credit_limit=limit, available=max(0, limit - debt))
 
     @strawberry.field
     async def transactions(self, info: Info, first: int | None = 20, after: str | None = None) -> MemberTransactionConnection:

@@ -76,7 +76,10 @@ class GraphQLClient:
         stores = (await self("{ stores { id name } }", as_="owner"))["stores"]
         products = (await self("{ storedValueCardProducts { id name } }", as_="owner"))["storedValueCardProducts"]
         services = (await self("{ services { id name price } }", as_="owner"))["services"]
-        return Demo(self, {s["name"]: s["id"] for s in stores}, {p["name"]: p["id"] for p in products}, {s["name"]: s for s in services})
+        extra = await self("{ countCardProducts { id name } retailProducts { id name } staffMembers { id username } }", as_="owner")
+        return Demo(self, {s["name"]: s["id"] for s in stores}, {p["name"]: p["id"] for p in products}, {s["name"]: s for s in services},
+                    {p["name"]: p["id"] for p in extra["countCardProducts"]}, {p["name"]: p["id"] for p in extra["retailProducts"]},
+                    {s["username"]: s["id"] for s in extra["staffMembers"]})
 
 
 @dataclass
@@ -85,6 +88,9 @@ class Demo:
     stores: dict
     products: dict
     services: dict
+    count_card_products: dict = field(default_factory=dict)
+    retail: dict = field(default_factory=dict)
+    staff: dict = field(default_factory=dict)
 
     @property
     def jingan(self) -> str:
@@ -127,3 +133,26 @@ async def assert_ledger_ok(engine) -> None:
         checks = await verify_all(db)
     broken = {c.name: c.broken for c in checks if c.broken}
     assert not broken, broken
+
+
+ORDER_FIELDS = """order { id status listTotal discount total paid refunded pointsEarned note store { id }
+  lines { id name quantity listAmount discount netAmount coveredByCountCard refundedQuantity }
+  breakdown { listTotal discount total paid payments { method amount principal gift cardId countCardId refundedAmount } } }"""
+
+OPEN_ORDER = "mutation($i: OpenOrderInput!) { openOrder(input: $i) { " + ORDER_FIELDS + " errors { code field message } } }"
+CHECKOUT = "mutation($i: CheckoutInput!) { checkout(input: $i) { " + ORDER_FIELDS + " errors { code field message } } }"
+
+
+async def open_order(demo: "Demo", lines: list[dict], *, member_id: str | None = None, store: str | None = None, note: str | None = None, as_: str = "reception") -> dict:
+    payload = {"storeId": store or demo.jingan, "lines": lines}
+    if member_id:
+        payload["memberId"] = member_id
+    if note:
+        payload["note"] = note
+    result = (await demo.gql(OPEN_ORDER, {"i": payload}, as_=as_))["openOrder"]
+    assert result["errors"] == [], result
+    return result["order"]
+
+
+async def checkout(demo: "Demo", order_id: str, payments: list[dict], *, key: str | None = None, as_: str = "reception") -> dict:
+    return (await demo.gql(CHECKOUT, {"i": {"orderId": order_id, "payments": payments, "idempotencyKey": key or uuid.uuid4().hex}}, as_=as_))["checkout"]

@@ -1,0 +1,336 @@
+"""Checkout (收银/结账): price the order, take every tender, issue count cards bought, and record it
+all as one ledger transfer. Exactly one outcome per idempotency key (the caller's claim)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import enum
+from dataclasses import dataclass, field
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import Column, ForeignKey, Integer, String, Table, insert, select, update
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from domain import audit, count_cards
+from domain.cards import check_amount, debit_card, record_card_entry
+from domain.catalogue import ItemKind, count_card_product_services, count_card_products
+from domain.db import Id, metadata, utcnow
+from domain.errors import DomainError
+from domain.ledger import AccountKind, AccountSpec, InsufficientFunds, Leg, accounts, ensure_accounts, post_transfer, store_account
+from domain.members import Tier, members
+from domain.orders import OrderStatus, order_lines, orders
+from domain.settlement import PendingItem, clearing_legs, record_items
+from domain.tenancy import Actor, brands, stores
+
+
+class Method(enum.StrEnum):
+    STORED_VALUE = "STORED_VALUE"
+    COUNT_CARD = "COUNT_CARD"
+    CASH = "CASH"
+    BANK_CARD = "BANK_CARD"
+    WECHAT = "WECHAT"
+    ALIPAY = "ALIPAY"
+    ON_ACCOUNT = "ON_ACCOUNT"
+
+
+DESK_TENDERS = (Method.CASH, Method.BANK_CARD, Method.WECHAT, Method.ALIPAY)
+POINTS_MULTIPLIER_PCT = {Tier.NORMAL: 100, Tier.SILVER: 120, Tier.GOLD: 150}
+
+order_payments = Table(
+    "order_payments",
+    metadata,
+    Column("id", Id, primary_key=True),
+    Column("order_id", Id, ForeignKey("orders.id"), nullable=False, index=True),
+    Column("method", String(20), nullable=False),
+    Column("amount", Id, nullable=False),
+    Column("principal", Id, nullable=False, default=0),
+    Column("gift", Id, nullable=False, default=0),
+    Column("card_id", Id, ForeignKey("stored_value_cards.id"), nullable=True),
+    Column("count_card_id", Id, ForeignKey("count_cards.id"), nullable=True),
+    Column("count_card_use_id", Id, nullable=True),
+    Column("order_line_id", Id, nullable=True),
+    Column("refunded_amount", Id, nullable=False, default=0),
+    Column("refunded_principal", Id, nullable=False, default=0),
+    Column("refunded_gift", Id, nullable=False, default=0),
+)
+
+
+@dataclass(frozen=True)
+class PaymentSpec:
+    method: Method
+    amount: int | None = None
+    card_id: int | None = None
+    count_card_id: int | None = None
+
+
+def round_half_up(numerator: int, denominator: int) -> int:
+    return (numerator * 2 + denominator) // (2 * denominator)
+
+
+def discounted(list_amount: int, percent: int) -> int:
+    """What a member pays for `list_amount` at `percent` (85 is 85折), to the nearest fen, half up."""
+    return round_half_up(list_amount * percent, 100)
+
+
+def business_day(now: dt.datetime, tz_name: str) -> tuple[str, str]:
+    local = now.astimezone(ZoneInfo(tz_name))
+    year, week, _ = local.isocalendar()
+    return local.date().isoformat(), f"{year}-W{week:02d}"
+
+
+@dataclass
+class _Line:
+    row: object
+    covered_units: int = 0
+    covered_value: int = 0
+    money_net: int = 0
+    discount: int = 0
+
+
+@dataclass
+class _Tally:
+    debits: list[Leg] = field(default_factory=list)
+    payments: list[dict] = field(default_factory=list)
+    settlements: list[PendingItem] = field(default_factory=list)
+    card_debits: list = field(default_factory=list)
+    use_ids: list[int] = field(default_factory=list)
+    real_money: int = 0
+
+
+async def checkout(db: AsyncConnection, actor: Actor, *, order_id: int, payments: list[PaymentSpec], coupon_codes: list[str], reference: str) -> int:
+    now = utcnow()
+    order = (
+        await db.execute(
+            update(orders).where(orders.c.id == order_id, orders.c.brand_id == actor.brand_id, orders.c.status == OrderStatus.OPEN.value)
+            .values(version=orders.c.version + 1).returning(orders)
+        )
+    ).first()
+    if order is None:
+        existing = (await db.execute(select(orders.c.status, orders.c.store_id).where(orders.c.id == order_id, orders.c.brand_id == actor.brand_id))).first()
+        if existing is None:
+            raise DomainError("NOT_FOUND", "orderId", what="订单")
+        raise DomainError("ORDER_HELD" if existing.status == OrderStatus.HELD else "ORDER_NOT_OPEN", "orderId")
+    if not actor.can_act_for_store(order.store_id):
+        raise DomainError("STORE_FORBIDDEN", "orderId")
+    for code in coupon_codes:
+        raise DomainError("COUPON_NOT_FOUND", "couponCodes", code=code)
+    lines = [_Line(r) for r in await db.execute(select(order_lines).where(order_lines.c.order_id == order_id).order_by(order_lines.c.id))]
+    if not lines:
+        raise DomainError("ORDER_EMPTY", "orderId")
+    _check_payment_shapes(payments, order.member_id)
+
+    store = (await db.execute(select(stores.c.timezone).where(stores.c.id == order.store_id))).one()
+    brand = (await db.execute(select(brands.c.timezone, brands.c.settlement_rate_bp).where(brands.c.id == actor.brand_id))).one()
+    local_date, iso_week = business_day(now, store.timezone or brand.timezone)
+    tally = _Tally()
+
+    # 1. Count cards cover one session of one service line each, in the order given.
+    for i, pay in enumerate(payments):
+        if pay.method != Method.COUNT_CARD:
+            continue
+        line = await _line_for_count_card(db, lines, pay.count_card_id, f"payments.{i}.countCardId")
+        used = await count_cards.use(
+            db, actor, card_id=pay.count_card_id, member_id=order.member_id, service_id=line.row.item_id, store_id=order.store_id,
+            technician_id=line.row.technician_id, order_id=order_id, order_line_id=line.row.id, now=now,
+            local_date=local_date, iso_week=iso_week, field=f"payments.{i}.countCardId",
+        )
+        line.covered_units += 1
+        line.covered_value += used.value
+        tally.debits.extend(used.legs)
+        tally.use_ids.append(used.use_id)
+        tally.payments.append({"method": Method.COUNT_CARD.value, "amount": used.value, "count_card_id": pay.count_card_id,
+                               "count_card_use_id": used.use_id, "order_line_id": line.row.id})
+        if used.issued_store_id != order.store_id:
+            tally.settlements.append(PendingItem("COUNT_CARD", used.issued_store_id, order.store_id, used.value, brand.settlement_rate_bp))
+
+    # 2. Price what is left: a stored-value card's discount applies to the services it pays for.
+    card_percent = await _stored_value_discount(db, actor, payments)
+    for line in lines:
+        row = line.row
+        money_units = row.quantity - line.covered_units
+        money_list = row.unit_price * money_units
+        line.money_net = discounted(money_list, card_percent) if row.kind == ItemKind.SERVICE.value and card_percent else money_list
+        line.discount = row.unit_price * line.covered_units - line.covered_value + money_list - line.money_net
+    due = sum(l.money_net for l in lines)
+    amounts = _settle_amounts(payments, due)
+
+    # 3. Take the money.
+    for i, pay in enumerate(payments):
+        if pay.method == Method.COUNT_CARD:
+            continue
+        amount = amounts[i]
+        if pay.method == Method.STORED_VALUE:
+            debit = await debit_card(db, actor, card_id=pay.card_id, amount=amount, field=f"payments.{i}.cardId")
+            if debit.member_id != order.member_id:
+                raise DomainError("CARD_MEMBER_MISMATCH", f"payments.{i}.cardId")
+            tally.debits.extend(debit.legs)
+            tally.card_debits.append(debit)
+            tally.real_money += debit.principal
+            tally.payments.append({"method": pay.method.value, "amount": amount, "principal": debit.principal, "gift": debit.gift, "card_id": pay.card_id})
+            if debit.card.issued_store_id != order.store_id:
+                tally.settlements.append(PendingItem("STORED_VALUE", debit.card.issued_store_id, order.store_id, amount, brand.settlement_rate_bp))
+        elif pay.method == Method.ON_ACCOUNT:
+            receivable = await receivable_account(db, actor.brand_id, order.member_id)
+            tally.debits.append(Leg(receivable, amount))
+            tally.payments.append({"method": pay.method.value, "amount": amount})
+        else:
+            spec = store_account(AccountKind.STORE_TENDER, order.store_id, pay.method.value)
+            tally.debits.append(Leg((await ensure_accounts(db, actor.brand_id, [spec]))[spec.code], amount))
+            tally.real_money += amount
+            tally.payments.append({"method": pay.method.value, "amount": amount})
+
+    # 4. Count cards bought here are issued now; what was paid for them is owed as sessions.
+    credits: list[Leg] = []
+    liability_total = 0
+    for line in lines:
+        if line.row.kind != ItemKind.COUNT_CARD.value:
+            continue
+        product = (await db.execute(select(count_card_products).where(count_card_products.c.id == line.row.item_id))).one()
+        per_unit, remainder = divmod(line.money_net, line.row.quantity)
+        for unit in range(line.row.quantity):
+            _card_id, liability = await count_cards.issue(
+                db, brand_id=actor.brand_id, member_id=order.member_id, product=product, store_id=order.store_id, order_line_id=line.row.id, now=now
+            )
+            paid_for_card = per_unit + (remainder if unit == 0 else 0)
+            if paid_for_card:
+                credits.append(Leg(liability, -paid_for_card))
+                liability_total += paid_for_card
+
+    gift_total = sum(d.gift for d in tally.card_debits)
+    ids = await ensure_accounts(db, actor.brand_id, [store_account(AccountKind.STORE_REVENUE, order.store_id), store_account(AccountKind.STORE_GIFT_CONSUMED, order.store_id)])
+    revenue = sum(l.amount for l in tally.debits) - liability_total - gift_total
+    if revenue:
+        credits.append(Leg(ids[f"store:{order.store_id}:store_revenue"], -revenue))
+    if gift_total:
+        credits.append(Leg(ids[f"store:{order.store_id}:store_gift_consumed"], -gift_total))
+    legs = tally.debits + credits + await clearing_legs(db, actor.brand_id, tally.settlements)
+
+    try:
+        transfer_id, after = await post_transfer(
+            db, brand_id=actor.brand_id, kind="CHECKOUT", reference=reference, legs=legs, store_id=order.store_id,
+            staff_id=actor.staff_id, member_id=order.member_id, memo=f"order {order_id}",
+        )
+    except InsufficientFunds as error:
+        # Card balances were checked under their locks, so only a credit limit can refuse here.
+        row = (await db.execute(select(accounts.c.balance, accounts.c.ceiling).where(accounts.c.id == error.account_id))).one()
+        raise DomainError("CREDIT_LIMIT_EXCEEDED", "payments", available=_yuan(max(0, (row.ceiling or 0) - row.balance))) from None
+    for debit in tally.card_debits:
+        await record_card_entry(db, actor, debit, transfer_id=transfer_id, kind="CHECKOUT", after=after, store_id=order.store_id)
+    await record_items(db, actor.brand_id, transfer_id, order_id, tally.settlements)
+    await db.execute(insert(order_payments), [{"order_id": order_id, "principal": 0, "gift": 0, "card_id": None, "count_card_id": None,
+                                                "count_card_use_id": None, "order_line_id": None, "refunded_amount": 0,
+                                                "refunded_principal": 0, "refunded_gift": 0, **p} for p in tally.payments])
+    for line in lines:
+        await db.execute(
+            update(order_lines).where(order_lines.c.id == line.row.id).values(
+                list_amount=line.row.unit_price * line.row.quantity, discount=line.discount, covered_units=line.covered_units,
+                net_amount=line.covered_value + line.money_net,
+            )
+        )
+    points = await _earn_points(db, order.member_id, tally.real_money)
+    list_total = sum(l.row.unit_price * l.row.quantity for l in lines)
+    total = sum(l.covered_value + l.money_net for l in lines)
+    await db.execute(
+        update(orders).where(orders.c.id == order_id).values(
+            status=OrderStatus.PAID.value, list_total=list_total, discount=list_total - total, total=total, paid=total,
+            points_earned=points, paid_at=now, transfer_id=transfer_id,
+        )
+    )
+    await audit.record(db, actor, "order.checkout", "order", order_id, after={"total": total, "payments": tally.payments}, store_id=order.store_id)
+    return transfer_id
+
+
+def _check_payment_shapes(payments: list[PaymentSpec], member_id: int | None) -> None:
+    if not payments:
+        raise DomainError("PAYMENT_INVALID", "payments", why="至少需要一种支付方式")
+    if len(payments) > 20:
+        raise DomainError("TOO_MANY", "payments", what="支付方式", max=20)
+    open_amounts = 0
+    for i, pay in enumerate(payments):
+        where = f"payments.{i}"
+        if pay.method == Method.COUNT_CARD:
+            if pay.count_card_id is None:
+                raise DomainError("REQUIRED", f"{where}.countCardId", what="次卡")
+            if pay.amount is not None or pay.card_id is not None:
+                raise DomainError("PAYMENT_INVALID", where, why="次卡支付不填金额和储值卡")
+        else:
+            if pay.count_card_id is not None:
+                raise DomainError("PAYMENT_INVALID", f"{where}.countCardId", why="只有次卡支付需要次卡")
+            if pay.method == Method.STORED_VALUE and pay.card_id is None:
+                raise DomainError("REQUIRED", f"{where}.cardId", what="储值卡")
+            if pay.method != Method.STORED_VALUE and pay.card_id is not None:
+                raise DomainError("PAYMENT_INVALID", f"{where}.cardId", why="只有储值卡支付需要卡")
+            if pay.amount is None:
+                open_amounts += 1
+            else:
+                check_amount(pay.amount, f"{where}.amount")
+        if pay.method in (Method.STORED_VALUE, Method.COUNT_CARD, Method.ON_ACCOUNT) and member_id is None:
+            raise DomainError("MEMBER_REQUIRED", where)
+    if open_amounts > 1:
+        raise DomainError("PAYMENT_INVALID", "payments", why="最多一种支付方式可不填金额")
+
+
+def _settle_amounts(payments: list[PaymentSpec], due: int) -> dict[int, int]:
+    """Each money payment's amount; the one without an amount takes what is left."""
+    fixed = sum(p.amount for p in payments if p.method != Method.COUNT_CARD and p.amount is not None)
+    amounts = {i: p.amount for i, p in enumerate(payments) if p.method != Method.COUNT_CARD}
+    rest = due - fixed
+    open_index = next((i for i, a in amounts.items() if a is None), None)
+    if open_index is not None:
+        if rest <= 0:
+            raise DomainError("PAYMENT_MISMATCH", "payments", paid=_yuan(fixed), due=_yuan(due))
+        amounts[open_index] = rest
+    elif rest != 0:
+        raise DomainError("PAYMENT_MISMATCH", "payments", paid=_yuan(fixed), due=_yuan(due))
+    return amounts
+
+
+def _yuan(fen: int) -> str:
+    return f"¥{fen / 100:,.2f}"
+
+
+async def _line_for_count_card(db: AsyncConnection, lines: list[_Line], count_card_id: int, field: str) -> _Line:
+    product_id = await db.scalar(select(count_cards.count_cards.c.product_id).where(count_cards.count_cards.c.id == count_card_id))
+    if product_id is None:
+        raise DomainError("NOT_FOUND", field, what="次卡")
+    services = set((await db.execute(select(count_card_product_services.c.service_id).where(count_card_product_services.c.product_id == product_id))).scalars())
+    for line in lines:
+        if line.row.kind == ItemKind.SERVICE.value and line.row.item_id in services and line.covered_units < line.row.quantity:
+            return line
+    raise DomainError("COUNT_CARD_NOT_FOR_SERVICE", field)
+
+
+async def _stored_value_discount(db: AsyncConnection, actor: Actor, payments: list[PaymentSpec]) -> int | None:
+    from domain.cards import card_products, get_card
+
+    for i, pay in enumerate(payments):
+        if pay.method == Method.STORED_VALUE:
+            card = await get_card(db, actor, pay.card_id, f"payments.{i}.cardId")
+            return await db.scalar(select(card_products.c.service_discount_percent).where(card_products.c.id == card.product_id))
+    return None
+
+
+async def receivable_account(db: AsyncConnection, brand_id: int, member_id: int) -> int:
+    spec = AccountSpec(f"member:{member_id}:receivable", AccountKind.MEMBER_RECEIVABLE, member_id=member_id)
+    account_id = (await ensure_accounts(db, brand_id, [spec]))[spec.code]
+    # A member without a limit set has none: the ceiling starts at zero.
+    await db.execute(update(accounts).where(accounts.c.id == account_id, accounts.c.ceiling.is_(None)).values(ceiling=0))
+    return account_id
+
+
+async def _earn_points(db: AsyncConnection, member_id: int | None, real_money: int) -> int:
+    """积分: per whole yuan actually paid (not gift, not count-card sessions, not credit), times the tier."""
+    if member_id is None or real_money <= 0:
+        return 0
+    tier = Tier(await db.scalar(select(members.c.tier).where(members.c.id == member_id)))
+    points = (real_money // 100) * POINTS_MULTIPLIER_PCT[tier] // 100
+    if points:
+        await db.execute(update(members).where(members.c.id == member_id).values(points=members.c.points + points))
+    return points
+
+
+async def payments_by_order_ids(db: AsyncConnection, ids: list[int]) -> dict[int, list]:
+    found: dict[int, list] = {i: [] for i in ids}
+    for row in await db.execute(select(order_payments).where(order_payments.c.order_id.in_(ids)).order_by(order_payments.c.id)):
+        found[row.order_id].append(row)
+    return found

@@ -1,0 +1,262 @@
+"""Refunds of paid orders, whole or by line, by a manager with a reason.
+
+Money goes back to the tenders that paid in proportion, cumulatively: each refund returns
+`floor(paid × refunded-so-far ÷ total) − returned-so-far` to each tender, so however an order is
+refunded in parts, the last part returns exactly what is left. Stored value returns as the
+principal and gift it took; count-card sessions return; count cards bought come back unused or not
+at all."""
+
+from __future__ import annotations
+
+from sqlalchemy import Column, ForeignKey, Integer, String, Table, insert, select, update
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from domain import audit, count_cards
+from domain.cards import credit_back, record_card_entry
+from domain.catalogue import ItemKind
+from domain.checkout import DESK_TENDERS, Method, order_payments, receivable_account
+from domain.count_cards import CountCardStatus, count_card_uses
+from domain.db import Id, created_at_column, metadata, utcnow
+from domain.errors import DomainError
+from domain.ledger import AccountKind, Leg, accounts, ensure_accounts, post_transfer, store_account
+from domain.members import members
+from domain.orders import OrderStatus, order_lines, orders
+from domain.settlement import PendingItem, clearing_legs, record_items
+from domain.tenancy import Actor, brands, check_text
+
+refunds = Table(
+    "refunds",
+    metadata,
+    Column("id", Id, primary_key=True),
+    Column("brand_id", Id, ForeignKey("brands.id"), nullable=False),
+    Column("order_id", Id, ForeignKey("orders.id"), nullable=False, index=True),
+    Column("store_id", Id, ForeignKey("stores.id"), nullable=False),
+    Column("reason", String(200), nullable=False),
+    Column("amount", Id, nullable=False),
+    Column("sessions_returned", Integer, nullable=False),
+    # None when nothing of value moved (a time card's session carries no value).
+    Column("transfer_id", Id, ForeignKey("transfers.id"), nullable=True),
+    Column("staff_id", Id, ForeignKey("staff.id"), nullable=False),
+    created_at_column(),
+)
+
+refund_payments = Table(
+    "refund_payments",
+    metadata,
+    Column("id", Id, primary_key=True),
+    Column("refund_id", Id, ForeignKey("refunds.id"), nullable=False, index=True),
+    Column("method", String(20), nullable=False),
+    Column("amount", Id, nullable=False),
+    Column("principal", Id, nullable=False),
+    Column("gift", Id, nullable=False),
+)
+
+
+def allocate(total_paid: int, before: int, after: int, tenders: list[tuple[int, int]]) -> list[int]:
+    """Shares of a refund taking the order's refunded money from `before` to `after`: tenders are
+    (paid, refunded so far). Floors first, then the fen left over to the tenders with room, in order."""
+    shares = [paid * after // total_paid - done for paid, done in tenders]
+    short = (after - before) - sum(shares)
+    for i, (paid, done) in enumerate(tenders):
+        while short > 0 and done + shares[i] < paid:
+            shares[i] += 1
+            short -= 1
+    return shares
+
+
+async def refund_order(
+    db: AsyncConnection, actor: Actor, *, order_id: int, lines: list[tuple[int, int]] | None, reason: str, reference: str
+) -> int:
+    reason = check_text(reason, "reason", "退款原因", 200)
+    order = (
+        await db.execute(
+            update(orders)
+            .where(orders.c.id == order_id, orders.c.brand_id == actor.brand_id,
+                   orders.c.status.in_([OrderStatus.PAID.value, OrderStatus.PARTIALLY_REFUNDED.value]))
+            .values(version=orders.c.version + 1).returning(orders)
+        )
+    ).first()
+    if order is None:
+        status = await db.scalar(select(orders.c.status).where(orders.c.id == order_id, orders.c.brand_id == actor.brand_id))
+        if status is None:
+            raise DomainError("NOT_FOUND", "orderId", what="订单")
+        raise DomainError("ALREADY_REFUNDED" if status == OrderStatus.REFUNDED else "ORDER_NOT_PAID", "orderId")
+    if not actor.can_act_for_store(order.store_id):
+        raise DomainError("STORE_FORBIDDEN", "orderId")
+    rows = {r.id: r for r in await db.execute(select(order_lines).where(order_lines.c.order_id == order_id).order_by(order_lines.c.id))}
+    wanted = _units_wanted(rows, lines)
+    rate_bp = await db.scalar(select(brands.c.settlement_rate_bp).where(brands.c.id == actor.brand_id))
+    payments = list(await db.execute(select(order_payments).where(order_payments.c.order_id == order_id).order_by(order_payments.c.id)))
+
+    debit_legs: list[Leg] = []
+    credit_legs: list[Leg] = []
+    settlements: list[PendingItem] = []
+    money = 0
+    sessions_returned = 0
+    revenue_back = 0
+    line_updates: dict[int, tuple[int, int]] = {}
+    for line_id, units in wanted.items():
+        row = rows[line_id]
+        covered_left = row.covered_units - min(row.refunded_quantity, row.covered_units)
+        from_cards = min(units, covered_left)
+        line_amount = 0
+        if from_cards:
+            uses = [p for p in payments if p.method == Method.COUNT_CARD and p.order_line_id == line_id and p.refunded_amount == 0]
+            live = set((await db.execute(select(count_card_uses.c.id).where(count_card_uses.c.id.in_([p.count_card_use_id for p in uses]), count_card_uses.c.returned == False))).scalars())  # noqa: E712
+            for pay in [p for p in reversed(uses) if p.count_card_use_id in live][:from_cards]:
+                card_id, legs, value = await count_cards.return_use(db, use_id=pay.count_card_use_id)
+                credit_legs.extend(legs)
+                revenue_back += value
+                line_amount += value
+                sessions_returned += 1
+                await db.execute(update(order_payments).where(order_payments.c.id == pay.id).values(refunded_amount=pay.amount))
+                issued = await db.scalar(select(count_cards.count_cards.c.issued_store_id).where(count_cards.count_cards.c.id == card_id))
+                if issued != order.store_id:
+                    settlements.append(PendingItem("COUNT_CARD", issued, order.store_id, -value, rate_bp))
+        money_units = units - from_cards
+        if money_units and row.kind == ItemKind.COUNT_CARD.value:
+            amount = await _revoke_cards(db, line_id, money_units, debit_legs)
+        elif money_units:
+            covered_value = sum(p.amount for p in payments if p.method == Method.COUNT_CARD and p.order_line_id == line_id)
+            money_net = row.net_amount - covered_value
+            units_total = row.quantity - row.covered_units
+            done = max(0, row.refunded_quantity - row.covered_units)
+            amount = money_net * (done + money_units) // units_total - money_net * done // units_total
+            revenue_back += amount
+        else:
+            amount = 0
+        money += amount
+        line_amount += amount
+        line_updates[line_id] = (row.refunded_quantity + units, row.refunded_amount + line_amount)
+
+    gift_back = 0
+    card_credits = []
+    tender_rows = [p for p in payments if p.method != Method.COUNT_CARD]
+    paid_total = sum(p.amount for p in tender_rows)
+    refund_lines_out = []
+    if money:
+        shares = allocate(paid_total, order.refunded, order.refunded + money, [(p.amount, p.refunded_amount) for p in tender_rows])
+        for pay, share in zip(tender_rows, shares):
+            if not share:
+                continue
+            principal, gift = share, 0
+            if pay.method == Method.STORED_VALUE:
+                done_after = pay.refunded_amount + share
+                gift = pay.gift * done_after // pay.amount - pay.refunded_gift
+                principal = share - gift
+                credit = await credit_back(db, actor, card_id=pay.card_id, principal=principal, gift=gift)
+                credit_legs.extend(credit.legs)
+                card_credits.append(credit)
+                gift_back += gift
+                if credit.card.issued_store_id != order.store_id:
+                    settlements.append(PendingItem("STORED_VALUE", credit.card.issued_store_id, order.store_id, -share, rate_bp))
+            elif pay.method == Method.ON_ACCOUNT:
+                credit_legs.append(Leg(await receivable_account(db, actor.brand_id, order.member_id), -share))
+            else:
+                spec = store_account(AccountKind.STORE_TENDER, order.store_id, pay.method)
+                credit_legs.append(Leg((await ensure_accounts(db, actor.brand_id, [spec]))[spec.code], -share))
+            await db.execute(
+                update(order_payments).where(order_payments.c.id == pay.id).values(
+                    refunded_amount=pay.refunded_amount + share,
+                    refunded_principal=pay.refunded_principal + (principal if pay.method == Method.STORED_VALUE else 0),
+                    refunded_gift=pay.refunded_gift + gift,
+                )
+            )
+            refund_lines_out.append({"method": pay.method, "amount": share, "principal": principal if pay.method == Method.STORED_VALUE else 0, "gift": gift})
+
+    ids = await ensure_accounts(db, actor.brand_id, [store_account(AccountKind.STORE_REVENUE, order.store_id), store_account(AccountKind.STORE_GIFT_CONSUMED, order.store_id)])
+    revenue_debit = revenue_back - gift_back
+    if revenue_debit:
+        debit_legs.append(Leg(ids[f"store:{order.store_id}:store_revenue"], revenue_debit))
+    if gift_back:
+        debit_legs.append(Leg(ids[f"store:{order.store_id}:store_gift_consumed"], gift_back))
+    legs = debit_legs + credit_legs + await clearing_legs(db, actor.brand_id, settlements)
+    transfer_id = None
+    if any(leg.amount for leg in legs):
+        transfer_id, after = await post_transfer(
+            db, brand_id=actor.brand_id, kind="REFUND", reference=reference, legs=legs, store_id=order.store_id,
+            staff_id=actor.staff_id, member_id=order.member_id, reverses_id=order.transfer_id, memo=reason[:200],
+        )
+        for credit in card_credits:
+            await record_card_entry(db, actor, credit, transfer_id=transfer_id, kind="REFUND", after=after, store_id=order.store_id, sign=1)
+        await record_items(db, actor.brand_id, transfer_id, order_id, settlements)
+
+    for line_id, (quantity, amount) in line_updates.items():
+        await db.execute(update(order_lines).where(order_lines.c.id == line_id).values(refunded_quantity=quantity, refunded_amount=amount))
+    fully = all(line_updates.get(r.id, (r.refunded_quantity, 0))[0] == r.quantity for r in rows.values())
+    points_back = 0
+    if order.member_id and order.points_earned and paid_total:
+        points_back = order.points_earned * (order.refunded + money) // paid_total - order.points_earned * order.refunded // paid_total
+        if points_back:
+            await db.execute(update(members).where(members.c.id == order.member_id).values(points=members.c.points - points_back))
+            await db.execute(update(members).where(members.c.id == order.member_id, members.c.points < 0).values(points=0))
+    await db.execute(
+        update(orders).where(orders.c.id == order_id).values(
+            refunded=order.refunded + money, status=(OrderStatus.REFUNDED if fully else OrderStatus.PARTIALLY_REFUNDED).value
+        )
+    )
+    refund_id = (
+        await db.execute(
+            insert(refunds).values(
+                brand_id=actor.brand_id, order_id=order_id, store_id=order.store_id, reason=reason, amount=money,
+                sessions_returned=sessions_returned, transfer_id=transfer_id,
+                staff_id=actor.staff_id, created_at=utcnow(),
+            ).returning(refunds.c.id)
+        )
+    ).scalar_one()
+    if refund_lines_out:
+        await db.execute(insert(refund_payments), [{"refund_id": refund_id, **r} for r in refund_lines_out])
+    await audit.record(db, actor, "order.refund", "order", order_id, after={"amount": money, "sessions": sessions_returned, "reason": reason,
+                                                                         "points": -points_back}, store_id=order.store_id)
+    return refund_id
+
+
+def _units_wanted(rows: dict, lines: list[tuple[int, int]] | None) -> dict[int, int]:
+    if lines is None:
+        wanted = {i: r.quantity - r.refunded_quantity for i, r in rows.items() if r.quantity > r.refunded_quantity}
+        if not wanted:
+            raise DomainError("ALREADY_REFUNDED", "orderId")
+        return wanted
+    if not lines:
+        raise DomainError("REQUIRED", "lines", what="退款项目")
+    wanted: dict[int, int] = {}
+    for i, (line_id, quantity) in enumerate(lines):
+        row = rows.get(line_id)
+        if row is None:
+            raise DomainError("NOT_FOUND", f"lines.{i}.lineId", what="订单行")
+        left = row.quantity - row.refunded_quantity - wanted.get(line_id, 0)
+        if quantity < 1 or quantity > left:
+            raise DomainError("REFUND_QUANTITY_EXCEEDED", f"lines.{i}.quantity", available=left)
+        wanted[line_id] = wanted.get(line_id, 0) + quantity
+    return wanted
+
+
+async def _revoke_cards(db: AsyncConnection, line_id: int, units: int, debit_legs: list[Leg]) -> int:
+    """Count cards bought on this line come back only unused; what is left of their liability is
+    the money to return."""
+    cc = count_cards.count_cards
+    live = list(
+        await db.execute(
+            select(cc.c.id, cc.c.sessions_total, cc.c.sessions_left, cc.c.liability_account_id)
+            .where(cc.c.order_line_id == line_id, cc.c.status == CountCardStatus.ACTIVE.value).order_by(cc.c.id.desc())
+        )
+    )
+    amount = 0
+    for card in live[:units]:
+        used = await db.scalar(select(count_card_uses.c.id).where(count_card_uses.c.count_card_id == card.id, count_card_uses.c.returned == False).limit(1))  # noqa: E712
+        if used is not None:
+            raise DomainError("COUNT_CARD_USED", "lines")
+        revoked = await db.execute(update(cc).where(cc.c.id == card.id, cc.c.status == CountCardStatus.ACTIVE.value).values(status=CountCardStatus.REVOKED.value, version=cc.c.version + 1))
+        assert revoked.rowcount == 1
+        balance = await db.scalar(select(accounts.c.balance).where(accounts.c.id == card.liability_account_id))
+        if balance:
+            debit_legs.append(Leg(card.liability_account_id, balance))
+        amount += balance
+    if len(live) < units:
+        raise DomainError("REFUND_QUANTITY_EXCEEDED", "lines", available=len(live))
+    return amount
+
+
+
+async def get_refund(db: AsyncConnection, refund_id: int):
+    return (await db.execute(select(refunds).where(refunds.c.id == refund_id))).one()

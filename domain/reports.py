@@ -1,0 +1,157 @@
+"""Reports: the store's daily close (日结) and the cross-store settlement statement (跨店结算单).
+Days are business days in the store's (or brand's) time zone."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections import defaultdict
+from dataclasses import dataclass, field
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import and_, func, select
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from domain.cards import card_entries
+from domain.checkout import order_payments
+from domain.count_cards import count_card_uses
+from domain.errors import DomainError
+from domain.ledger import AccountKind, accounts, postings, transfers
+from domain.orders import order_lines, orders
+from domain.refunds import refund_payments, refunds
+from domain.settlement import settlement_items
+from domain.tenancy import Actor, Role, brands, get_store, stores
+
+
+def day_bounds(day: dt.date, tz_name: str) -> tuple[dt.datetime, dt.datetime]:
+    tz = ZoneInfo(tz_name)
+    start = dt.datetime.combine(day, dt.time.min, tzinfo=tz)
+    return start.astimezone(dt.UTC), (start + dt.timedelta(days=1)).astimezone(dt.UTC)
+
+
+@dataclass
+class DailyClose:
+    store_id: int
+    date: dt.date
+    sales: list[dict] = field(default_factory=list)
+    payments: dict[str, int] = field(default_factory=dict)
+    top_ups: dict = field(default_factory=dict)
+    stored_value_spent: dict = field(default_factory=dict)
+    count_card_sessions: int = 0
+    coupons_redeemed: int = 0
+    refunds: dict = field(default_factory=dict)
+    on_account: dict = field(default_factory=dict)
+    ledger_tenders: dict[str, int] = field(default_factory=dict)
+    orders_paid: int = 0
+
+
+async def _tz(db: AsyncConnection, store_id: int, brand_id: int) -> str:
+    row = (await db.execute(select(stores.c.timezone, brands.c.timezone.label("brand_tz")).join(brands, brands.c.id == stores.c.brand_id).where(stores.c.id == store_id))).one()
+    return row.timezone or row.brand_tz
+
+
+async def daily_close(db: AsyncConnection, actor: Actor, *, store_id: int, day: dt.date) -> DailyClose:
+    await get_store(db, actor, store_id)
+    start, end = day_bounds(day, await _tz(db, store_id, actor.brand_id))
+    report = DailyClose(store_id, day)
+    paid_today = and_(orders.c.store_id == store_id, orders.c.paid_at >= start, orders.c.paid_at < end)
+
+    for category, qty, list_amount, discount, net in await db.execute(
+        select(order_lines.c.category, func.sum(order_lines.c.quantity), func.sum(order_lines.c.list_amount), func.sum(order_lines.c.discount), func.sum(order_lines.c.net_amount))
+        .join(orders, orders.c.id == order_lines.c.order_id).where(paid_today).group_by(order_lines.c.category).order_by(order_lines.c.category)
+    ):
+        report.sales.append({"category": category, "quantity": qty, "list_amount": list_amount, "discount": discount, "net_amount": net})
+    report.orders_paid = await db.scalar(select(func.count()).select_from(orders).where(paid_today))
+    for method, amount in await db.execute(
+        select(order_payments.c.method, func.sum(order_payments.c.amount)).join(orders, orders.c.id == order_payments.c.order_id).where(paid_today).group_by(order_payments.c.method)
+    ):
+        report.payments[method] = amount
+
+    entries_today = and_(card_entries.c.store_id == store_id, card_entries.c.created_at >= start, card_entries.c.created_at < end)
+    top_ups = defaultdict(int)
+    for tender, principal, gift, count in await db.execute(
+        select(transfers.c.memo, func.sum(card_entries.c.principal_delta), func.sum(card_entries.c.gift_delta), func.count())
+        .join(transfers, transfers.c.id == card_entries.c.transfer_id).where(entries_today, card_entries.c.kind == "TOP_UP").group_by(transfers.c.memo)
+    ):
+        top_ups["principal"] += principal
+        top_ups["gift"] += gift
+        top_ups["count"] += count
+        top_ups[f"by:{tender}"] = principal
+    report.top_ups = {"principal": top_ups["principal"], "gift": top_ups["gift"], "count": top_ups["count"],
+                      "by_method": {k[3:]: v for k, v in top_ups.items() if k.startswith("by:")}}
+    spent = (
+        await db.execute(
+            select(func.coalesce(-func.sum(card_entries.c.principal_delta), 0), func.coalesce(-func.sum(card_entries.c.gift_delta), 0))
+            .where(entries_today, card_entries.c.kind.in_(["CHECKOUT", "SPEND"]))
+        )
+    ).one()
+    report.stored_value_spent = {"principal": spent[0], "gift": spent[1]}
+    report.count_card_sessions = await db.scalar(
+        select(func.count()).select_from(count_card_uses).where(count_card_uses.c.store_id == store_id, count_card_uses.c.created_at >= start, count_card_uses.c.created_at < end)
+    )
+
+    refunded_today = and_(refunds.c.store_id == store_id, refunds.c.created_at >= start, refunds.c.created_at < end)
+    totals = (await db.execute(select(func.count(), func.coalesce(func.sum(refunds.c.amount), 0), func.coalesce(func.sum(refunds.c.sessions_returned), 0)).where(refunded_today))).one()
+    by_method = dict(
+        (await db.execute(
+            select(refund_payments.c.method, func.sum(refund_payments.c.amount)).join(refunds, refunds.c.id == refund_payments.c.refund_id)
+            .where(refunded_today).group_by(refund_payments.c.method)
+        )).all()
+    )
+    report.refunds = {"count": totals[0], "amount": totals[1], "sessions_returned": totals[2], "by_method": by_method}
+
+    # What the ledger itself says moved through the store's tender and receivable accounts today.
+    for method, kind, amount in await db.execute(
+        select(accounts.c.code, accounts.c.kind, func.sum(postings.c.amount))
+        .join(postings, postings.c.account_id == accounts.c.id).join(transfers, transfers.c.id == postings.c.transfer_id)
+        .where(transfers.c.store_id == store_id, transfers.c.created_at >= start, transfers.c.created_at < end,
+               accounts.c.kind.in_([AccountKind.STORE_TENDER.value, AccountKind.MEMBER_RECEIVABLE.value]))
+        .group_by(accounts.c.code, accounts.c.kind)
+    ):
+        key = method.rsplit(":", 1)[1].upper() if kind == AccountKind.STORE_TENDER.value else "ON_ACCOUNT"
+        report.ledger_tenders[key] = report.ledger_tenders.get(key, 0) + amount
+    charged = report.payments.get("ON_ACCOUNT", 0)
+    repaid = await db.scalar(
+        select(func.coalesce(func.sum(postings.c.amount), 0)).join(transfers, transfers.c.id == postings.c.transfer_id)
+        .join(accounts, accounts.c.id == postings.c.account_id)
+        .where(transfers.c.kind == "ON_ACCOUNT_REPAYMENT", transfers.c.store_id == store_id, transfers.c.created_at >= start,
+               transfers.c.created_at < end, accounts.c.kind == AccountKind.MEMBER_RECEIVABLE.value)
+    )
+    report.on_account = {"charged": charged, "repaid": -repaid, "refunded": by_method.get("ON_ACCOUNT", 0),
+                         "net_change": charged + repaid - by_method.get("ON_ACCOUNT", 0)}
+    return report
+
+
+@dataclass(frozen=True)
+class SettlementLine:
+    payer_store_id: int
+    payee_store_id: int
+    consumed: int
+    amount: int
+    items: int
+
+
+async def settlement_statement(db: AsyncConnection, actor: Actor, *, start_day: dt.date, end_day: dt.date) -> list[SettlementLine]:
+    """Items from `start_day` to `end_day` inclusive, netted per store pair: one line per pair,
+    from the store that owes to the store that is owed."""
+    if end_day < start_day or (end_day - start_day).days > 366:
+        raise DomainError("DATE_RANGE_INVALID", "to")
+    tz = await db.scalar(select(brands.c.timezone).where(brands.c.id == actor.brand_id))
+    start, _ = day_bounds(start_day, tz)
+    _, end = day_bounds(end_day, tz)
+    directed: dict[tuple[int, int], list[int]] = defaultdict(lambda: [0, 0, 0])
+    for payer, payee, consumed, amount, count in await db.execute(
+        select(settlement_items.c.payer_store_id, settlement_items.c.payee_store_id, func.sum(settlement_items.c.consumed),
+               func.sum(settlement_items.c.amount), func.count())
+        .where(settlement_items.c.brand_id == actor.brand_id, settlement_items.c.created_at >= start, settlement_items.c.created_at < end)
+        .group_by(settlement_items.c.payer_store_id, settlement_items.c.payee_store_id)
+    ):
+        directed[(payer, payee)] = [consumed, amount, count]
+    lines = []
+    for a, b in sorted({tuple(sorted(k)) for k in directed}):
+        ab, ba = directed.get((a, b), [0, 0, 0]), directed.get((b, a), [0, 0, 0])
+        amount, consumed, items = ab[1] - ba[1], ab[0] - ba[0], ab[2] + ba[2]
+        payer, payee = (a, b) if (amount, consumed) >= (0, 0) else (b, a)
+        lines.append(SettlementLine(payer, payee, abs(consumed), abs(amount), items))
+    if actor.role == Role.STORE_MANAGER:
+        lines = [l for l in lines if actor.store_id in (l.payer_store_id, l.payee_store_id)]
+    return lines

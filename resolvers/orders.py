@@ -1,0 +1,152 @@
+"""Orders and checkout: open, lines, hold/resume, cancel, checkout, refunds."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from domain import checkout as checkout_service
+from domain import idempotency, orders, refunds
+from domain.catalogue import ItemKind
+from domain.checkout import Method, PaymentSpec
+from domain.errors import DomainError
+from domain.orders import LineSpec
+from resolvers.context import Context
+from resolvers.errors import Outcome
+from resolvers.ids import decode_id, parse_global_id
+
+
+@dataclass
+class LineInput:
+    service_id: str | None
+    product_id: str | None
+    count_card_product_id: str | None
+    quantity: int
+    technician_id: str | None
+
+
+def _lines(lines: list[LineInput]) -> list[LineSpec]:
+    specs = []
+    for i, line in enumerate(lines):
+        chosen = [(k, v) for k, v in ((ItemKind.SERVICE, line.service_id), (ItemKind.PRODUCT, line.product_id),
+                                      (ItemKind.COUNT_CARD, line.count_card_product_id)) if v]
+        if len(chosen) != 1:
+            raise DomainError("LINE_REQUIRED", f"lines.{i}")
+        kind, gid = chosen[0]
+        type_name, field = {ItemKind.SERVICE: ("Service", "serviceId"), ItemKind.PRODUCT: ("RetailProduct", "productId"),
+                            ItemKind.COUNT_CARD: ("CountCardProduct", "countCardProductId")}[kind]
+        specs.append(LineSpec(kind, decode_id(gid, type_name, f"lines.{i}.{field}"), line.quantity,
+                              decode_id(line.technician_id, "Staff", f"lines.{i}.technicianId") if line.technician_id else None))
+    return specs
+
+
+async def open_order(ctx: Context, *, store_id: str, member_id: str | None, lines: list[LineInput], note: str | None) -> Outcome:
+    async def work(db, actor):
+        order_id = await orders.open_order(
+            db, actor, store_id=decode_id(store_id, "Store", "storeId"),
+            member_id=decode_id(member_id, "Member", "memberId") if member_id else None, lines=_lines(lines), note=note,
+        )
+        return await orders.get_order(db, actor, order_id)
+
+    return await ctx.mutate("openOrder", work)
+
+
+async def add_lines(ctx: Context, *, order_id: str, lines: list[LineInput]) -> Outcome:
+    async def work(db, actor):
+        pk = decode_id(order_id, "Order", "orderId")
+        await orders.add_lines(db, actor, order_id=pk, lines=_lines(lines))
+        return await orders.get_order(db, actor, pk)
+
+    return await ctx.mutate("addOrderLines", work)
+
+
+async def remove_line(ctx: Context, *, order_id: str, line_id: str) -> Outcome:
+    async def work(db, actor):
+        pk = decode_id(order_id, "Order", "orderId")
+        await orders.remove_line(db, actor, order_id=pk, line_id=decode_id(line_id, "OrderLine", "lineId"))
+        return await orders.get_order(db, actor, pk)
+
+    return await ctx.mutate("removeOrderLine", work)
+
+
+async def transition(ctx: Context, operation: str, *, order_id: str) -> Outcome:
+    move = {"holdOrder": orders.hold, "resumeOrder": orders.resume, "cancelOrder": orders.cancel}[operation]
+
+    async def work(db, actor):
+        pk = decode_id(order_id, "Order", "orderId")
+        await move(db, actor, order_id=pk)
+        return await orders.get_order(db, actor, pk)
+
+    return await ctx.mutate(operation, work)
+
+
+async def held_orders(ctx: Context, *, store_id: str) -> list:
+    return await ctx.query("heldOrders", lambda db, actor: orders.held_orders(db, actor, store_id=decode_id(store_id, "Store", "storeId")))
+
+
+async def order(ctx: Context, *, order_id: str):
+    actor = ctx.authorize("order")
+    parsed = parse_global_id(order_id)
+    if parsed is None or parsed[0] != "Order":
+        return None
+    row = await ctx.loaders.order.load(parsed[1])
+    if row is None or row.brand_id != actor.brand_id or not actor.can_act_for_store(row.store_id):
+        return None
+    return row
+
+
+@dataclass
+class PaymentInput:
+    method: Method
+    amount: int | None
+    card_id: str | None
+    count_card_id: str | None
+
+
+async def checkout(ctx: Context, *, order_id: str, payments: list[PaymentInput], coupon_codes: list[str], idempotency_key: str) -> Outcome:
+    request = {"orderId": order_id, "couponCodes": coupon_codes,
+               "payments": [[p.method.value, p.amount, p.card_id, p.count_card_id] for p in payments]}
+
+    async def work(db, actor):
+        claim = await idempotency.claim(db, brand_id=actor.brand_id, key=idempotency_key, operation="checkout", request=request)
+        if claim.replay is not None:
+            return claim.replay["order_id"]
+        pk = decode_id(order_id, "Order", "orderId")
+        specs = [
+            PaymentSpec(
+                p.method, p.amount,
+                decode_id(p.card_id, "StoredValueCard", f"payments.{i}.cardId") if p.card_id else None,
+                decode_id(p.count_card_id, "CountCard", f"payments.{i}.countCardId") if p.count_card_id else None,
+            )
+            for i, p in enumerate(payments)
+        ]
+        await checkout_service.checkout(db, actor, order_id=pk, payments=specs, coupon_codes=coupon_codes, reference=f"checkout:{idempotency_key}")
+        await claim.remember(db, {"order_id": pk})
+        return pk
+
+    outcome = await ctx.mutate("checkout", work)
+    return outcome
+
+
+async def refund(ctx: Context, *, order_id: str, lines: list[tuple[str, int]] | None, reason: str, idempotency_key: str) -> Outcome:
+    request = {"orderId": order_id, "lines": lines, "reason": reason}
+
+    async def work(db, actor):
+        claim = await idempotency.claim(db, brand_id=actor.brand_id, key=idempotency_key, operation="refundOrder", request=request)
+        if claim.replay is not None:
+            return claim.replay["refund_id"]
+        refund_id = await refunds.refund_order(
+            db, actor, order_id=decode_id(order_id, "Order", "orderId"),
+            lines=None if lines is None else [(decode_id(l, "OrderLine", f"lines.{i}.lineId"), q) for i, (l, q) in enumerate(lines)],
+            reason=reason, reference=f"refund:{idempotency_key}",
+        )
+        await claim.remember(db, {"refund_id": refund_id})
+        return refund_id
+
+    return await ctx.mutate("refundOrder", work)
+
+
+async def refund_row(ctx: Context, refund_id: int):
+    from domain.db import read_transaction
+
+    async with read_transaction(ctx.engine) as db:
+        return await refunds.get_refund(db, refund_id)

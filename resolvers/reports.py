@@ -1,0 +1,43 @@
+"""Daily close and the cross-store settlement statement; on-account credit."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from domain import credit, idempotency, reports
+from domain.cards import Tender
+from resolvers.context import Context
+from resolvers.errors import Outcome
+from resolvers.ids import decode_id
+
+
+async def daily_close(ctx: Context, *, store_id: str, day: dt.date):
+    return await ctx.query("dailyClose", lambda db, actor: reports.daily_close(db, actor, store_id=decode_id(store_id, "Store", "storeId"), day=day))
+
+
+async def settlement(ctx: Context, *, start: dt.date, end: dt.date):
+    return await ctx.query("crossStoreSettlement", lambda db, actor: reports.settlement_statement(db, actor, start_day=start, end_day=end))
+
+
+async def set_credit_limit(ctx: Context, *, member_id: str, limit: int) -> Outcome:
+    async def work(db, actor):
+        pk = decode_id(member_id, "Member", "memberId")
+        await credit.set_credit_limit(db, actor, member_id=pk, limit=limit)
+        return pk
+
+    return await ctx.mutate("setCreditLimit", work)
+
+
+async def repay(ctx: Context, *, member_id: str, store_id: str, amount: int, tender: Tender, idempotency_key: str) -> Outcome:
+    request = {"memberId": member_id, "storeId": store_id, "amount": amount, "tender": tender.value}
+
+    async def work(db, actor):
+        claim = await idempotency.claim(db, brand_id=actor.brand_id, key=idempotency_key, operation="repayOnAccount", request=request)
+        pk = decode_id(member_id, "Member", "memberId")
+        if claim.replay is None:
+            await credit.repay(db, actor, member_id=pk, store_id=decode_id(store_id, "Store", "storeId"), amount=amount, tender=tender,
+                               reference=f"repay:{idempotency_key}")
+            await claim.remember(db, {"member_id": pk})
+        return pk
+
+    return await ctx.mutate("repayOnAccount", work)

@@ -1,0 +1,537 @@
+"""Catalogue items, orders, checkout, refunds, credit, daily close and settlement."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Annotated
+
+import strawberry
+from strawberry.types import Info
+
+from domain.checkout import Method
+from resolvers import catalogue as catalogue_resolvers
+from resolvers import orders as resolvers
+from resolvers import reports as report_resolvers
+from resolvers.ids import to_global_id
+from resolvers.orders import LineInput, PaymentInput
+from schema.errors import UserError, user_errors
+from schema.scalars import Fen
+from schema.types import CountCardProduct, Member, Node, Staff, Store, TenderEnum, _store
+
+MethodEnum = strawberry.enum(Method, description="How an order is paid")
+
+
+@strawberry.type
+class RetailProduct(Node):
+    name: str
+    category: str
+    price: Fen
+
+    @staticmethod
+    def of(row) -> "RetailProduct":
+        return RetailProduct(id=to_global_id("RetailProduct", row.id), name=row.name, category=row.category, price=row.price)
+
+
+@strawberry.type
+class OrderLine(Node):
+    kind: str
+    name: str
+    category: str
+    unit_price: Fen
+    quantity: int
+    list_amount: Fen
+    discount: Fen
+    net_amount: Fen = strawberry.field(description="What the line came to: list − discount (count-card sessions at their recognised value)")
+    covered_by_count_card: int = strawberry.field(description="Units paid by count-card sessions")
+    refunded_quantity: int
+    refunded_amount: Fen
+    technician_id: strawberry.Private[int | None]
+
+    @strawberry.field
+    async def technician(self, info: Info) -> Staff | None:
+        return Staff.of(await info.context.loaders.staff.load(self.technician_id)) if self.technician_id else None
+
+    @staticmethod
+    def of(row) -> "OrderLine":
+        return OrderLine(
+            id=to_global_id("OrderLine", row.id), kind=row.kind, name=row.name, category=row.category, unit_price=row.unit_price,
+            quantity=row.quantity, list_amount=row.list_amount, discount=row.discount, net_amount=row.net_amount,
+            covered_by_count_card=row.covered_units, refunded_quantity=row.refunded_quantity, refunded_amount=row.refunded_amount,
+            technician_id=row.technician_id,
+        )
+
+
+@strawberry.type
+class OrderPayment:
+    method: MethodEnum
+    amount: Fen = strawberry.field(description="For COUNT_CARD: the session's recognised value")
+    principal: Fen
+    gift: Fen
+    refunded_amount: Fen
+    card_id: strawberry.ID | None
+    count_card_id: strawberry.ID | None
+
+
+@strawberry.type(description="How the order was priced and paid")
+class OrderBreakdown:
+    list_total: Fen
+    discount: Fen
+    total: Fen
+    paid: Fen
+    points_earned: int
+    lines: list[OrderLine]
+    payments: list[OrderPayment]
+
+
+@strawberry.type
+class Order(Node):
+    status: str
+    note: str | None
+    list_total: Fen
+    discount: Fen
+    total: Fen
+    paid: Fen
+    refunded: Fen
+    points_earned: int
+    created_at: dt.datetime
+    paid_at: dt.datetime | None
+    pk: strawberry.Private[int]
+    store_id: strawberry.Private[int]
+    member_id: strawberry.Private[int | None]
+
+    @strawberry.field
+    async def store(self, info: Info) -> Store:
+        return await _store(info, self.store_id)
+
+    @strawberry.field
+    async def member(self, info: Info) -> Member | None:
+        return Member.of(await info.context.loaders.member.load(self.member_id), info) if self.member_id else None
+
+    @strawberry.field
+    async def lines(self, info: Info) -> list[OrderLine]:
+        return [OrderLine.of(r) for r in await info.context.loaders.order_lines.load(self.pk)]
+
+    @strawberry.field
+    async def breakdown(self, info: Info) -> OrderBreakdown:
+        lines = await info.context.loaders.order_lines.load(self.pk)
+        payments = await info.context.loaders.order_payments.load(self.pk)
+        return OrderBreakdown(
+            list_total=self.list_total, discount=self.discount, total=self.total, paid=self.paid, points_earned=self.points_earned,
+            lines=[OrderLine.of(r) for r in lines],
+            payments=[
+                OrderPayment(
+                    method=Method(p.method), amount=p.amount, principal=p.principal, gift=p.gift, refunded_amount=p.refunded_amount,
+                    card_id=to_global_id("StoredValueCard", p.card_id) if p.card_id else None,
+                    count_card_id=to_global_id("CountCard", p.count_card_id) if p.count_card_id else None,
+                )
+                for p in payments
+            ],
+        )
+
+    @staticmethod
+    def of(row) -> "Order":
+        return Order(
+            id=to_global_id("Order", row.id), status=row.status, note=row.note, list_total=row.list_total, discount=row.discount,
+            total=row.total, paid=row.paid, refunded=row.refunded, points_earned=row.points_earned, created_at=row.created_at,
+            paid_at=row.paid_at, pk=row.id, store_id=row.store_id, member_id=row.member_id,
+        )
+
+
+@strawberry.input
+class OrderLineInput:
+    service_id: strawberry.ID | None = None
+    product_id: strawberry.ID | None = None
+    count_card_product_id: strawberry.ID | None = None
+    quantity: int = 1
+    technician_id: strawberry.ID | None = None
+
+
+def _line_inputs(lines: list[OrderLineInput]) -> list[LineInput]:
+    return [LineInput(l.service_id, l.product_id, l.count_card_product_id, l.quantity, l.technician_id) for l in lines]
+
+
+@strawberry.input
+class OpenOrderInput:
+    store_id: strawberry.ID
+    lines: list[OrderLineInput]
+    member_id: strawberry.ID | None = None
+    note: str | None = strawberry.field(default=None, description="备注, e.g. 怕痛")
+
+
+@strawberry.input
+class AddOrderLinesInput:
+    order_id: strawberry.ID
+    lines: list[OrderLineInput]
+
+
+@strawberry.input
+class RemoveOrderLineInput:
+    order_id: strawberry.ID
+    line_id: strawberry.ID
+
+
+@strawberry.input
+class OrderInput:
+    order_id: strawberry.ID
+
+
+@strawberry.type
+class OrderPayload:
+    order: Order | None
+    errors: list[UserError]
+
+
+@strawberry.input
+class PaymentInputType:
+    method: MethodEnum
+    amount: Fen | None = strawberry.field(default=None, description="Omit on one payment to have it take the rest; never on COUNT_CARD")
+    card_id: strawberry.ID | None = None
+    count_card_id: strawberry.ID | None = None
+
+
+@strawberry.input
+class CheckoutInput:
+    order_id: strawberry.ID
+    payments: list[PaymentInputType]
+    idempotency_key: str
+    coupon_codes: list[str] | None = None
+
+
+@strawberry.input
+class RefundLineInput:
+    line_id: strawberry.ID
+    quantity: int = 1
+
+
+@strawberry.input
+class RefundOrderInput:
+    order_id: strawberry.ID
+    reason: str
+    idempotency_key: str
+    lines: list[RefundLineInput] | None = strawberry.field(default=None, description="Omit to refund everything not yet refunded")
+
+
+@strawberry.type
+class Refund(Node):
+    amount: Fen
+    sessions_returned: int
+    order: Order
+
+
+@strawberry.type
+class RefundPayload:
+    refund: Refund | None
+    errors: list[UserError]
+
+
+@strawberry.input
+class CreateRetailProductInput:
+    name: str
+    price: Fen
+    category: str | None = None
+
+
+@strawberry.type
+class CreateRetailProductPayload:
+    product: RetailProduct | None
+    errors: list[UserError]
+
+
+@strawberry.input
+class CreateCountCardProductInput:
+    name: str
+    service_ids: list[strawberry.ID]
+    price: Fen
+    valid_days: int
+    sessions: int | None = strawberry.field(default=None, description="Omit for a time card (年卡/月卡)")
+    daily_limit: int | None = None
+    weekly_limit: int | None = None
+    store_ids: list[strawberry.ID] | None = strawberry.field(default=None, description="Stores that accept it; omit for all")
+
+
+@strawberry.type
+class CreateCountCardProductPayload:
+    product: CountCardProduct | None
+    errors: list[UserError]
+
+
+@strawberry.input
+class SetStorePriceInput:
+    store_id: strawberry.ID
+    item_id: strawberry.ID
+    price: Fen | None = strawberry.field(default=None, description="Omit to go back to the brand's price")
+
+
+@strawberry.type
+class SetStorePricePayload:
+    ok: bool
+    errors: list[UserError]
+
+
+@strawberry.input
+class SetCreditLimitInput:
+    member_id: strawberry.ID
+    limit: Fen
+
+
+@strawberry.input
+class RepayOnAccountInput:
+    member_id: strawberry.ID
+    store_id: strawberry.ID
+    amount: Fen
+    tender: TenderEnum
+    idempotency_key: str
+
+
+@strawberry.type
+class MemberCreditPayload:
+    member: Member | None
+    errors: list[UserError]
+
+
+@strawberry.type
+class CategorySales:
+    category: str
+    quantity: int
+    list_amount: Fen
+    discount: Fen
+    net_amount: Fen
+
+
+@strawberry.type
+class MethodAmount:
+    method: str
+    amount: Fen
+
+
+@strawberry.type
+class SalesSummary:
+    total: Fen
+    list_total: Fen
+    discount: Fen
+    orders: int
+    by_category: list[CategorySales]
+
+
+@strawberry.type
+class PaymentsSummary:
+    total: Fen
+    by_method: list[MethodAmount]
+
+
+@strawberry.type
+class TopUpSummary:
+    principal: Fen
+    gift: Fen
+    count: int
+    by_method: list[MethodAmount]
+
+
+@strawberry.type
+class StoredValueSpent:
+    principal: Fen
+    gift: Fen
+    total: Fen
+
+
+@strawberry.type
+class RefundSummary:
+    count: int
+    amount: Fen
+    sessions_returned: int
+    by_method: list[MethodAmount]
+
+
+@strawberry.type
+class OnAccountSummary:
+    charged: Fen
+    repaid: Fen
+    refunded: Fen
+    net_change: Fen
+
+
+@strawberry.type(description="日结: one store's business day")
+class DailyClose:
+    date: dt.date
+    sales: SalesSummary
+    payments: PaymentsSummary
+    top_ups: TopUpSummary
+    stored_value_spent: StoredValueSpent
+    count_card_sessions: int
+    coupons_redeemed: int
+    refunds: RefundSummary
+    on_account: OnAccountSummary
+    ledger_tender_movements: list[MethodAmount] = strawberry.field(description="Net debits of the store's tender and receivable accounts that day, straight from the ledger")
+    store_id: strawberry.Private[int]
+
+    @strawberry.field
+    async def store(self, info: Info) -> Store:
+        return await _store(info, self.store_id)
+
+
+def _amounts(mapping: dict) -> list[MethodAmount]:
+    return [MethodAmount(method=k, amount=v) for k, v in sorted(mapping.items())]
+
+
+@strawberry.type
+class SettlementLine:
+    consumed: Fen
+    settlement_amount: Fen
+    items: int
+    payer_store_id: strawberry.Private[int]
+    payee_store_id: strawberry.Private[int]
+
+    @strawberry.field(description="The store that sold the card and owes")
+    async def payer_store(self, info: Info) -> Store:
+        return await _store(info, self.payer_store_id)
+
+    @strawberry.field(description="The store that served and is owed")
+    async def payee_store(self, info: Info) -> Store:
+        return await _store(info, self.payee_store_id)
+
+
+@strawberry.type
+class OrderQuery:
+    @strawberry.field
+    async def retail_products(self, info: Info) -> list[RetailProduct]:
+        return [RetailProduct.of(r) for r in await catalogue_resolvers.retail_products(info.context)]
+
+    @strawberry.field
+    async def count_card_products(self, info: Info, store_id: strawberry.ID | None = None) -> list[CountCardProduct]:
+        return [CountCardProduct.of(r) for r in await catalogue_resolvers.count_card_products(info.context, store_id=store_id)]
+
+    @strawberry.field(description="挂单: orders on hold at a store")
+    async def held_orders(self, info: Info, store_id: strawberry.ID) -> list[Order]:
+        return [Order.of(r) for r in await resolvers.held_orders(info.context, store_id=store_id)]
+
+    @strawberry.field
+    async def order(self, info: Info, id: strawberry.ID) -> Order | None:
+        row = await resolvers.order(info.context, order_id=id)
+        return Order.of(row) if row is not None else None
+
+    @strawberry.field
+    async def daily_close(self, info: Info, store_id: strawberry.ID, date: dt.date) -> DailyClose:
+        r = await report_resolvers.daily_close(info.context, store_id=store_id, day=date)
+        sales_total = sum(c["net_amount"] for c in r.sales)
+        return DailyClose(
+            date=r.date, store_id=r.store_id,
+            sales=SalesSummary(
+                total=sales_total, list_total=sum(c["list_amount"] for c in r.sales), discount=sum(c["discount"] for c in r.sales),
+                orders=r.orders_paid, by_category=[CategorySales(**c) for c in r.sales],
+            ),
+            payments=PaymentsSummary(total=sum(r.payments.values()), by_method=_amounts(r.payments)),
+            top_ups=TopUpSummary(principal=r.top_ups["principal"], gift=r.top_ups["gift"], count=r.top_ups["count"], by_method=_amounts(r.top_ups["by_method"])),
+            stored_value_spent=StoredValueSpent(total=sum(r.stored_value_spent.values()), **r.stored_value_spent),
+            count_card_sessions=r.count_card_sessions, coupons_redeemed=r.coupons_redeemed,
+            refunds=RefundSummary(count=r.refunds["count"], amount=r.refunds["amount"], sessions_returned=r.refunds["sessions_returned"], by_method=_amounts(r.refunds["by_method"])),
+            on_account=OnAccountSummary(**r.on_account),
+            ledger_tender_movements=_amounts(r.ledger_tenders),
+        )
+
+    @strawberry.field(description="跨店结算单: items from `from` to `to` (inclusive, business days), netted per store pair")
+    async def cross_store_settlement(
+        self, info: Info, from_: Annotated[dt.date, strawberry.argument(name="from")], to: dt.date
+    ) -> list[SettlementLine]:
+        lines = await report_resolvers.settlement(info.context, start=from_, end=to)
+        return [
+            SettlementLine(consumed=l.consumed, settlement_amount=l.amount, items=l.items, payer_store_id=l.payer_store_id, payee_store_id=l.payee_store_id)
+            for l in lines
+        ]
+
+
+async def _order(info: Info, pk: int) -> Order:
+    return Order.of(await info.context.loaders.order.load(pk))
+
+
+def _order_payload(info: Info, outcome) -> OrderPayload:
+    return OrderPayload(order=Order.of(outcome.value) if outcome.ok else None, errors=user_errors(outcome.errors, info.context.lang))
+
+
+@strawberry.type
+class OrderMutation:
+    @strawberry.mutation
+    async def create_retail_product(self, info: Info, input: CreateRetailProductInput) -> CreateRetailProductPayload:
+        outcome = await catalogue_resolvers.create_retail_product(info.context, name=input.name, price=input.price, category=input.category)
+        return CreateRetailProductPayload(product=RetailProduct.of(outcome.value) if outcome.ok else None, errors=user_errors(outcome.errors, info.context.lang))
+
+    @strawberry.mutation
+    async def create_count_card_product(self, info: Info, input: CreateCountCardProductInput) -> CreateCountCardProductPayload:
+        outcome = await catalogue_resolvers.create_count_card_product(
+            info.context, name=input.name, service_ids=input.service_ids, sessions=input.sessions, price=input.price,
+            valid_days=input.valid_days, daily_limit=input.daily_limit, weekly_limit=input.weekly_limit, store_ids=input.store_ids or [],
+        )
+        return CreateCountCardProductPayload(product=CountCardProduct.of(outcome.value) if outcome.ok else None, errors=user_errors(outcome.errors, info.context.lang))
+
+    @strawberry.mutation(description="A store's own price for a service, product or count card")
+    async def set_store_price(self, info: Info, input: SetStorePriceInput) -> SetStorePricePayload:
+        outcome = await catalogue_resolvers.set_store_price(info.context, store_id=input.store_id, item_id=input.item_id, price=input.price)
+        return SetStorePricePayload(ok=outcome.ok, errors=user_errors(outcome.errors, info.context.lang))
+
+    @strawberry.mutation
+    async def open_order(self, info: Info, input: OpenOrderInput) -> OrderPayload:
+        outcome = await resolvers.open_order(info.context, store_id=input.store_id, member_id=input.member_id, lines=_line_inputs(input.lines), note=input.note)
+        return _order_payload(info, outcome)
+
+    @strawberry.mutation
+    async def add_order_lines(self, info: Info, input: AddOrderLinesInput) -> OrderPayload:
+        return _order_payload(info, await resolvers.add_lines(info.context, order_id=input.order_id, lines=_line_inputs(input.lines)))
+
+    @strawberry.mutation
+    async def remove_order_line(self, info: Info, input: RemoveOrderLineInput) -> OrderPayload:
+        return _order_payload(info, await resolvers.remove_line(info.context, order_id=input.order_id, line_id=input.line_id))
+
+    @strawberry.mutation(description="挂单")
+    async def hold_order(self, info: Info, input: OrderInput) -> OrderPayload:
+        return _order_payload(info, await resolvers.transition(info.context, "holdOrder", order_id=input.order_id))
+
+    @strawberry.mutation(description="取单")
+    async def resume_order(self, info: Info, input: OrderInput) -> OrderPayload:
+        return _order_payload(info, await resolvers.transition(info.context, "resumeOrder", order_id=input.order_id))
+
+    @strawberry.mutation
+    async def cancel_order(self, info: Info, input: OrderInput) -> OrderPayload:
+        return _order_payload(info, await resolvers.transition(info.context, "cancelOrder", order_id=input.order_id))
+
+    @strawberry.mutation(description="结账: any mix of tenders; one outcome per idempotencyKey")
+    async def checkout(self, info: Info, input: CheckoutInput) -> OrderPayload:
+        outcome = await resolvers.checkout(
+            info.context, order_id=input.order_id, coupon_codes=input.coupon_codes or [], idempotency_key=input.idempotency_key,
+            payments=[PaymentInput(p.method, p.amount, p.card_id, p.count_card_id) for p in input.payments],
+        )
+        if not outcome.ok:
+            return OrderPayload(order=None, errors=user_errors(outcome.errors, info.context.lang))
+        return OrderPayload(order=await _order(info, outcome.value), errors=[])
+
+    @strawberry.mutation(description="退款: whole order or some lines, with a reason")
+    async def refund_order(self, info: Info, input: RefundOrderInput) -> RefundPayload:
+        outcome = await resolvers.refund(
+            info.context, order_id=input.order_id, reason=input.reason, idempotency_key=input.idempotency_key,
+            lines=None if input.lines is None else [(l.line_id, l.quantity) for l in input.lines],
+        )
+        if not outcome.ok:
+            return RefundPayload(refund=None, errors=user_errors(outcome.errors, info.context.lang))
+        from resolvers.orders import refund_row
+
+        row = await refund_row(info.context, outcome.value)
+        return RefundPayload(
+            refund=Refund(id=to_global_id("Refund", row.id), amount=row.amount, sessions_returned=row.sessions_returned, order=await _order(info, row.order_id)),
+            errors=[],
+        )
+
+    @strawberry.mutation(description="挂账额度")
+    async def set_credit_limit(self, info: Info, input: SetCreditLimitInput) -> MemberCreditPayload:
+        outcome = await report_resolvers.set_credit_limit(info.context, member_id=input.member_id, limit=input.limit)
+        return await _member_payload(info, outcome)
+
+    @strawberry.mutation(description="挂账还款")
+    async def repay_on_account(self, info: Info, input: RepayOnAccountInput) -> MemberCreditPayload:
+        outcome = await report_resolvers.repay(
+            info.context, member_id=input.member_id, store_id=input.store_id, amount=input.amount, tender=input.tender, idempotency_key=input.idempotency_key
+        )
+        return await _member_payload(info, outcome)
+
+
+async def _member_payload(info: Info, outcome) -> MemberCreditPayload:
+    if not outcome.ok:
+        return MemberCreditPayload(member=None, errors=user_errors(outcome.errors, info.context.lang))
+    return MemberCreditPayload(member=Member.of(await info.context.loaders.member.load(outcome.value), info), errors=[])
