@@ -48,12 +48,10 @@ async def engine(database_url):
 @pytest.fixture(autouse=True)
 async def clean_database(request, engine):
     names = [t.name for t in reversed(metadata.sorted_tables)]
+    # DELETE, not TRUNCATE: on PostgreSQL TRUNCATE costs a fixed ~20 ms per table even when empty.
     async with write_transaction(engine) as db:
-        if db.dialect.name == "postgresql":
-            await db.execute(text(f"TRUNCATE {', '.join(names)} RESTART IDENTITY CASCADE"))
-        else:
-            for name in names:
-                await db.execute(text(f"DELETE FROM {name}"))
+        for name in names:
+            await db.execute(text(f"DELETE FROM {name}"))
     yield
 
 
