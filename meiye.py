@@ -20,14 +20,14 @@ from pathlib import Path
 from resolvers.settings import ConfigError, Settings
 
 ROOT = Path(__file__).resolve().parent
-SCHEMA_FILES = {"staff": ROOT / "schema" / "staff.graphql"}
+SCHEMA_FILES = {"staff": ROOT / "schema" / "staff.graphql", "customer": ROOT / "schema" / "customer.graphql"}
 
 
 def app():
     """uvicorn's factory: settings come from the environment `serve` prepared."""
     from schema.app import create_app
 
-    return create_app(Settings.from_env())
+    return create_app(Settings.from_env(demo=os.environ.get("MEIYE_DEMO") == "1" or None))
 
 
 def _settings(args) -> Settings:
@@ -63,12 +63,38 @@ def cmd_serve(args) -> int:
         print("demo brand seeded" if seeded else "demo brand already present", file=sys.stderr)
         print(f"staff accounts: owner, manager, reception, technician, finance, marketer / password {demo.DEMO_PASSWORD}", file=sys.stderr)
     os.environ["MEIYE_DATABASE_URL"] = settings.database_url
+    os.environ.setdefault("MEIYE_PUBLIC_URL", f"http://{args.host}:{args.port}")
+    if settings.demo:
+        os.environ["MEIYE_DEMO"] = "1"
     import uvicorn
 
     uvicorn.run(
         "meiye:app", factory=True, host=args.host, port=args.port, workers=args.workers,
         loop="uvloop", http="httptools", log_level="info", access_log=False,
     )
+    return 0
+
+
+def cmd_worker(args) -> int:
+    """Query payments that never got a callback and close expired ones; safe in several processes."""
+    from integrations import runtime, worker
+    from schema.app import make_services
+
+    settings = _settings(args)
+    settings.check()
+
+    async def main_loop():
+        services = make_services(settings)
+        services.platforms = await runtime.setup(services, settings, None)
+        try:
+            if args.once:
+                print(await worker.run_once(services))
+            else:
+                await worker.run_forever(services, interval=args.interval)
+        finally:
+            await services.engine.dispose()
+
+    asyncio.run(main_loop())
     return 0
 
 
@@ -129,10 +155,11 @@ def cmd_bootstrap(args) -> int:
 
 
 def cmd_export_schema(_args) -> int:
-    from schema.root import build_staff_schema
+    from schema.root import build_customer_schema, build_staff_schema
 
-    SCHEMA_FILES["staff"].write_text(build_staff_schema().as_str() + "\n", encoding="utf-8")
-    print(f"wrote {SCHEMA_FILES['staff'].relative_to(ROOT)}")
+    for name, build in (("staff", build_staff_schema), ("customer", build_customer_schema)):
+        SCHEMA_FILES[name].write_text(build().as_str() + "\n", encoding="utf-8")
+        print(f"wrote {SCHEMA_FILES[name].relative_to(ROOT)}")
     return 0
 
 
@@ -154,6 +181,12 @@ def parser() -> argparse.ArgumentParser:
     serve.add_argument("--database", help="SQLAlchemy URL; default $MEIYE_DATABASE_URL or ./meiye.db")
     serve.add_argument("--workers", type=int, default=1)
     serve.set_defaults(func=cmd_serve)
+
+    work = sub.add_parser("worker", help="query pending payments, close expired ones (any number may run)")
+    work.add_argument("--database")
+    work.add_argument("--once", action="store_true", help="one pass, then exit")
+    work.add_argument("--interval", type=float, default=30.0, help="seconds between passes")
+    work.set_defaults(func=cmd_worker)
 
     migrate = sub.add_parser("migrate", help="apply database migrations")
     migrate.add_argument("--database")

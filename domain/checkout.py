@@ -128,7 +128,7 @@ async def checkout(db: AsyncConnection, actor: Actor, *, order_id: int, payments
     for i, pay in enumerate(payments):
         if pay.method != Method.COUNT_CARD:
             continue
-        line = await _line_for_count_card(db, lines, pay.count_card_id, f"payments.{i}.countCardId")
+        line = await _line_for_count_card(db, actor.brand_id, lines, pay.count_card_id, f"payments.{i}.countCardId")
         used = await count_cards.use(
             db, actor, card_id=pay.count_card_id, member_id=order.member_id, service_id=line.row.item_id, store_id=order.store_id,
             technician_id=line.row.technician_id, order_id=order_id, order_line_id=line.row.id, now=now,
@@ -205,18 +205,21 @@ async def checkout(db: AsyncConnection, actor: Actor, *, order_id: int, payments
         credits.append(Leg(ids[f"store:{order.store_id}:store_gift_consumed"], -gift_total))
     legs = tally.debits + credits + await clearing_legs(db, actor.brand_id, tally.settlements)
 
-    try:
-        transfer_id, after = await post_transfer(
-            db, brand_id=actor.brand_id, kind="CHECKOUT", reference=reference, legs=legs, store_id=order.store_id,
-            staff_id=actor.staff_id, member_id=order.member_id, memo=f"order {order_id}",
-        )
-    except InsufficientFunds as error:
-        # Card balances were checked under their locks, so only a credit limit can refuse here.
-        row = (await db.execute(select(accounts.c.balance, accounts.c.ceiling).where(accounts.c.id == error.account_id))).one()
-        raise DomainError("CREDIT_LIMIT_EXCEEDED", "payments", available=_yuan(max(0, (row.ceiling or 0) - row.balance))) from None
-    for debit in tally.card_debits:
-        await record_card_entry(db, actor, debit, transfer_id=transfer_id, kind="CHECKOUT", after=after, store_id=order.store_id)
-    await record_items(db, actor.brand_id, transfer_id, order_id, tally.settlements)
+    # None when nothing of value moved: an order paid wholly by time-card (年卡/月卡) sessions.
+    transfer_id = None
+    if any(leg.amount for leg in legs):
+        try:
+            transfer_id, after = await post_transfer(
+                db, brand_id=actor.brand_id, kind="CHECKOUT", reference=reference, legs=legs, store_id=order.store_id,
+                staff_id=actor.staff_id, member_id=order.member_id, memo=f"order {order_id}",
+            )
+        except InsufficientFunds as error:
+            # Card balances were checked under their locks, so only a credit limit can refuse here.
+            row = (await db.execute(select(accounts.c.balance, accounts.c.ceiling).where(accounts.c.id == error.account_id))).one()
+            raise DomainError("CREDIT_LIMIT_EXCEEDED", "payments", available=_yuan(max(0, (row.ceiling or 0) - row.balance))) from None
+        for debit in tally.card_debits:
+            await record_card_entry(db, actor, debit, transfer_id=transfer_id, kind="CHECKOUT", after=after, store_id=order.store_id)
+        await record_items(db, actor.brand_id, transfer_id, order_id, tally.settlements)
     await db.execute(insert(order_payments), [{"order_id": order_id, "principal": 0, "gift": 0, "card_id": None, "count_card_id": None,
                                                 "count_card_use_id": None, "order_line_id": None, "refunded_amount": 0,
                                                 "refunded_principal": 0, "refunded_gift": 0, **p} for p in tally.payments])
@@ -289,8 +292,11 @@ def _yuan(fen: int) -> str:
     return f"¥{fen / 100:,.2f}"
 
 
-async def _line_for_count_card(db: AsyncConnection, lines: list[_Line], count_card_id: int, field: str) -> _Line:
-    product_id = await db.scalar(select(count_cards.count_cards.c.product_id).where(count_cards.count_cards.c.id == count_card_id))
+async def _line_for_count_card(db: AsyncConnection, brand_id: int, lines: list[_Line], count_card_id: int, field: str) -> _Line:
+    # Another brand's count card is NOT_FOUND here too, not COUNT_CARD_NOT_FOR_SERVICE, which would tell that it exists.
+    product_id = await db.scalar(
+        select(count_cards.count_cards.c.product_id).where(count_cards.count_cards.c.id == count_card_id, count_cards.count_cards.c.brand_id == brand_id)
+    )
     if product_id is None:
         raise DomainError("NOT_FOUND", field, what="次卡")
     services = set((await db.execute(select(count_card_product_services.c.service_id).where(count_card_product_services.c.product_id == product_id))).scalars())

@@ -78,4 +78,12 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "REFUND_QUANTITY_EXCEEDED": ("退款数量超过可退数量（可退{available}）", "Refund quantity exceeds what is left ({available})"),
     "ALREADY_REFUNDED": ("订单已全部退款", "The order is already fully refunded"),
     "DATE_RANGE_INVALID": ("日期范围无效", "Invalid date range"),
+    "ALREADY_BOUND": ("该账号已绑定其他会员", "This account is already bound to another member"),
+    "NOT_BOUND": ("请先绑定手机号", "Bind your phone number first"),
+    "LOGIN_FAILED": ("登录失败，请重试", "Login failed; please try again"),
+    "PHONE_VERIFICATION_FAILED": ("手机号验证失败，请重试", "Phone verification failed; please try again"),
+    "CHANNEL_MISMATCH": ("请使用{channel}支付", "Pay with {channel}"),
+    "CHANNEL_NOT_CONFIGURED": ("暂不支持该支付方式", "This payment method is not available"),
+    "PLATFORM_UNAVAILABLE": ("支付平台暂时不可用，请稍后重试", "The payment platform is unavailable; try again later"),
+    "NO_CARD_PRODUCT": ("暂无可充值的储值卡", "No stored-value card is available to top up"),
 }

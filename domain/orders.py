@@ -57,7 +57,8 @@ orders = Table(
     Column("paid", Id, nullable=False, default=0),
     Column("refunded", Id, nullable=False, default=0),
     Column("points_earned", Id, nullable=False, default=0),
-    Column("opened_by", Id, ForeignKey("staff.id"), nullable=False),
+    # None when a customer bought online.
+    Column("opened_by", Id, ForeignKey("staff.id"), nullable=True),
     Column("paid_at", UtcDateTime(), nullable=True),
     Column("transfer_id", Id, ForeignKey("transfers.id"), nullable=True),
     Column("version", Integer, nullable=False, default=0),

@@ -57,10 +57,11 @@ class PiiCipher:
     def phone_index(self, phone: str) -> str:
         return hmac.new(self._index_key, phone.encode(), hashlib.sha256).hexdigest()
 
-    def encrypt(self, plaintext: str) -> str:
+    def encrypt(self, plaintext: str, purpose: bytes = b"phone") -> str:
+        """`purpose` binds a ciphertext to its use: a sealed secret cannot pass for a phone."""
         nonce = os.urandom(12)
-        return base64.b64encode(nonce + self._aead.encrypt(nonce, plaintext.encode(), b"phone")).decode()
+        return base64.b64encode(nonce + self._aead.encrypt(nonce, plaintext.encode(), purpose)).decode()
 
-    def decrypt(self, token: str) -> str:
+    def decrypt(self, token: str, purpose: bytes = b"phone") -> str:
         raw = base64.b64decode(token)
-        return self._aead.decrypt(raw[:12], raw[12:], b"phone").decode()
+        return self._aead.decrypt(raw[:12], raw[12:], purpose).decode()

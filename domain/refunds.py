@@ -232,8 +232,9 @@ def _units_wanted(rows: dict, lines: list[tuple[int, int]] | None) -> dict[int, 
 
 
 async def _revoke_cards(db: AsyncConnection, line_id: int, units: int, debit_legs: list[Leg]) -> int:
-    """Count cards bought on this line come back only unused; what is left of their liability is
-    the money to return."""
+    """Count cards bought on this line come back only unused, the unused ones first (a line of two
+    cards with one in use can still return the other); what is left of their liability is the
+    money to return."""
     cc = count_cards.count_cards
     live = list(
         await db.execute(
@@ -241,19 +242,23 @@ async def _revoke_cards(db: AsyncConnection, line_id: int, units: int, debit_leg
             .where(cc.c.order_line_id == line_id, cc.c.status == CountCardStatus.ACTIVE.value).order_by(cc.c.id.desc())
         )
     )
+    if len(live) < units:
+        raise DomainError("REFUND_QUANTITY_EXCEEDED", "lines", available=len(live))
+    in_use = set(
+        (await db.execute(select(count_card_uses.c.count_card_id).where(count_card_uses.c.count_card_id.in_([c.id for c in live]), count_card_uses.c.returned == False))).scalars()  # noqa: E712
+    )
     amount = 0
-    for card in live[:units]:
+    for card in sorted(live, key=lambda c: c.id in in_use)[:units]:
+        # Revoke first, which takes the card's row, then look for uses: a use that got in first is seen.
+        revoked = await db.execute(update(cc).where(cc.c.id == card.id, cc.c.status == CountCardStatus.ACTIVE.value).values(status=CountCardStatus.REVOKED.value, version=cc.c.version + 1))
+        assert revoked.rowcount == 1
         used = await db.scalar(select(count_card_uses.c.id).where(count_card_uses.c.count_card_id == card.id, count_card_uses.c.returned == False).limit(1))  # noqa: E712
         if used is not None:
             raise DomainError("COUNT_CARD_USED", "lines")
-        revoked = await db.execute(update(cc).where(cc.c.id == card.id, cc.c.status == CountCardStatus.ACTIVE.value).values(status=CountCardStatus.REVOKED.value, version=cc.c.version + 1))
-        assert revoked.rowcount == 1
         balance = await db.scalar(select(accounts.c.balance).where(accounts.c.id == card.liability_account_id))
         if balance:
             debit_legs.append(Leg(card.liability_account_id, balance))
         amount += balance
-    if len(live) < units:
-        raise DomainError("REFUND_QUANTITY_EXCEEDED", "lines", available=len(live))
     return amount
 
 

@@ -98,9 +98,10 @@ staff = Table(
 
 @dataclass(frozen=True, slots=True)
 class Actor:
-    """Who is acting: a staff member of one brand, maybe bound to one store."""
+    """Who is acting: a staff member of one brand, maybe bound to one store (None for the system
+    acting on a customer's or a payment platform's behalf)."""
 
-    staff_id: int
+    staff_id: int | None
     brand_id: int
     role: Role
     store_id: int | None

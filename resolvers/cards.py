@@ -82,7 +82,7 @@ async def set_frozen(ctx: Context, *, card_id: str, frozen: bool, reason: str | 
 
 
 async def card(ctx: Context, *, card_id: str):
-    actor = ctx.authorize("storedValueCard")
+    actor = await ctx.authorize("storedValueCard")
     parsed = parse_global_id(card_id)
     if parsed is None or parsed[0] != "StoredValueCard":
         return None

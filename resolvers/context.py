@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass
 from functools import cached_property
 from typing import Awaitable, Callable, TypeVar
@@ -11,10 +12,10 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from domain.db import read_transaction, write_transaction
 from domain.errors import DomainError
 from domain.pii import PiiCipher
-from domain.tenancy import Actor
+from domain.tenancy import Actor, load_actor
 from resolvers.errors import Outcome, QueryError, forbidden, unauthenticated
 from resolvers.loaders import Loaders
-from resolvers.permissions import allowed
+from resolvers.permissions import PUBLIC, allowed
 from resolvers.settings import Settings
 from resolvers.tokens import TokenSigner
 
@@ -29,6 +30,8 @@ class Services:
     engine: AsyncEngine
     cipher: PiiCipher
     signer: TokenSigner
+    # The payment and login platforms per brand (integrations.runtime.PlatformRegistry), or None.
+    platforms: object = None
 
 
 def parse_language(header: str | None) -> str:
@@ -53,25 +56,49 @@ class Context:
         self.response = response
         self.lang = parse_language(accept_language)
         self._token = bearer_token(authorization)
+        self._actor: Actor | None = None
+        self._lookup: asyncio.Future | None = None
 
-    @cached_property
+    @property
     def actor(self) -> Actor | None:
-        return self.services.signer.staff_actor(self._token) if self._token else None
+        """The caller as of this request (set by `authorize`)."""
+        return self._actor
+
+    async def _current_actor(self) -> Actor | None:
+        """The token's staff account re-read from the database, so that a deactivated account, or
+        one whose role or store changed, stops acting at once rather than when its token expires.
+        Root fields resolve concurrently: they all await the one lookup."""
+        if self._lookup is None:
+            self._lookup = asyncio.ensure_future(self._load_actor())
+        self._actor = await self._lookup
+        return self._actor
+
+    async def _load_actor(self) -> Actor | None:
+        claimed = self.services.signer.staff_actor(self._token) if self._token else None
+        if claimed is None:
+            return None
+        async with self.engine.connect() as db:
+            current = await load_actor(db, claimed.staff_id)
+        return current if current is not None and current.brand_id == claimed.brand_id else None
+
+    def sees_full_pii(self) -> bool:
+        return self.actor is not None and self.actor.sees_full_pii
 
     @cached_property
     def loaders(self) -> Loaders:
         return Loaders(self.engine)
 
-    def authorize(self, operation: str) -> Actor | None:
+    async def authorize(self, operation: str) -> Actor | None:
         """The actor, if its role may call `operation`; else a top-level auth error."""
-        if allowed(self.actor, operation):
-            return self.actor
-        raise unauthenticated(self.lang) if self.actor is None else forbidden(self.lang)
+        actor = await self._current_actor() if operation not in PUBLIC else None
+        if allowed(actor, operation):
+            return actor
+        raise unauthenticated(self.lang) if actor is None else forbidden(self.lang)
 
     async def mutate(self, operation: str, work: Callable[[AsyncConnection, Actor], Awaitable[T]]) -> Outcome[T]:
         """One mutation field: authorize, then one write transaction around one domain call.
         A domain error rolls everything back and becomes the payload's errors."""
-        actor = self.authorize(operation)
+        actor = await self.authorize(operation)
         try:
             async with write_transaction(self.engine) as db:
                 return Outcome(value=await work(db, actor))
@@ -81,7 +108,7 @@ class Context:
     async def query(self, operation: str, work: Callable[[AsyncConnection, Actor], Awaitable[T]]) -> T:
         """A query field: a bad argument (a malformed cursor, an oversized search) is a top-level
         error with the domain's code, since queries have no payload to carry it."""
-        actor = self.authorize(operation)
+        actor = await self.authorize(operation)
         try:
             async with read_transaction(self.engine) as db:
                 return await work(db, actor)

@@ -32,7 +32,7 @@ async def update_member(ctx: Context, *, member_id: str, name: str | None, add_t
 
 async def member(ctx: Context, *, member_id: str):
     """The member, or None for an id that is malformed, unknown or another brand's."""
-    actor = ctx.authorize("member")
+    actor = await ctx.authorize("member")
     parsed = parse_global_id(member_id)
     if parsed is None or parsed[0] != "Member":
         return None

@@ -84,7 +84,7 @@ async def held_orders(ctx: Context, *, store_id: str) -> list:
 
 
 async def order(ctx: Context, *, order_id: str):
-    actor = ctx.authorize("order")
+    actor = await ctx.authorize("order")
     parsed = parse_global_id(order_id)
     if parsed is None or parsed[0] != "Order":
         return None

@@ -33,7 +33,7 @@ async def staff_login(ctx: Context, *, username: str, password: str) -> Outcome[
 
 
 async def viewer(ctx: Context):
-    actor = ctx.authorize("viewer")
+    actor = await ctx.authorize("viewer")
     return await ctx.loaders.staff.load(actor.staff_id)
 
 

@@ -9,6 +9,7 @@ import jwt
 from domain.tenancy import Actor, Role
 
 STAFF_AUDIENCE = "meiye-staff"
+CUSTOMER_AUDIENCE = "meiye-customer"
 
 
 class TokenSigner:
@@ -41,5 +42,18 @@ class TokenSigner:
                 store_id=claims.get("store"),
                 name=claims.get("name", ""),
             )
+        except (jwt.PyJWTError, KeyError, ValueError, TypeError):
+            return None
+
+    def customer_token(self, identity_id: int, brand_id: int) -> str:
+        now = int(time.time())
+        claims = {"sub": str(identity_id), "aud": CUSTOMER_AUDIENCE, "brand": brand_id, "iat": now, "exp": now + self.ttl_seconds}
+        return jwt.encode(claims, self._secret, algorithm="HS256")
+
+    def customer_identity(self, token: str) -> int | None:
+        """The identity id a valid customer token names; a staff token (other audience) gives None."""
+        try:
+            claims = jwt.decode(token, self._secret, algorithms=["HS256"], audience=CUSTOMER_AUDIENCE, options={"require": ["exp", "sub", "aud"]})
+            return int(claims["sub"])
         except (jwt.PyJWTError, KeyError, ValueError, TypeError):
             return None

@@ -16,7 +16,9 @@ from domain.pii import PiiCipher
 from resolvers.context import Context, Services
 from resolvers.settings import Settings
 from resolvers.tokens import TokenSigner
-from schema.root import build_staff_schema
+from integrations.callbacks import callback_routes
+from resolvers.customer_context import CustomerContext
+from schema.root import build_customer_schema, build_staff_schema
 
 log = logging.getLogger("meiye")
 
@@ -44,6 +46,20 @@ class GraphQLEndpoint(GraphQL):
         return await super().handle_request(request)
 
 
+class CustomerGraphQLEndpoint(GraphQLEndpoint):
+    """/mp/graphql: the mini-program names its app with `X-Meiye-App-Id` when one deployment serves several."""
+
+    async def get_context(self, request: Request, response: Response) -> CustomerContext:
+        return CustomerContext(
+            self._services_ref["services"],
+            authorization=request.headers.get("authorization"),
+            accept_language=request.headers.get("accept-language"),
+            app_id=request.headers.get("x-meiye-app-id"),
+            request=request,
+            response=response,
+        )
+
+
 def make_services(settings: Settings, engine=None) -> Services:
     return Services(
         settings=settings,
@@ -53,14 +69,18 @@ def make_services(settings: Settings, engine=None) -> Services:
     )
 
 
-def create_app(settings: Settings, *, engine=None) -> Starlette:
-    """`engine` lets tests share one; otherwise the lifespan makes and disposes of its own."""
+def create_app(settings: Settings, *, engine=None, platforms=None) -> Starlette:
+    """`engine` and `platforms` let tests share theirs; otherwise the lifespan makes its own."""
     settings.check()
     services_ref: dict = {}
+    from integrations import runtime
+
+    standins = runtime.demo_standins(settings) if settings.demo and platforms is None else None
 
     @contextlib.asynccontextmanager
     async def lifespan(_app):
         services = make_services(settings, engine)
+        services.platforms = platforms if platforms is not None else await runtime.setup(services, settings, standins)
         services_ref["services"] = services
         try:
             yield
@@ -72,10 +92,13 @@ def create_app(settings: Settings, *, engine=None) -> Starlette:
         return JSONResponse({"status": "ok"})
 
     staff_graphql = GraphQLEndpoint(build_staff_schema(), services_ref)
-    return Starlette(
-        routes=[
-            Route("/graphql", staff_graphql, methods=["POST"]),
-            Route("/health", health),
-        ],
-        lifespan=lifespan,
-    )
+    customer_graphql = CustomerGraphQLEndpoint(build_customer_schema(), services_ref)
+    routes = [
+        Route("/graphql", staff_graphql, methods=["POST"]),
+        Route("/mp/graphql", customer_graphql, methods=["POST"]),
+        Route("/health", health),
+        *callback_routes(services_ref),
+    ]
+    if standins is not None:
+        routes.extend(standins.routes())
+    return Starlette(routes=routes, lifespan=lifespan)

@@ -8,6 +8,7 @@ from functools import partial
 import strawberry
 from graphql import GraphQLError
 from strawberry.extensions import (
+    AddValidationRules,
     MaskErrors,
     MaxAliasesLimiter,
     MaxTokensLimiter,
@@ -57,11 +58,17 @@ def should_mask(error: GraphQLError) -> bool:
     return True
 
 
+def _shared_rules(*limiters) -> partial:
+    """The limiters' validation rules, made once. Each limiter builds a new rule class when it is
+    constructed; constructed per request, every request's rules would differ, ValidationCache (keyed
+    by document and rules) would never hit, and every request would be validated in full again."""
+    return partial(AddValidationRules, [rule for limiter in limiters for rule in limiter.validation_rules])
+
+
 def protective_extensions() -> list:
     return [
         partial(MaskErrors, should_mask_error=should_mask, error_message="Internal error / 服务器内部错误"),
-        partial(QueryDepthLimiter, max_depth=10),
-        partial(MaxAliasesLimiter, max_alias_count=30),
+        _shared_rules(QueryDepthLimiter(max_depth=10), MaxAliasesLimiter(max_alias_count=30)),
         partial(MaxTokensLimiter, max_token_count=3000),
         partial(ParserCache, maxsize=512),
         partial(ValidationCache, maxsize=512),
@@ -73,6 +80,17 @@ def build_staff_schema() -> strawberry.Schema:
         query=StaffQueryRoot,
         mutation=StaffMutationRoot,
         types=[AuditEntry, Brand, CountCard, CountCardProduct, Order, OrderLine, Refund, RetailProduct, Member, MemberTransaction, Service, Staff, Store, StoredValueCard, StoredValueCardProduct],
+        extensions=protective_extensions(),
+        config=StrawberryConfig(scalar_map=SCALAR_MAP),
+    )
+
+
+def build_customer_schema() -> strawberry.Schema:
+    from schema.mp_api import MpMutation, MpQuery
+
+    return strawberry.Schema(
+        query=merge_types("Query", (MpQuery,)),
+        mutation=merge_types("Mutation", (MpMutation,)),
         extensions=protective_extensions(),
         config=StrawberryConfig(scalar_map=SCALAR_MAP),
     )

@@ -306,10 +306,9 @@ class Member(Node):
     def of(row, info: Info) -> "Member":
         ctx = info.context
         phone = ctx.cipher.decrypt(row.phone_cipher)
-        actor = ctx.actor
         return Member(
             id=to_global_id("Member", row.id), member_no=row.member_no, name=row.name,
-            phone=phone if actor is not None and actor.sees_full_pii else mask_phone(phone),
+            phone=phone if ctx.sees_full_pii() else mask_phone(phone),
             tier=Tier(row.tier), points=row.points, created_at=row.created_at, pk=row.id, registered_store_id=row.registered_store_id,
         )
 

@@ -1,0 +1,623 @@
+"""Checkout throughput: the GraphQL `checkout` mutation through a real `meiye serve`, against a plain
+asyncpg reference issuing the same SQL statements, in one run (PERFORMANCE.md, DESIGN.md §9).
+
+    .venv/bin/python bench/checkout_bench.py [--database URL] [--clients 16] [--orders 1000] [--workers 1]
+
+1. Drops and recreates the PostgreSQL database (default $MEIYE_BENCH_DATABASE_URL or
+   postgresql+asyncpg://postgres@127.0.0.1:5432/meiye_bench) and starts `meiye serve --demo` on it.
+2. Untimed: registers `--cards` members per side, each with a 金卡 topped up with ¥5,000 (+¥1,500
+   gift), and opens one order (洗剪吹, one line) per checkout to come, for both sides.
+3. Untimed: a few warm-up checkouts; then one checkout on a scratch order is run through the same
+   app in this process while SQLAlchemy's `before_cursor_execute` records every statement it sends.
+4. Timed: `--clients` concurrent httpx clients, each on its own keep-alive connection, pay the
+   GraphQL side's orders with `checkout` (payments [{method: STORED_VALUE, cardId}]).
+5. The server is stopped. Timed: the same number of asyncpg connections run the reference on the
+   other side's fresh orders and cards: one transaction of exactly the recorded statements (the
+   SQL text is taken from the recording; the bench checks that the reference sends the identical
+   sequence), computing the same values as domain/checkout.py, then the response's order read.
+6. `meiye ledger verify` over the whole database, so a wrong reference cannot go unnoticed.
+
+It prints both throughputs and their ratio (GraphQL ÷ asyncpg); PERFORMANCE.md sets the goal at
+≥ 50 %. Absolute numbers depend on the machine; the ratio is what to compare. Not a test: nothing
+here asserts on time. Exits 1 if a checkout fails or the reference drifts from the real SQL.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import datetime as dt
+import hashlib
+import json
+import os
+import re
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from collections import Counter
+from dataclasses import dataclass
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+os.environ.setdefault("MEIYE_ARGON2_PROFILE", "test")
+
+import asyncpg  # noqa: E402
+import httpx  # noqa: E402
+from sqlalchemy import event  # noqa: E402
+from sqlalchemy.engine import make_url  # noqa: E402
+
+from tests.live_server import MEIYE, Server, cli_env, free_port, run_cli, wait_healthy  # noqa: E402
+
+DEFAULT_URL = "postgresql+asyncpg://postgres@127.0.0.1:5432/meiye_bench"
+SERVICE = "洗剪吹"
+PRODUCT = "金卡"
+TOP_UP_AMOUNT = 500_000  # 充5000送1500: ¥6,500 a card, ≈ 86 checkouts of ¥74.80
+WARMUP_PER_CLIENT = 2
+REQUEST_TIMEOUT = 60.0
+
+CHECKOUT = """mutation($i: CheckoutInput!) { checkout(input: $i) { order { id status total } errors { code field message } } }"""
+REGISTER = """mutation($i: RegisterMemberInput!) { registerMember(input: $i) { member { id } errors { code message } } }"""
+TOP_UP = """mutation($i: TopUpInput!) { topUp(input: $i) { card { id balance } errors { code message } } }"""
+OPEN_ORDER = """mutation($i: OpenOrderInput!) { openOrder(input: $i) { order { id total } errors { code message } } }"""
+
+# What one checkout of the benchmark's shape sends in its write transaction and after it, in order:
+# (name, verb, table). Names are what the reference below asks for; the texts come from the
+# recording of a real checkout. Reads before the write transaction (e.g. re-reading the caller's
+# staff account) do not depend on the order or card and are replayed as recorded.
+EXPECTED = [
+    ("claim_key", "INSERT", "idempotency_keys"),
+    ("take_order", "UPDATE", "orders"),
+    ("order_lines", "SELECT", "order_lines"),
+    ("store_timezone", "SELECT", "stores"),
+    ("brand_settings", "SELECT", "brands"),
+    ("card", "SELECT", "stored_value_cards"),
+    ("card_discount", "SELECT", "stored_value_card_products"),
+    ("card", "SELECT", "stored_value_cards"),
+    ("lock_card", "UPDATE", "stored_value_cards"),
+    ("card_balances", "SELECT", "accounts"),
+    ("split_rule", "SELECT", "brands"),
+    ("store_accounts", "SELECT", "accounts"),
+    ("insert_transfer", "INSERT", "transfers"),
+    ("apply_leg", "UPDATE", "accounts"),
+    ("apply_leg", "UPDATE", "accounts"),
+    ("apply_leg", "UPDATE", "accounts"),
+    ("apply_leg", "UPDATE", "accounts"),
+    ("insert_postings", "INSERT", "postings"),
+    ("insert_card_entry", "INSERT", "card_entries"),
+    ("insert_payment", "INSERT", "order_payments"),
+    ("price_line", "UPDATE", "order_lines"),
+    ("member_tier", "SELECT", "members"),
+    ("earn_points", "UPDATE", "members"),
+    ("close_order", "UPDATE", "orders"),
+    ("audit", "INSERT", "audit_log"),
+    ("remember_key", "UPDATE", "idempotency_keys"),
+    ("read_order", "SELECT", "orders"),
+]
+POINTS_MULTIPLIER_PCT = {"NORMAL": 100, "SILVER": 120, "GOLD": 150}
+
+
+@dataclass
+class Job:
+    order_gid: str
+    card_gid: str
+
+    @property
+    def order_pk(self) -> int:
+        return _pk(self.order_gid)
+
+    @property
+    def card_pk(self) -> int:
+        return _pk(self.card_gid)
+
+
+def _pk(gid: str) -> int:
+    from resolvers.ids import parse_global_id
+
+    return parse_global_id(gid)[1]
+
+
+def to_gid(type_name: str, pk: int) -> str:
+    from resolvers.ids import to_global_id
+
+    return to_global_id(type_name, pk)
+
+
+def _pg_connect_kwargs(url: str, database: str | None = None) -> dict:
+    u = make_url(url)
+    return dict(user=u.username or "postgres", password=u.password, host=u.host or "127.0.0.1", port=u.port or 5432,
+                database=database or u.database)
+
+
+async def recreate_database(url: str, synchronous_commit: str | None) -> None:
+    name = make_url(url).database
+    conn = await asyncpg.connect(**_pg_connect_kwargs(url, "postgres"), timeout=10)
+    try:
+        await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        await conn.execute(f'CREATE DATABASE "{name}"')
+        if synchronous_commit:
+            await conn.execute(f'ALTER DATABASE "{name}" SET synchronous_commit = {synchronous_commit}')
+    finally:
+        await conn.close()
+
+
+def start_server(url: str, workers: int, log_path: Path) -> Server:
+    port = free_port()
+    args = [str(MEIYE), "serve", "--demo", "--port", str(port), "--database", url, "--workers", str(workers)]
+    with open(log_path, "wb") as log:
+        process = subprocess.Popen(args, env=cli_env(), cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+    server = Server(process, port, log_path)
+    try:
+        wait_healthy(server)
+    except BaseException:
+        server.stop()
+        raise
+    return server
+
+
+@contextlib.asynccontextmanager
+async def http_clients(base_url: str, n: int):
+    """`n` clients, each with one keep-alive connection, connected before use."""
+    async with contextlib.AsyncExitStack() as stack:
+        clients = [
+            await stack.enter_async_context(httpx.AsyncClient(base_url=base_url, timeout=REQUEST_TIMEOUT, limits=httpx.Limits(max_connections=1)))
+            for _ in range(n)
+        ]
+        await asyncio.gather(*(c.get("/health") for c in clients))
+        yield clients
+
+
+async def gql(http: httpx.AsyncClient, query: str, variables: dict | None = None, token: str | None = None) -> dict:
+    response = await http.post("/graphql", json={"query": query, "variables": variables or {}},
+                               headers={"authorization": f"Bearer {token}"} if token else {})
+    response.raise_for_status()
+    body = response.json()
+    if body.get("errors"):
+        raise RuntimeError(body["errors"])
+    return body["data"]
+
+
+async def mutate(http, query: str, variables: dict, token: str, field: str) -> dict:
+    payload = (await gql(http, query, variables, token))[field]
+    if payload["errors"]:
+        raise RuntimeError(f"{field}: {payload['errors']}")
+    return payload
+
+
+async def fan_out(clients, items, work) -> list:
+    """`work(client, item)` for every item, `len(clients)` at a time, results in item order."""
+    results: list = [None] * len(items)
+    next_index = iter(range(len(items)))
+
+    async def worker(client):
+        for i in next_index:
+            results[i] = await work(client, items[i])
+
+    await asyncio.gather(*(worker(c) for c in clients))
+    return results
+
+
+@dataclass
+class Desk:
+    token: str
+    store: str
+    service: str
+    product: str
+    brand_id: int
+    staff_id: int
+
+
+async def desk(http) -> Desk:
+    token = (await gql(http, "mutation { staffLogin(input: {username: \"reception\", password: \"meiye-demo\"}) { token errors { code } } }"))["staffLogin"]["token"]
+    data = await gql(http, "{ viewer { id } brand { id } stores { id name } services { id name } storedValueCardProducts { id name } }", token=token)
+    return Desk(
+        token=token,
+        store={s["name"]: s["id"] for s in data["stores"]}["静安店"],
+        service={s["name"]: s["id"] for s in data["services"]}[SERVICE],
+        product={p["name"]: p["id"] for p in data["storedValueCardProducts"]}[PRODUCT],
+        brand_id=_pk(data["brand"]["id"]),
+        staff_id=_pk(data["viewer"]["id"]),
+    )
+
+
+async def prepare(clients, d: Desk, url: str, *, side: str, cards: int, orders: int) -> list[Job]:
+    """`cards` members with a funded card each (through the API), and `orders` open one-line orders
+    spread over them: the first opened through the API, the rest copied from it in SQL (as the API
+    would have written them, only faster)."""
+    async def new_card(http, i):
+        member = (await mutate(http, REGISTER, {"i": {"name": f"{side}{i}", "phone": f"13{hash(side) % 10}{uuid.uuid4().int % 10**8:08d}",
+                                                        "storeId": d.store, "consent": True}}, d.token, "registerMember"))["member"]["id"]
+        card = (await mutate(http, TOP_UP, {"i": {"memberId": member, "cardProductId": d.product, "storeId": d.store, "amount": TOP_UP_AMOUNT,
+                                                  "tender": "CASH", "idempotencyKey": f"prep-{uuid.uuid4().hex}"}}, d.token, "topUp"))["card"]["id"]
+        return _pk(member), card
+
+    owners = await fan_out(clients, list(range(cards)), new_card)
+    card_of = dict(owners)
+    template = (await mutate(clients[0], OPEN_ORDER, {"i": {"storeId": d.store, "memberId": to_gid("Member", owners[0][0]),
+                                                            "lines": [{"serviceId": d.service}]}}, d.token, "openOrder"))["order"]["id"]
+    conn = await asyncpg.connect(**_pg_connect_kwargs(url))
+    try:
+        async def columns(table: str, *leave_out: str) -> list[str]:
+            rows = await conn.fetch("SELECT column_name FROM information_schema.columns WHERE table_schema = current_schema() AND table_name = $1 "
+                                    "ORDER BY ordinal_position", table)
+            return [f'"{r[0]}"' for r in rows if r[0] not in ("id", *leave_out)]
+
+        order_cols = await columns("orders", "member_id")
+        line_cols = await columns("order_lines", "order_id")
+        async with conn.transaction():
+            copied = await conn.fetch(
+                f"INSERT INTO orders ({', '.join(order_cols)}, member_id) SELECT {', '.join('o.' + c for c in order_cols)}, u.m "
+                f"FROM orders o, unnest($2::bigint[]) WITH ORDINALITY AS u(m, i) WHERE o.id = $1 ORDER BY u.i RETURNING id, member_id",
+                _pk(template), [owners[(i + 1) % cards][0] for i in range(orders - 1)],
+            )
+            await conn.execute(
+                f"INSERT INTO order_lines (order_id, {', '.join(line_cols)}) SELECT u.id, {', '.join('l.' + c for c in line_cols)} "
+                f"FROM order_lines l, unnest($2::bigint[]) AS u(id) WHERE l.order_id = $1",
+                _pk(template), [r["id"] for r in copied],
+            )
+    finally:
+        await conn.close()
+    return [Job(template, card_of[owners[0][0]])] + [Job(to_gid("Order", r["id"]), card_of[r["member_id"]]) for r in sorted(copied)]
+
+
+class WaitSampler:
+    """What the benchmark database's busy backends are doing, sampled every 50 ms."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        self.samples: Counter = Counter()
+        self.busy = 0
+
+    async def __aenter__(self) -> "WaitSampler":
+        self.conn = await asyncpg.connect(**_pg_connect_kwargs(self.url))
+        self.sessions = await self._sessions()
+        self.task = asyncio.create_task(self._run())
+        return self
+
+    async def _sessions(self) -> int:
+        """Connections ever opened to the database (pg_stat_database.sessions)."""
+        return await self.conn.fetchval("SELECT sessions FROM pg_stat_database WHERE datname = current_database()")
+
+    async def _run(self) -> None:
+        database = make_url(self.url).database
+        while True:
+            for wait_type, wait, query in await self.conn.fetch(
+                "SELECT wait_event_type, wait_event, query FROM pg_stat_activity WHERE datname = $1 AND pid <> pg_backend_pid() "
+                "AND state = 'active'", database,
+            ):
+                self.busy += 1
+                if wait_type == "Lock":
+                    verb, table = shape(query)
+                    self.samples[f"row lock ({wait}) at {verb} {table}"] += 1
+                elif wait_type:
+                    self.samples[f"{wait_type}:{wait}"] += 1
+                else:
+                    self.samples["running"] += 1
+            await asyncio.sleep(0.05)
+
+    async def __aexit__(self, *exc) -> None:
+        self.task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await self.task
+        self.sessions = await self._sessions() - self.sessions
+        await self.conn.close()
+
+    def summary(self) -> str:
+        if not self.busy:
+            return "no busy backend sampled"
+        top = ", ".join(f"{share / self.busy:.0%} {what}" for what, share in self.samples.most_common(3))
+        return f"busy backends were: {top}; {self.sessions} new connection(s) opened meanwhile"
+
+
+async def timed(workers: list, jobs: list, work, max_seconds: float | None) -> tuple[float, list]:
+    """Every worker takes the next job until none is left (or `max_seconds` have passed); the
+    elapsed time and each finished job's result."""
+    pending = iter(jobs)
+    results: list = []
+    start = time.perf_counter()
+    deadline = start + max_seconds if max_seconds else None
+
+    async def worker(w):
+        for job in pending:
+            results.append(await work(w, job))
+            if deadline and time.perf_counter() > deadline:
+                return
+
+    await asyncio.gather(*(worker(w) for w in workers))
+    return time.perf_counter() - start, results
+
+
+async def graphql_checkouts(clients, d: Desk, jobs: list[Job], max_seconds: float | None = None) -> tuple[float, int, list]:
+    async def pay(http, job: Job):
+        data = await gql(http, CHECKOUT, {"i": {"orderId": job.order_gid, "payments": [{"method": "STORED_VALUE", "cardId": job.card_gid}],
+                                                "idempotencyKey": f"bench-{uuid.uuid4().hex}"}}, d.token)
+        return data["checkout"]["errors"] or None
+
+    elapsed, results = await timed(clients, jobs, pay, max_seconds)
+    return elapsed, len(results), [e for e in results if e]
+
+
+# --- recording what one checkout sends ---------------------------------------------------------
+
+
+@dataclass
+class Recording:
+    prelude: list[tuple[str, tuple]]  # read-only statements before the write transaction, with their parameters
+    texts: list[str]  # the write transaction's statements and the response's reads
+
+    @property
+    def all_texts(self) -> list[str]:
+        return [text for text, _ in self.prelude] + self.texts
+
+
+async def record_checkout(url: str, d: Desk, job: Job) -> Recording:
+    """Run one GraphQL checkout through the app in this process, recording what it sends."""
+    from domain.db import create_engine
+    from resolvers.settings import Settings
+    from schema.app import create_app
+
+    engine = create_engine(url)
+    sent: list[tuple[str, object]] = []
+
+    def seen(_conn, _cursor, statement, parameters, *_args):
+        sent.append((statement, parameters))
+
+    try:
+        app = create_app(Settings(database_url=url), engine=engine)
+        async with app.router.lifespan_context(app):
+            async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://bench") as http:
+                event.listen(engine.sync_engine, "before_cursor_execute", seen)
+                try:
+                    data = await gql(http, CHECKOUT, {"i": {"orderId": job.order_gid, "payments": [{"method": "STORED_VALUE", "cardId": job.card_gid}],
+                                                            "idempotencyKey": f"record-{uuid.uuid4().hex}"}}, d.token)
+                finally:
+                    event.remove(engine.sync_engine, "before_cursor_execute", seen)
+    finally:
+        await engine.dispose()
+    if data["checkout"]["errors"]:
+        raise RuntimeError(f"recording checkout failed: {data['checkout']['errors']}")
+    sent = [(text, params) for text, params in sent if not text.lstrip().upper().startswith(("BEGIN", "COMMIT", "ROLLBACK"))]
+    first = next((i for i, (text, _) in enumerate(sent) if shape(text) == ("INSERT", "idempotency_keys")), len(sent))
+    prelude = sent[:first]
+    if any(shape(text)[0] != "SELECT" or not isinstance(params, tuple) for text, params in prelude):
+        raise SystemExit("a checkout now writes before its write transaction; the reference cannot replay that:\n"
+                         + "\n".join(f"  {shape(t)}" for t, _ in prelude))
+    return Recording(prelude, [text for text, _ in sent[first:]])
+
+
+_SHAPE = re.compile(r"^\s*(?:SELECT\s.*?\sFROM\s+(\w+)|INSERT\s+INTO\s+(\w+)|UPDATE\s+(\w+))", re.S)
+
+
+def shape(statement: str) -> tuple[str, str]:
+    m = _SHAPE.match(statement)
+    if not m:
+        return ("?", statement[:40])
+    verb = statement.split(None, 1)[0].upper()
+    return verb, m.group(1) or m.group(2) or m.group(3)
+
+
+def statements_by_name(recorded: list[str]) -> dict[str, str]:
+    got = [shape(s) for s in recorded]
+    want = [(verb, table) for _, verb, table in EXPECTED]
+    if got != want:
+        lines = [f"  {i:2} recorded {g!s:45} expected {w}" for i, (g, w) in
+                 enumerate(zip(got + [None] * (len(want) - len(got)), want + [None] * (len(got) - len(want))))]
+        raise SystemExit("the checkout's SQL is no longer what the asyncpg reference reproduces; update EXPECTED and reference():\n" + "\n".join(lines))
+    texts: dict[str, str] = {}
+    for (name, _, _), text in zip(EXPECTED, recorded):
+        if texts.setdefault(name, text) != text:
+            raise SystemExit(f"statement {name} was sent with two different texts")
+    return texts
+
+
+# --- the asyncpg reference ----------------------------------------------------------------------
+
+
+def fingerprint(operation: str, request: dict) -> str:
+    canonical = json.dumps([operation, request], sort_keys=True, separators=(",", ":"), default=str)
+    return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+def discounted(amount: int, percent: int) -> int:
+    return (amount * percent * 2 + 100) // 200
+
+
+class Reference:
+    """domain/checkout.py's work for one STORED_VALUE payment of an order of service lines at the
+    card's own store, as the recorded statements, through one asyncpg connection."""
+
+    def __init__(self, recording: Recording, d: Desk) -> None:
+        self.prelude = recording.prelude
+        self.sql = statements_by_name(recording.texts)
+        self.d = d
+        self.trace: list[str] | None = None
+
+    def q(self, name: str) -> str:
+        text = self.sql[name]
+        if self.trace is not None:
+            self.trace.append(text)
+        return text
+
+    async def checkout(self, conn: asyncpg.Connection, job: Job) -> None:
+        q, brand_id, staff_id = self.q, self.d.brand_id, self.d.staff_id
+        order_pk, card_pk = job.order_pk, job.card_pk
+        key = f"ref-{uuid.uuid4().hex}"
+        request = {"orderId": job.order_gid, "couponCodes": [], "payments": [["STORED_VALUE", None, job.card_gid, None]]}
+        now = dt.datetime.now(dt.UTC)
+        if self.prelude:  # e.g. the caller's staff account, read before the write transaction
+            async with conn.transaction():
+                for text, params in self.prelude:
+                    if self.trace is not None:
+                        self.trace.append(text)
+                    await conn.fetch(text, *params)
+        async with conn.transaction():
+            key_id = await conn.fetchval(q("claim_key"), brand_id, key, "checkout", fingerprint("checkout", request), now)
+            order = await conn.fetchrow(q("take_order"), 1, order_pk, brand_id, "OPEN")
+            if key_id is None or order is None:
+                raise RuntimeError(f"order {order_pk} not open or key taken")
+            lines = await conn.fetch(q("order_lines"), order_pk)
+            store_id, member_id = order["store_id"], order["member_id"]
+            await conn.fetchval(q("store_timezone"), store_id)
+            await conn.fetchrow(q("brand_settings"), brand_id)
+            card = await conn.fetchrow(q("card"), card_pk)
+            percent = await conn.fetchval(q("card_discount"), card["product_id"])
+            card = await conn.fetchrow(q("card"), card_pk)
+            await conn.fetchrow(q("lock_card"), 1, card_pk)
+            p_acct, g_acct = card["principal_account_id"], card["gift_account_id"]
+            balances = dict(await conn.fetch(q("card_balances"), p_acct, g_acct))
+            principal, gift = balances[p_acct], balances[g_acct]
+            due = sum(discounted(l["unit_price"] * l["quantity"], percent) for l in lines)
+            if due > principal + gift:
+                raise RuntimeError(f"card {card_pk} short")
+            if await conn.fetchval(q("split_rule"), brand_id) != "PROPORTIONAL":
+                raise RuntimeError("the reference implements the PROPORTIONAL split only")
+            from_gift = due * gift // (principal + gift)
+            from_principal = due - from_gift
+            store_accounts = dict(await conn.fetch(q("store_accounts"), brand_id, f"store:{store_id}:store_revenue", f"store:{store_id}:store_gift_consumed"))
+            revenue, consumed = store_accounts[f"store:{store_id}:store_revenue"], store_accounts[f"store:{store_id}:store_gift_consumed"]
+            transfer_id = await conn.fetchval(q("insert_transfer"), brand_id, "CHECKOUT", f"checkout:{key}", store_id, staff_id, member_id, None,
+                                              f"order {order_pk}", dt.datetime.now(dt.UTC))
+            legs = {p_acct: from_principal, g_acct: from_gift, revenue: -from_principal, consumed: -from_gift}
+            after = {}
+            for account in sorted(a for a, amount in legs.items() if amount):
+                after[account] = await conn.fetchval(q("apply_leg"), legs[account], account, 0, 0)
+                if after[account] is None:
+                    raise RuntimeError(f"account {account} refused")
+            await conn.executemany(q("insert_postings"), [(transfer_id, a, legs[a], after[a]) for a in sorted(after)])
+            await conn.fetchval(q("insert_card_entry"), brand_id, member_id, card_pk, transfer_id, "CHECKOUT", -from_principal, -from_gift,
+                                after[p_acct], after[g_acct], store_id, staff_id, dt.datetime.now(dt.UTC))
+            await conn.fetchval(q("insert_payment"), order_pk, "STORED_VALUE", due, from_principal, from_gift, card_pk, None, None, None, 0, 0, 0)
+            list_total = 0
+            for l in lines:
+                list_amount = l["unit_price"] * l["quantity"]
+                net = discounted(list_amount, percent)
+                list_total += list_amount
+                await conn.execute(q("price_line"), list_amount, list_amount - net, 0, net, l["id"])
+            tier = await conn.fetchval(q("member_tier"), member_id)
+            points = (from_principal // 100) * POINTS_MULTIPLIER_PCT[tier] // 100
+            if points:
+                await conn.execute(q("earn_points"), points, member_id)
+            await conn.execute(q("close_order"), "PAID", list_total, list_total - due, due, due, points, now, transfer_id, order_pk)
+            payments = [{"method": "STORED_VALUE", "amount": due, "principal": from_principal, "gift": from_gift, "card_id": card_pk}]
+            await conn.fetchval(q("audit"), brand_id, staff_id, store_id, "order.checkout", "order", order_pk, None,
+                                json.dumps({"total": due, "payments": payments}, ensure_ascii=False), dt.datetime.now(dt.UTC))
+            await conn.execute(q("remember_key"), json.dumps({"order_id": order_pk}), key_id)
+        async with conn.transaction():  # the response's order, read as the API's dataloader does
+            await conn.fetchrow(q("read_order"), order_pk)
+
+
+@contextlib.asynccontextmanager
+async def pg_connections(url: str, n: int):
+    conns = [await asyncpg.connect(**_pg_connect_kwargs(url)) for _ in range(n)]
+    try:
+        yield conns
+    finally:
+        await asyncio.gather(*(c.close() for c in conns))
+
+
+async def reference_checkouts(conns: list, ref: Reference, jobs: list[Job], max_seconds: float | None = None) -> tuple[float, int]:
+    elapsed, results = await timed(conns, jobs, ref.checkout, max_seconds)
+    return elapsed, len(results)
+
+
+_T0 = time.perf_counter()
+
+
+def note(message: str) -> None:
+    print(f"[{time.perf_counter() - _T0:5.1f}s] {message}", file=sys.stderr, flush=True)
+
+
+# --- the run ------------------------------------------------------------------------------------
+
+
+async def run(args) -> int:
+    url = args.database
+    warmup = WARMUP_PER_CLIENT * args.clients
+    await recreate_database(url, args.synchronous_commit)
+    pg = await asyncpg.connect(**_pg_connect_kwargs(url))
+    try:
+        version = (await pg.fetchval("SHOW server_version")).split()[0]
+        sync_commit = await pg.fetchval("SHOW synchronous_commit")
+    finally:
+        await pg.close()
+
+    log_path = Path(tempfile.mkdtemp(prefix="meiye-bench-")) / "server.log"
+    note(f"starting meiye serve --demo --workers {args.workers} on a fresh {make_url(url).database}")
+    server = start_server(url, args.workers, log_path)
+    try:
+        async with httpx.AsyncClient(base_url=server.base_url, timeout=REQUEST_TIMEOUT) as http:
+            d = await desk(http)
+        async with http_clients(server.base_url, args.clients) as clients:
+            note("preparing cards and orders (untimed)")
+            gql_jobs = await prepare(clients, d, url, side="G", cards=args.cards, orders=1 + warmup + args.orders)
+            ref_jobs = await prepare(clients, d, url, side="R", cards=args.cards, orders=1 + warmup + args.orders)
+            prepared = time.perf_counter() - _T0
+            _, done, errors = await graphql_checkouts(clients, d, gql_jobs[1:1 + warmup])
+            if errors:
+                raise RuntimeError(f"warm-up checkouts failed: {errors[:3]}")
+            recording = await record_checkout(url, d, gql_jobs[0])
+            ref = Reference(recording, d)
+            recorded = recording.all_texts
+            note(f"recorded one checkout: {len(recorded)} statements; timing {args.orders} GraphQL checkouts")
+            async with WaitSampler(url) as gql_waits:
+                gql_seconds, gql_done, errors = await graphql_checkouts(clients, d, gql_jobs[1 + warmup:], args.max_seconds)
+    finally:
+        code = server.stop()
+    if errors:
+        print(f"FAIL: {len(errors)} GraphQL checkouts returned errors, e.g. {errors[:3]}")
+        return 1
+
+    async with pg_connections(url, args.clients) as conns:
+        ref.trace = []
+        await reference_checkouts(conns[:1], ref, ref_jobs[:1])
+        if ref.trace != recorded:
+            raise SystemExit("the asyncpg reference did not send the recorded statements")
+        ref.trace = None
+        await reference_checkouts(conns, ref, ref_jobs[1:1 + warmup])
+        note(f"timing {gql_done} asyncpg reference checkouts")
+        async with WaitSampler(url) as ref_waits:
+            ref_seconds, ref_done = await reference_checkouts(conns, ref, ref_jobs[1 + warmup:1 + warmup + gql_done], args.max_seconds)
+
+    note("meiye ledger verify")
+    verify = await asyncio.to_thread(run_cli, "ledger", "verify", "--database", url)
+
+    gql_rate, ref_rate = gql_done / gql_seconds, ref_done / ref_seconds
+    print(f"checkout benchmark: PostgreSQL {version} (synchronous_commit={sync_commit}), {os.cpu_count()} CPUs "
+          f"(load average {os.getloadavg()[0]:.1f}), {args.clients} concurrent clients, {args.cards} cards per side, meiye serve --workers {args.workers}")
+    print(f"  one checkout = {len(recorded)} SQL statements: {len(recording.prelude)} read(s) before its write transaction, "
+          f"{len(recording.texts) - 1} in it, 1 read for the response")
+    print(f"  GraphQL checkout over HTTP (meiye serve): {gql_rate:7.0f} checkouts/s  ({gql_done} in {gql_seconds:5.1f} s; {gql_seconds * 1000 * args.clients / gql_done:6.1f} ms each)")
+    print(f"      {gql_waits.summary()}")
+    print(f"  asyncpg reference, the same statements:   {ref_rate:7.0f} checkouts/s  ({ref_done} in {ref_seconds:5.1f} s; {ref_seconds * 1000 * args.clients / ref_done:6.1f} ms each)")
+    print(f"      {ref_waits.summary()}")
+    print(f"  ratio GraphQL / asyncpg reference: {gql_rate / ref_rate:.0%}  (PERFORMANCE.md goal: >= 50 %)")
+    print(f"  untimed setup {prepared:.0f} s; whole run {time.perf_counter() - _T0:.0f} s; server exit code {code}; "
+          f"ledger verify: {'ok' if verify.returncode == 0 else 'BROKEN'}")
+    if verify.returncode != 0:
+        print(verify.stdout + verify.stderr)
+        return 1
+    return 0
+
+
+def main() -> int:
+    p = argparse.ArgumentParser(description="GraphQL checkout vs. an asyncpg reference doing the same SQL")
+    p.add_argument("--database", default=os.environ.get("MEIYE_BENCH_DATABASE_URL", DEFAULT_URL),
+                   help=f"PostgreSQL URL, dropped and recreated (default $MEIYE_BENCH_DATABASE_URL or {DEFAULT_URL})")
+    p.add_argument("--clients", type=int, default=16, help="concurrent clients on each side (default 16)")
+    p.add_argument("--orders", type=int, default=1000, help="timed checkouts on each side (default 1000)")
+    p.add_argument("--cards", type=int, default=32, help="members with a card on each side (default 32)")
+    p.add_argument("--workers", type=int, default=1, help="`meiye serve --workers` (default 1)")
+    p.add_argument("--max-seconds", type=float, default=30.0, help="stop each timed side after this long (default 30); "
+                   "the reference then runs as many checkouts as the GraphQL side finished")
+    p.add_argument("--synchronous-commit", choices=["on", "off"], help="set on the benchmark database (default: the server's setting)")
+    args = p.parse_args()
+    if not args.database.startswith("postgresql"):
+        p.error("the checkout benchmark runs on PostgreSQL")
+    return asyncio.run(run(args))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,169 @@
+"""Concurrent checkouts on one stored-value card through a real `meiye serve` process (DESIGN.md
+§4, §9): 24 orders of ¥100 race for a card holding exactly ¥1,000, each checkout on its own HTTP
+connection. Exactly ten may be paid; the other fourteen are refused with nothing moved. Runs on a
+fresh database of the half of the suite that is running (a SQLite file without
+MEIYE_TEST_DATABASE_URL, a new PostgreSQL database with it)."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import uuid
+from collections import Counter
+
+import asyncpg
+import httpx
+import pytest
+from sqlalchemy.engine import make_url
+
+from tests.live_server import graphql, login, run_cli, sqlite_url, start_server
+
+ORDERS = 24
+PRICE = 10_000  # ¥100 per order
+CARD_FUNDS = 100_000  # ¥1,000: principal only, no bonus
+AFFORDABLE = CARD_FUNDS // PRICE
+REQUEST_TIMEOUT = 120.0
+_TEST_URL = os.environ.get("MEIYE_TEST_DATABASE_URL") or ""
+
+CREATE_PRODUCT = """mutation($i: CreateStoredValueCardProductInput!) { createStoredValueCardProduct(input: $i) {
+  product { id serviceDiscountPercent topUpRules { threshold } } errors { code field message } } }"""
+CREATE_SERVICE = """mutation($i: CreateServiceInput!) { createService(input: $i) {
+  service { id price } errors { code field message } } }"""
+REGISTER = """mutation($i: RegisterMemberInput!) { registerMember(input: $i) { member { id } errors { code field message } } }"""
+TOP_UP = """mutation($i: TopUpInput!) { topUp(input: $i) { card { id principal gift balance } bonus errors { code field message } } }"""
+OPEN_ORDER = """mutation($i: OpenOrderInput!) { openOrder(input: $i) { order { id status total } errors { code field message } } }"""
+CHECKOUT = """mutation($i: CheckoutInput!) { checkout(input: $i) {
+  order { id status total paid breakdown { payments { method amount principal gift cardId } } } errors { code field message } } }"""
+ORDER = """query($id: ID!) { order(id: $id) { id status paid } }"""
+MEMBER = """query($id: ID!) { member(id: $id) { storedValueCards { id principal gift balance } } }"""
+
+
+@pytest.fixture
+async def live_database(tmp_path):
+    """A brand-new database for this test: a SQLite file, or (when MEIYE_TEST_DATABASE_URL is a
+    PostgreSQL URL) a uniquely named PostgreSQL database, dropped WITH (FORCE) afterwards."""
+    if not _TEST_URL.startswith("postgresql"):
+        yield sqlite_url(tmp_path / "checkout-concurrency.db")
+        return
+    url = make_url(_TEST_URL)
+    name = f"meiye_checkout_conc_{uuid.uuid4().hex[:8]}"
+
+    async def admin(sql: str) -> None:
+        conn = await asyncpg.connect(
+            user=url.username or "postgres", password=url.password, host=url.host or "127.0.0.1",
+            port=url.port or 5432, database="postgres", timeout=10,
+        )
+        try:
+            await conn.execute(sql)
+        finally:
+            await conn.close()
+
+    await admin(f'CREATE DATABASE "{name}"')
+    try:
+        yield url.set(database=name).render_as_string(hide_password=False)
+    finally:
+        await admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture
+def server(live_database, tmp_path):
+    running = start_server(live_database, tmp_path / "server.log", demo=True)
+    try:
+        yield running
+    finally:
+        running.stop()
+
+
+async def call(http: httpx.AsyncClient, query: str, variables: dict, token: str, field: str) -> dict:
+    """A mutation's or query's field that must not fail at the top level."""
+    body = await graphql(http, query, variables, token=token)
+    assert not body.get("errors"), body
+    return body["data"][field]
+
+
+async def ok(http: httpx.AsyncClient, query: str, variables: dict, token: str, field: str) -> dict:
+    """A mutation payload that must have no errors."""
+    payload = await call(http, query, variables, token, field)
+    assert payload["errors"] == [], payload
+    return payload
+
+
+@contextlib.asynccontextmanager
+async def connections(server, n: int):
+    """`n` clients, each holding its own open keep-alive connection to the server."""
+    async with contextlib.AsyncExitStack() as stack:
+        clients = [
+            await stack.enter_async_context(
+                httpx.AsyncClient(base_url=server.base_url, timeout=REQUEST_TIMEOUT, limits=httpx.Limits(max_connections=1))
+            )
+            for _ in range(n)
+        ]
+        for response in await asyncio.gather(*(c.get("/health") for c in clients)):
+            assert response.status_code == 200
+        yield clients
+
+
+async def test_concurrent_checkouts_on_one_card_pay_exactly_what_it_holds(server, live_database):
+    async with httpx.AsyncClient(base_url=server.base_url, timeout=REQUEST_TIMEOUT) as http:
+        owner = await login(http, "owner")
+        reception = await login(http, "reception")
+        body = await graphql(http, "{ stores { id name } }", token=reception)
+        assert not body.get("errors"), body
+        store = {s["name"]: s["id"] for s in body["data"]["stores"]}["静安店"]
+
+        # A card product at full price and without 充值送, so ¥1,000 in is exactly ¥1,000 of principal.
+        product = (await ok(http, CREATE_PRODUCT, {"i": {"name": "并发测试卡", "serviceDiscountPercent": 100, "topUpRules": []}},
+                            owner, "createStoredValueCardProduct"))["product"]
+        assert (product["serviceDiscountPercent"], product["topUpRules"]) == (100, [])
+        service = (await ok(http, CREATE_SERVICE, {"i": {"name": "并发测试护理", "price": PRICE, "durationMinutes": 30, "category": "测试"}},
+                            owner, "createService"))["service"]
+
+        member_id = (await ok(http, REGISTER, {"i": {"name": "并发结账", "phone": f"139{uuid.uuid4().int % 10**8:08d}",
+                                                     "storeId": store, "consent": True}}, reception, "registerMember"))["member"]["id"]
+        topped = await ok(http, TOP_UP, {"i": {"memberId": member_id, "cardProductId": product["id"], "storeId": store, "amount": CARD_FUNDS,
+                                               "tender": "CASH", "idempotencyKey": f"desk-{uuid.uuid4().hex}"}}, reception, "topUp")
+        card = topped["card"]
+        assert (topped["bonus"], card["principal"], card["gift"], card["balance"]) == (0, CARD_FUNDS, 0, CARD_FUNDS), topped
+
+        orders = []
+        for _ in range(ORDERS):
+            order = (await ok(http, OPEN_ORDER, {"i": {"storeId": store, "memberId": member_id, "lines": [{"serviceId": service["id"]}]}},
+                              reception, "openOrder"))["order"]
+            assert (order["status"], order["total"]) == ("OPEN", PRICE), order
+            orders.append(order["id"])
+
+    payments = [{"method": "STORED_VALUE", "cardId": card["id"]}]
+    async with connections(server, ORDERS) as clients:
+        payloads = await asyncio.gather(*(
+            call(c, CHECKOUT, {"i": {"orderId": o, "payments": payments, "idempotencyKey": f"co-{uuid.uuid4().hex}"}}, reception, "checkout")
+            for c, o in zip(clients, orders)
+        ))
+
+    paid = [o for o, p in zip(orders, payloads) if p["errors"] == []]
+    refused = [o for o, p in zip(orders, payloads) if p["errors"]]
+    assert len(paid) == AFFORDABLE and len(refused) == ORDERS - AFFORDABLE, payloads
+    assert Counter((e["code"], e["field"]) for p in payloads for e in p["errors"]) == Counter(
+        {("INSUFFICIENT_BALANCE", "payments.0.cardId"): ORDERS - AFFORDABLE}
+    ), payloads
+    for p in payloads:
+        if p["errors"]:
+            assert p["order"] is None, p
+        else:
+            o = p["order"]
+            assert (o["status"], o["total"], o["paid"]) == ("PAID", PRICE, PRICE), p
+            assert [(x["method"], x["amount"], x["principal"], x["gift"], x["cardId"]) for x in o["breakdown"]["payments"]] == [
+                ("STORED_VALUE", PRICE, PRICE, 0, card["id"])
+            ], p
+
+    async with httpx.AsyncClient(base_url=server.base_url, timeout=REQUEST_TIMEOUT) as http:
+        member = await call(http, MEMBER, {"id": member_id}, reception, "member")
+        assert member["storedValueCards"] == [{"id": card["id"], "principal": 0, "gift": 0, "balance": 0}], member
+        for order_id in refused:
+            assert await call(http, ORDER, {"id": order_id}, reception, "order") == {"id": order_id, "status": "OPEN", "paid": 0}
+        for order_id in paid:
+            assert await call(http, ORDER, {"id": order_id}, reception, "order") == {"id": order_id, "status": "PAID", "paid": PRICE}
+
+    result = await asyncio.to_thread(run_cli, "ledger", "verify", "--database", live_database)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "ledger verified: every invariant holds" in result.stdout, result.stdout

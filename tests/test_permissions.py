@@ -1,0 +1,824 @@
+"""Who may do what (DESIGN.md §8), through the public staff GraphQL API.
+
+- Every root field of the staff schema has a row in `resolvers.permissions`, and a document here.
+- Every operation is called by every demo role and with no token: allowed roles get through, the
+  others get exactly one FORBIDDEN (or UNAUTHENTICATED) top-level error and change nothing.
+- Store-bound staff act only for their own store; a manager hires only desk staff.
+- Phones are masked by role, and the desk still finds a member by the full number.
+- A second brand sees and touches nothing of the first.
+- Forged, expired and garbage tokens are refused.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+import time
+import uuid
+from dataclasses import dataclass
+from typing import Awaitable, Callable
+from zoneinfo import ZoneInfo
+
+import jwt
+import pytest
+from sqlalchemy import select, update
+
+from domain import tenancy
+from domain.db import read_transaction, write_transaction
+from domain.models import metadata
+from domain.tenancy import Role
+from resolvers.permissions import OPERATION_ROLES, PUBLIC
+from resolvers.tokens import STAFF_AUDIENCE
+from schema.root import build_staff_schema
+from tests.support import ROLES, TOP_UP, Demo, assert_ledger_ok, checkout, open_order
+
+ROLE_OF = {
+    "owner": Role.OWNER,
+    "manager": Role.STORE_MANAGER,
+    "reception": Role.RECEPTIONIST,
+    "technician": Role.TECHNICIAN,
+    "finance": Role.FINANCE,
+    "marketer": Role.MARKETER,
+}
+ANONYMOUS = "anonymous"
+CALLERS = ROLES + (ANONYMOUS,)
+AUTH_CODES = {"FORBIDDEN", "UNAUTHENTICATED"}
+
+# The demo member with a topped-up 金卡 (domain/demo.py), and a phone no demo member has.
+CARD_HOLDER = "张小美"
+CARD_HOLDER_PHONE = "13800138000"
+NEW_PHONE = "13912345678"
+NEW_PHONE_MASKED = "139****5678"
+
+
+# ---------------------------------------------------------------------------------------------
+# Demo ids and database snapshots
+
+
+@dataclass
+class Ids:
+    jingan: str
+    xuhui: str
+    gold: str  # 金卡 product
+    member: str  # 张小美, registered at 静安店
+    card: str  # her 金卡, topped up with ¥1,000
+    services: dict[str, str]
+    retail: dict[str, str]
+    count_card_products: dict[str, str]
+    staff: dict[str, str]
+
+
+async def demo_ids(demo: Demo) -> Ids:
+    """The ids, through the API, of a brand seeded by the `demo` fixture."""
+    data = await demo.gql(
+        "query($s: String) { members(search: $s) { edges { node { id storedValueCards { id balance } } } } }",
+        {"s": CARD_HOLDER}, as_="owner",
+    )
+    (edge,) = data["members"]["edges"]
+    (card,) = edge["node"]["storedValueCards"]
+    assert card["balance"] > 0, card
+    return Ids(demo.jingan, demo.xuhui, demo.products["金卡"], edge["node"]["id"], card["id"],
+               {k: v["id"] for k, v in demo.services.items()}, demo.retail, demo.count_card_products, demo.staff)
+
+
+async def snapshot(engine) -> dict[str, list[tuple]]:
+    """Every row of every table, in primary-key order: a denied call must leave it identical
+    (row counts alone would miss a frozen card or a changed setting)."""
+    found = {}
+    async with read_transaction(engine) as db:
+        for table in metadata.sorted_tables:
+            rows = await db.execute(select(table).order_by(*table.primary_key.columns))
+            found[table.name] = [tuple(r) for r in rows]
+    return found
+
+
+def diff(before: dict, after: dict) -> dict:
+    """Tables whose contents differ, with their row counts: for assertion messages."""
+    return {name: (len(before[name]), len(after[name])) for name in before if before[name] != after[name]}
+
+
+def key() -> str:
+    return uuid.uuid4().hex
+
+
+def today() -> str:
+    return dt.datetime.now(ZoneInfo("Asia/Shanghai")).date().isoformat()
+
+
+# ---------------------------------------------------------------------------------------------
+# One valid document per root operation
+
+
+@dataclass(frozen=True)
+class Op:
+    document: str
+    # (ids, extra) -> variables; extra is what `prepare` returned, and "n", which differs for each
+    # caller of one operation, so that each allowed call can succeed in turn (names, phones).
+    variables: Callable[[Ids, dict], dict] = lambda ids, extra: {}
+    # Put the data in the state the operation needs, as the owner, before the snapshot.
+    prepare: Callable[[Demo, Ids], Awaitable[dict]] | None = None
+    # An allowed call must visibly change the database (so that "nothing changed" on a denied
+    # call is a real check and not a document that would do nothing anyway).
+    writes: bool = False
+
+
+async def fresh_card(demo: Demo, ids: Ids) -> dict:
+    member = await demo.register(as_="owner")
+    topped = await demo.top_up(member["id"], 50_000, product="银卡", as_="owner")
+    assert topped["errors"] == [], topped
+    return {"card": topped["card"]["id"]}
+
+
+async def frozen_card(demo: Demo, ids: Ids) -> dict:
+    card = await fresh_card(demo, ids)
+    data = await demo.gql(
+        "mutation($i: FreezeCardInput!) { freezeCard(input: $i) { card { status } errors { code } } }",
+        {"i": {"cardId": card["card"], "reason": "挂失"}}, as_="owner",
+    )
+    assert data["freezeCard"] == {"card": {"status": "FROZEN"}, "errors": []}, data
+    return card
+
+
+async def open_order_at(demo: Demo, ids: Ids, store: str, lines: list[dict] | None = None) -> dict:
+    return await open_order(demo, lines or [{"serviceId": ids.services["洗剪吹"]}], member_id=ids.member, store=store, note="怕痛", as_="owner")
+
+
+async def open_jingan_order(demo: Demo, ids: Ids) -> dict:
+    order = await open_order_at(demo, ids, ids.jingan, [{"serviceId": ids.services["洗剪吹"]}, {"productId": ids.retail["玫瑰精华水"]}])
+    return {"order": order["id"], "lines": [line["id"] for line in order["lines"]]}
+
+
+async def order_in(demo: Demo, ids: Ids, mutation: str) -> dict:
+    order = await open_jingan_order(demo, ids)
+    data = await demo.gql(f"mutation($i: OrderInput!) {{ {mutation}(input: $i) {{ errors {{ code }} }} }}", {"i": {"orderId": order["order"]}}, as_="owner")
+    assert data[mutation]["errors"] == [], data
+    return order
+
+
+async def held_order(demo: Demo, ids: Ids) -> dict:
+    return await order_in(demo, ids, "holdOrder")
+
+
+async def paid_order(demo: Demo, ids: Ids) -> dict:
+    order = await open_jingan_order(demo, ids)
+    paid = await checkout(demo, order["order"], [{"method": "CASH"}], as_="owner")
+    assert paid["errors"] == [] and paid["order"]["status"] == "PAID", paid
+    return order
+
+
+async def member_in_debt(demo: Demo, ids: Ids) -> dict:
+    data = await demo.gql(
+        "mutation($i: SetCreditLimitInput!) { setCreditLimit(input: $i) { errors { code } } }",
+        {"i": {"memberId": ids.member, "limit": 500_000}}, as_="owner",
+    )
+    assert data["setCreditLimit"]["errors"] == [], data
+    order = await open_order_at(demo, ids, ids.jingan)
+    paid = await checkout(demo, order["id"], [{"method": "ON_ACCOUNT"}], as_="owner")
+    assert paid["errors"] == [], paid
+    return {}
+
+
+ERRORS = "errors { code field message }"
+ORDER = "order { id status total paid store { id } lines { id name } }"
+
+
+def mutation(name: str, input_type: str, selection: str) -> str:
+    return f"mutation($i: {input_type}!) {{ {name}(input: $i) {{ {selection} {ERRORS} }} }}"
+
+
+def order_mutation(name: str, input_type: str = "OrderInput") -> str:
+    return mutation(name, input_type, ORDER)
+
+
+OPERATIONS: dict[str, Op] = {
+    # queries
+    "viewer": Op("{ viewer { id name username role store { id } } }"),
+    "brand": Op("{ brand { id name storedValueSplitRule settlementRatePercent timezone } }"),
+    "stores": Op("{ stores { id name } }"),
+    "staffMembers": Op("{ staffMembers { id username role store { id } } }"),
+    "services": Op("{ services { id name price durationMinutes category } }"),
+    "retailProducts": Op("{ retailProducts { id name price category } }"),
+    "countCardProducts": Op(
+        "query($s: ID) { countCardProducts(storeId: $s) { id name sessions price validDays services { id } stores { id } } }",
+        lambda ids, extra: {"s": ids.jingan},
+    ),
+    "storedValueCardProducts": Op("{ storedValueCardProducts { id name serviceDiscountPercent topUpRules { threshold bonus } } }"),
+    "member": Op(
+        """query($id: ID!) { member(id: $id) { id memberNo name phone tier points tags registeredStore { id }
+             storedValueCards { id principal gift balance } countCards { id remaining } onAccount { debt creditLimit }
+             transactions(first: 5) { edges { node { kind amount balanceAfter store { id } } } } } }""",
+        lambda ids, extra: {"id": ids.member},
+    ),
+    "members": Op(
+        "query { members(first: 10) { edges { cursor node { id name phone } } pageInfo { hasNextPage endCursor } } }"
+    ),
+    "storedValueCard": Op(
+        "query($id: ID!) { storedValueCard(id: $id) { id principal gift balance status product { name } member { id phone } } }",
+        lambda ids, extra: {"id": ids.card},
+    ),
+    "heldOrders": Op(
+        "query($s: ID!) { heldOrders(storeId: $s) { id status note total } }", lambda ids, extra: {"s": ids.jingan}, prepare=held_order,
+    ),
+    "order": Op(
+        """query($id: ID!) { order(id: $id) { id status note total store { id } member { id }
+             lines { id name quantity technician { id } } breakdown { total payments { method amount } } } }""",
+        lambda ids, extra: {"id": extra["order"]}, prepare=open_jingan_order,
+    ),
+    "dailyClose": Op(
+        """query($s: ID!, $d: Date!) { dailyClose(storeId: $s, date: $d) { date store { id } sales { total orders }
+             payments { total } topUps { principal gift count } refunds { count amount } onAccount { charged repaid } } }""",
+        lambda ids, extra: {"s": ids.jingan, "d": today()},
+    ),
+    "crossStoreSettlement": Op(
+        "query($f: Date!, $t: Date!) { crossStoreSettlement(from: $f, to: $t) { payerStore { id } payeeStore { id } consumed settlementAmount items } }",
+        lambda ids, extra: {"f": today(), "t": today()},
+    ),
+    "auditLog": Op("{ auditLog(first: 10) { edges { node { id action entity entityId staff { id } } } pageInfo { hasNextPage } } }"),
+    # mutations
+    "staffLogin": Op(
+        mutation("staffLogin", "StaffLoginInput", "token staff { id role }"),
+        lambda ids, extra: {"i": {"username": "reception", "password": "meiye-demo"}},
+    ),
+    "createStore": Op(
+        mutation("createStore", "CreateStoreInput", "store { id name }"), lambda ids, extra: {"i": {"name": f"陆家嘴{extra['n']}店"}}, writes=True,
+    ),
+    "createStaff": Op(
+        mutation("createStaff", "CreateStaffInput", "staff { id role store { id } }"),
+        lambda ids, extra: {"i": {"username": f"newhire{extra['n']}", "name": "新同事", "role": "RECEPTIONIST", "password": "new-hire-pass", "storeId": ids.jingan}},
+        writes=True,
+    ),
+    "updateBrandSettings": Op(
+        mutation("updateBrandSettings", "UpdateBrandSettingsInput", "brand { settlementRatePercent storedValueSplitRule }"),
+        lambda ids, extra: {"i": {"settlementRatePercent": 80 - extra["n"], "storedValueSplitRule": "GIFT_FIRST"}}, writes=True,
+    ),
+    "createService": Op(
+        mutation("createService", "CreateServiceInput", "service { id name price }"),
+        lambda ids, extra: {"i": {"name": f"头皮护理{extra['n']}", "price": 19800, "durationMinutes": 45, "category": "美发"}}, writes=True,
+    ),
+    "createRetailProduct": Op(
+        mutation("createRetailProduct", "CreateRetailProductInput", "product { id name price }"),
+        lambda ids, extra: {"i": {"name": f"护手霜{extra['n']}", "price": 5800, "category": "护肤品"}}, writes=True,
+    ),
+    "createCountCardProduct": Op(
+        mutation("createCountCardProduct", "CreateCountCardProductInput", "product { id name sessions services { id } }"),
+        lambda ids, extra: {"i": {"name": f"洗剪吹5次卡{extra['n']}", "serviceIds": [ids.services["洗剪吹"]], "price": 40_000, "validDays": 180, "sessions": 5}},
+        writes=True,
+    ),
+    "setStorePrice": Op(
+        mutation("setStorePrice", "SetStorePriceInput", "ok"),
+        lambda ids, extra: {"i": {"storeId": ids.jingan, "itemId": ids.services["洗剪吹"], "price": 7800 - extra["n"]}}, writes=True,
+    ),
+    "createStoredValueCardProduct": Op(
+        mutation("createStoredValueCardProduct", "CreateStoredValueCardProductInput", "product { id name topUpRules { threshold bonus } }"),
+        lambda ids, extra: {"i": {"name": f"钻石卡{extra['n']}", "serviceDiscountPercent": 80, "topUpRules": [{"threshold": 1_000_000, "bonus": 300_000}]}},
+        writes=True,
+    ),
+    "registerMember": Op(
+        mutation("registerMember", "RegisterMemberInput", "member { id memberNo phone }"),
+        lambda ids, extra: {"i": {"name": "周琳", "phone": f"1391234560{extra['n']}", "storeId": ids.jingan, "consent": True, "tags": ["新客"]}},
+        writes=True,
+    ),
+    "updateMember": Op(
+        mutation("updateMember", "UpdateMemberInput", "member { id name tags }"),
+        lambda ids, extra: {"i": {"memberId": ids.member, "name": f"张晓美{extra['n']}", "addTags": ["VIP"]}}, writes=True,
+    ),
+    "topUp": Op(
+        TOP_UP,
+        lambda ids, extra: {"i": {"memberId": ids.member, "storeId": ids.jingan, "cardId": ids.card, "amount": 100_000,
+                                  "tender": "WECHAT", "idempotencyKey": key()}},
+        writes=True,
+    ),
+    "freezeCard": Op(
+        mutation("freezeCard", "FreezeCardInput", "card { id status frozenReason }"),
+        lambda ids, extra: {"i": {"cardId": extra["card"], "reason": "会员挂失"}}, prepare=fresh_card, writes=True,
+    ),
+    "unfreezeCard": Op(
+        mutation("unfreezeCard", "UnfreezeCardInput", "card { id status }"),
+        lambda ids, extra: {"i": {"cardId": extra["card"]}}, prepare=frozen_card, writes=True,
+    ),
+    "openOrder": Op(
+        order_mutation("openOrder", "OpenOrderInput"),
+        lambda ids, extra: {"i": {"storeId": ids.jingan, "memberId": ids.member, "note": "怕痛",
+                                  "lines": [{"serviceId": ids.services["精油全身SPA"], "technicianId": ids.staff["technician"]}]}},
+        writes=True,
+    ),
+    "addOrderLines": Op(
+        order_mutation("addOrderLines", "AddOrderLinesInput"),
+        lambda ids, extra: {"i": {"orderId": extra["order"], "lines": [{"productId": ids.retail["玫瑰精华水"], "quantity": 2}]}},
+        prepare=open_jingan_order, writes=True,
+    ),
+    "removeOrderLine": Op(
+        order_mutation("removeOrderLine", "RemoveOrderLineInput"),
+        lambda ids, extra: {"i": {"orderId": extra["order"], "lineId": extra["lines"][-1]}}, prepare=open_jingan_order, writes=True,
+    ),
+    "holdOrder": Op(order_mutation("holdOrder"), lambda ids, extra: {"i": {"orderId": extra["order"]}}, prepare=open_jingan_order, writes=True),
+    "resumeOrder": Op(order_mutation("resumeOrder"), lambda ids, extra: {"i": {"orderId": extra["order"]}}, prepare=held_order, writes=True),
+    "cancelOrder": Op(order_mutation("cancelOrder"), lambda ids, extra: {"i": {"orderId": extra["order"]}}, prepare=open_jingan_order, writes=True),
+    "checkout": Op(
+        order_mutation("checkout", "CheckoutInput"),
+        lambda ids, extra: {"i": {"orderId": extra["order"], "payments": [{"method": "WECHAT"}], "idempotencyKey": key()}},
+        prepare=open_jingan_order, writes=True,
+    ),
+    "refundOrder": Op(
+        mutation("refundOrder", "RefundOrderInput", "refund { id amount order { status refunded } }"),
+        lambda ids, extra: {"i": {"orderId": extra["order"], "reason": "客人不满意", "idempotencyKey": key()}},
+        prepare=paid_order, writes=True,
+    ),
+    "setCreditLimit": Op(
+        mutation("setCreditLimit", "SetCreditLimitInput", "member { id onAccount { debt creditLimit available } }"),
+        lambda ids, extra: {"i": {"memberId": ids.member, "limit": 200_000 + extra["n"]}}, writes=True,
+    ),
+    "repayOnAccount": Op(
+        mutation("repayOnAccount", "RepayOnAccountInput", "member { id onAccount { debt creditLimit available } }"),
+        lambda ids, extra: {"i": {"memberId": ids.member, "storeId": ids.jingan, "amount": 4_000, "tender": "CASH", "idempotencyKey": key()}},
+        prepare=member_in_debt, writes=True,
+    ),
+}
+
+
+def expected_outcome(operation: str, caller: str) -> str:
+    if operation in PUBLIC:
+        return "ok"
+    if caller == ANONYMOUS:
+        return "UNAUTHENTICATED"
+    return "ok" if ROLE_OF[caller] in OPERATION_ROLES[operation] else "FORBIDDEN"
+
+
+def assert_refused(body: dict, operation: str, code: str) -> None:
+    errors = body.get("errors") or []
+    assert len(errors) == 1, f"{operation}: expected exactly one top-level {code} error, got {body}"
+    (error,) = errors
+    assert (error.get("extensions") or {}).get("code") == code, f"{operation}: expected {code}, got {body}"
+    assert error.get("path") == [operation], body
+    assert (body.get("data") or {}).get(operation) is None, f"{operation}: refused but returned data: {body}"
+
+
+def assert_allowed(body: dict, operation: str, caller: str) -> None:
+    codes = [(e.get("extensions") or {}).get("code") for e in body.get("errors") or []]
+    assert not AUTH_CODES & set(codes), f"{operation} as {caller}: the role is in OPERATION_ROLES but was refused: {body}"
+    assert not body.get("errors"), f"{operation} as {caller}: unexpected top-level errors: {body}"
+    result = body["data"][operation]
+    assert result is not None, f"{operation} as {caller}: no data: {body}"
+    if isinstance(result, dict) and "errors" in result:
+        assert result["errors"] == [], f"{operation} as {caller}: the valid document failed: {body}"
+
+
+# ---------------------------------------------------------------------------------------------
+# 1. No operation without a permission row (and a document here)
+
+
+def test_every_root_field_has_a_permission_row_and_a_document():
+    schema = build_staff_schema()._schema
+    fields = set(schema.query_type.fields) | set(schema.mutation_type.fields)
+    assert schema.subscription_type is None
+    assert not PUBLIC & set(OPERATION_ROLES), "an operation is both public and role-checked"
+    assert fields == set(OPERATION_ROLES) | PUBLIC, (
+        f"root fields without a row in resolvers/permissions.py: {sorted(fields - set(OPERATION_ROLES) - PUBLIC)}; "
+        f"rows without a root field: {sorted(set(OPERATION_ROLES) - fields)}"
+    )
+    assert set(OPERATIONS) == fields, f"add a document to OPERATIONS for: {sorted(fields - set(OPERATIONS))}"
+    for operation, roles in OPERATION_ROLES.items():
+        assert roles, f"{operation} allows no role at all"
+        assert roles <= set(Role), operation
+
+
+# ---------------------------------------------------------------------------------------------
+# 2 and 3. Every operation, every role, and no token
+
+
+async def check_call(demo: Demo, ids: Ids, engine, operation: str, caller: str, n: int) -> None:
+    op = OPERATIONS[operation]
+    extra = {"n": n, **(await op.prepare(demo, ids) if op.prepare else {})}
+    # Queries run in a read-only transaction; mutations are compared row by row, before and after.
+    is_mutation = op.document.lstrip().startswith("mutation")
+    before = await snapshot(engine) if is_mutation else None
+    body = await demo.gql.raw(op.document, op.variables(ids, extra), as_=None if caller == ANONYMOUS else caller)
+    after = await snapshot(engine) if is_mutation else None
+    expected = expected_outcome(operation, caller)
+    if expected == "ok":
+        assert_allowed(body, operation, caller)
+        if op.writes:
+            assert after != before, f"{operation} as {caller} succeeded but changed nothing: the document is not a real test"
+    else:
+        assert_refused(body, operation, expected)
+        assert after == before, f"{operation} refused ({expected}) for {caller} but changed tables {diff(before, after)}"
+
+
+@pytest.mark.parametrize("operation", sorted(OPERATIONS))
+async def test_operation_as_every_role_and_without_a_token(operation, demo, engine):
+    """One test per operation, walking the six roles and no token on one seeded brand: a test
+    per (operation, role) re-seeds ~280 times and takes minutes. Every caller is checked and all
+    failures are reported together, each naming its operation and caller."""
+    ids = await demo_ids(demo)
+    failures = []
+    for n, caller in enumerate(CALLERS):
+        try:
+            await check_call(demo, ids, engine, operation, caller, n)
+        except AssertionError as error:
+            failures.append(f"[{operation} as {caller}] {error}")
+    assert not failures, "\n".join(failures)
+    await assert_ledger_ok(engine)
+
+
+# ---------------------------------------------------------------------------------------------
+# 4. Store scope, and whom a store manager may hire
+
+STORE_BOUND = ("manager", "reception", "technician")
+
+
+async def mutate(demo: Demo, document: str, variables: dict, caller: str | None) -> dict:
+    return await demo.gql.raw(document, variables, as_=caller)
+
+
+async def xuhui_orders(demo: Demo, ids: Ids) -> dict:
+    """As the owner, at 徐汇店: an open order, a held one and a paid one."""
+    opened = await open_order_at(demo, ids, ids.xuhui, [{"serviceId": ids.services["洗剪吹"]}, {"productId": ids.retail["玫瑰精华水"]}])
+    held = await open_order_at(demo, ids, ids.xuhui)
+    data = await demo.gql(order_mutation("holdOrder"), {"i": {"orderId": held["id"]}}, as_="owner")
+    assert data["holdOrder"]["errors"] == [], data
+    paid = await open_order_at(demo, ids, ids.xuhui)
+    done = await checkout(demo, paid["id"], [{"method": "CASH"}], as_="owner")
+    assert done["errors"] == [], done
+    return {"open": opened["id"], "line": opened["lines"][-1]["id"], "held": held["id"], "paid": paid["id"]}
+
+
+def xuhui_calls(ids: Ids, o: dict) -> list[tuple[str, dict, str, str | None]]:
+    """(operation, variables, how a store-bound role of 静安店 is refused, the field named):
+    "payload" is a STORE_FORBIDDEN payload error, "query" a top-level STORE_FORBIDDEN, "null" no data."""
+    lines = [{"serviceId": ids.services["洗剪吹"]}]
+    return [
+        ("topUp", {"i": {"memberId": ids.member, "storeId": ids.xuhui, "cardId": ids.card, "amount": 100_000, "tender": "CASH", "idempotencyKey": key()}}, "payload", "storeId"),
+        ("registerMember", {"i": {"name": "周琳", "phone": NEW_PHONE, "storeId": ids.xuhui, "consent": True}}, "payload", "storeId"),
+        ("createStaff", {"i": {"username": "elsewhere", "name": "别店前台", "role": "RECEPTIONIST", "password": "elsewhere-pass", "storeId": ids.xuhui}}, "payload", "storeId"),
+        ("setStorePrice", {"i": {"storeId": ids.xuhui, "itemId": ids.services["洗剪吹"], "price": 1}}, "payload", "storeId"),
+        ("openOrder", {"i": {"storeId": ids.xuhui, "memberId": ids.member, "lines": lines}}, "payload", "storeId"),
+        ("addOrderLines", {"i": {"orderId": o["open"], "lines": lines}}, "payload", "orderId"),
+        ("removeOrderLine", {"i": {"orderId": o["open"], "lineId": o["line"]}}, "payload", "orderId"),
+        ("holdOrder", {"i": {"orderId": o["open"]}}, "payload", "orderId"),
+        ("resumeOrder", {"i": {"orderId": o["held"]}}, "payload", "orderId"),
+        ("refundOrder", {"i": {"orderId": o["paid"], "reason": "别店退款", "idempotencyKey": key()}}, "payload", "orderId"),
+        ("repayOnAccount", {"i": {"memberId": ids.member, "storeId": ids.xuhui, "amount": 100, "tender": "CASH", "idempotencyKey": key()}}, "payload", "storeId"),
+        ("heldOrders", {"s": ids.xuhui}, "query", None),
+        ("dailyClose", {"s": ids.xuhui, "d": today()}, "query", None),
+        ("order", {"id": o["held"]}, "null", None),
+        # Last: for the owner these end the open order.
+        ("checkout", {"i": {"orderId": o["open"], "payments": [{"method": "CASH"}], "idempotencyKey": key()}}, "payload", "orderId"),
+        ("cancelOrder", {"i": {"orderId": o["held"]}}, "payload", "orderId"),
+    ]
+
+
+@pytest.mark.parametrize("caller", STORE_BOUND)
+async def test_store_bound_staff_cannot_act_for_another_store(caller, demo, engine):
+    ids = await demo_ids(demo)
+    orders = await xuhui_orders(demo, ids)
+    before = await snapshot(engine)
+    for operation, variables, refusal, field in xuhui_calls(ids, orders):
+        body = await mutate(demo, OPERATIONS[operation].document, variables, caller)
+        where = f"{caller} of 静安店 called {operation} for 徐汇店"
+        if ROLE_OF[caller] not in OPERATION_ROLES[operation]:
+            assert_refused(body, operation, "FORBIDDEN")
+        elif refusal == "payload":
+            assert not body.get("errors"), f"{where}: {body}"
+            errors = body["data"][operation]["errors"]
+            assert [(e["code"], e["field"]) for e in errors] == [("STORE_FORBIDDEN", field)], f"{where}: {body}"
+        elif refusal == "query":
+            assert [(e.get("extensions") or {}).get("code") for e in body.get("errors") or []] == ["STORE_FORBIDDEN"], f"{where}: {body}"
+            assert (body.get("data") or {}).get(operation) is None, f"{where}: {body}"
+        else:
+            assert body == {"data": {operation: None}}, f"{where}: {body}"
+        after = await snapshot(engine)
+        assert after == before, f"{where}: refused, but changed {diff(before, after)}"
+    # The same top-up at the own store works: the refusal was about the store.
+    if ROLE_OF[caller] in OPERATION_ROLES["topUp"]:
+        result = await demo.top_up(ids.member, 100_000, card_id=ids.card, as_=caller)
+        assert result["errors"] == [], result
+    await assert_ledger_ok(engine)
+
+
+async def test_the_owner_acts_for_any_store(demo, engine):
+    ids = await demo_ids(demo)
+    orders = await xuhui_orders(demo, ids)
+    for i in range(len(xuhui_calls(ids, orders))):
+        operation, variables, _refusal, _field = xuhui_calls(ids, orders)[i]
+        if operation in ("holdOrder", "resumeOrder", "refundOrder", "checkout", "cancelOrder"):
+            # These succeed for the owner and move the order along: fresh ones for each.
+            operation, variables, _refusal, _field = xuhui_calls(ids, await xuhui_orders(demo, ids))[i]
+        if operation == "repayOnAccount":
+            continue  # 张小美 owes nothing: OVERPAYMENT, a different story
+        body = await mutate(demo, OPERATIONS[operation].document, variables, "owner")
+        assert not body.get("errors") and body["data"][operation] is not None, f"owner: {operation} at 徐汇店: {body}"
+        if isinstance(body["data"][operation], dict) and "errors" in body["data"][operation]:
+            assert body["data"][operation]["errors"] == [], f"owner: {operation} at 徐汇店: {body}"
+    await assert_ledger_ok(engine)
+
+
+CREATE_STAFF = OPERATIONS["createStaff"].document
+
+
+@pytest.mark.parametrize("role", ["OWNER", "FINANCE", "STORE_MANAGER", "MARKETER"])
+async def test_a_manager_hires_only_desk_staff(role, demo, engine):
+    before = await snapshot(engine)
+    body = await mutate(
+        demo, CREATE_STAFF,
+        {"i": {"username": "promoted", "name": "想升职", "role": role, "password": "promoted-pass", "storeId": demo.jingan}},
+        "manager",
+    )
+    assert not body.get("errors"), body
+    assert [(e["code"], e["field"]) for e in body["data"]["createStaff"]["errors"]] == [("ROLE_FORBIDDEN", "role")], body
+    assert body["data"]["createStaff"]["staff"] is None
+    assert await snapshot(engine) == before, f"a refused createStaff ({role}) changed {diff(before, await snapshot(engine))}"
+
+
+async def test_a_manager_hires_for_their_own_store_only(demo, engine):
+    before = await snapshot(engine)
+    body = await mutate(
+        demo, CREATE_STAFF,
+        {"i": {"username": "elsewhere", "name": "别店前台", "role": "RECEPTIONIST", "password": "elsewhere-pass", "storeId": demo.xuhui}},
+        "manager",
+    )
+    assert [(e["code"], e["field"]) for e in body["data"]["createStaff"]["errors"]] == [("STORE_FORBIDDEN", "storeId")], body
+    assert await snapshot(engine) == before
+    # Without a store, the manager's own store is meant.
+    data = await demo.gql(
+        CREATE_STAFF, {"i": {"username": "own-tech", "name": "新技师", "role": "TECHNICIAN", "password": "own-tech-pass"}}, as_="manager"
+    )
+    assert data["createStaff"]["errors"] == [] and data["createStaff"]["staff"]["store"] == {"id": demo.jingan}, data
+    # The owner hires finance (brand-wide, no store).
+    data = await demo.gql(
+        CREATE_STAFF, {"i": {"username": "cfo", "name": "财务总监", "role": "FINANCE", "password": "finance-pass"}}, as_="owner"
+    )
+    assert data["createStaff"]["errors"] == [] and data["createStaff"]["staff"] == {
+        "id": data["createStaff"]["staff"]["id"], "role": "FINANCE", "store": None,
+    }, data
+
+
+# ---------------------------------------------------------------------------------------------
+# 5. Phone masking
+
+FULL_PHONE_ROLES = {"owner", "manager", "finance"}
+MASKED = re.compile(r"^1\d{2}\*{4}\d{4}$")
+FULL = re.compile(r"^1\d{10}$")
+
+
+@pytest.mark.parametrize("caller", ROLES)
+async def test_phones_are_masked_by_role(caller, demo):
+    ids = await demo_ids(demo)
+    member = await demo.register("周琳", NEW_PHONE, as_="owner")
+    full = caller in FULL_PHONE_ROLES
+    want = NEW_PHONE if full else NEW_PHONE_MASKED
+    pattern = FULL if full else MASKED
+
+    data = await demo.gql("query($id: ID!) { member(id: $id) { id phone } }", {"id": member["id"]}, as_=caller)
+    assert data["member"] == {"id": member["id"], "phone": want}, f"member.phone as {caller}"
+
+    listed = await demo.gql("{ members(first: 100) { edges { node { id phone } } } }", as_=caller)
+    phones = {e["node"]["id"]: e["node"]["phone"] for e in listed["members"]["edges"]}
+    assert len(phones) == 4 and phones[member["id"]] == want, phones
+    assert all(pattern.match(p) for p in phones.values()), f"members list as {caller}: {phones}"
+
+    # The desk types the full number (with or without separators) and finds the member.
+    for typed in (NEW_PHONE, "139 1234 5678", "+86 139-1234-5678"):
+        found = await demo.gql("query($s: String) { members(search: $s) { edges { node { id phone } } } }", {"s": typed}, as_=caller)
+        assert found["members"]["edges"] == [{"node": {"id": member["id"], "phone": want}}], f"search {typed!r} as {caller}: {found}"
+
+    if ROLE_OF[caller] in OPERATION_ROLES["storedValueCard"]:
+        card = await demo.gql("query($id: ID!) { storedValueCard(id: $id) { member { phone } } }", {"id": ids.card}, as_=caller)
+        assert pattern.match(card["storedValueCard"]["member"]["phone"]), card
+    if ROLE_OF[caller] in OPERATION_ROLES["order"]:
+        order = await open_order(demo, [{"serviceId": ids.services["洗剪吹"]}], member_id=member["id"], as_="owner")
+        data = await demo.gql("query($id: ID!) { order(id: $id) { member { phone } } }", {"id": order["id"]}, as_=caller)
+        assert data["order"] == {"member": {"phone": want}}, f"order.member.phone as {caller}: {data}"
+
+
+async def test_the_desk_sees_masked_phones_in_its_own_payloads(demo):
+    ids = await demo_ids(demo)
+    member = await demo.register("周琳", NEW_PHONE, as_="reception")
+    assert member["phone"] == NEW_PHONE_MASKED, member
+    data = await demo.gql(
+        "mutation($i: UpdateMemberInput!) { updateMember(input: $i) { member { phone } errors { code } } }",
+        {"i": {"memberId": ids.member, "addTags": ["VIP"]}}, as_="reception",
+    )
+    assert data["updateMember"] == {"member": {"phone": "138****8000"}, "errors": []}, data
+    data = await demo.gql(
+        "mutation($i: TopUpInput!) { topUp(input: $i) { card { member { phone } } errors { code } } }",
+        {"i": {"memberId": ids.member, "storeId": ids.jingan, "cardId": ids.card, "amount": 50_000, "tender": "CASH", "idempotencyKey": key()}},
+        as_="reception",
+    )
+    assert data["topUp"] == {"card": {"member": {"phone": "138****8000"}}, "errors": []}, data
+
+
+# ---------------------------------------------------------------------------------------------
+# 6. Brand isolation
+
+
+async def test_another_brand_sees_and_touches_nothing_of_the_first(demo, engine):
+    ids = await demo_ids(demo)
+    # The first brand's business: a held order, a paid one, a count card, and a cross-store spend
+    # (张小美's 金卡 was sold at 静安店 and pays at 徐汇店), so that settlement has a line.
+    held = await held_order(demo, ids)
+    paid = await paid_order(demo, ids)
+    sale = await open_order_at(demo, ids, ids.jingan, [{"countCardProductId": ids.count_card_products["面部清洁10次卡"]}])
+    assert (await checkout(demo, sale["id"], [{"method": "CASH"}], as_="owner"))["errors"] == []
+    spend = await open_order_at(demo, ids, ids.xuhui)
+    assert (await checkout(demo, spend["id"], [{"method": "STORED_VALUE", "cardId": ids.card}], as_="owner"))["errors"] == []
+    first = await demo.gql(
+        """query($d: Date!) { members(first: 100) { edges { node { id memberNo countCards { id } } } } stores { id } staffMembers { id }
+             services { id } retailProducts { id } countCardProducts { id } storedValueCardProducts { id }
+             auditLog(first: 100) { edges { node { id } } } crossStoreSettlement(from: $d, to: $d) { items } }""",
+        {"d": today()}, as_="owner",
+    )
+    first_members = {e["node"]["id"] for e in first["members"]["edges"]}
+    assert ids.member in first_members and len(first_members) == 3
+    count_card = next(c["id"] for e in first["members"]["edges"] for c in e["node"]["countCards"])
+    assert first["crossStoreSettlement"] == [{"items": 1}], first
+
+    # A second brand, with a store of the same name, and its owner.
+    async with write_transaction(engine) as db:
+        brand_id = await tenancy.create_brand(db, name="别家美业")
+        await tenancy.create_store(db, brand_id=brand_id, name="静安店")
+        await tenancy.create_staff(
+            db, brand_id=brand_id, store_id=None, username="other-owner", name="别总", role=Role.OWNER, password="other-brand-pass",
+        )
+    other = "other-owner"
+    demo.gql.tokens[other] = await demo.gql.login(other, "other-brand-pass")
+    own_store = (await demo.gql("{ stores { id name } }", as_=other))["stores"]
+    assert [s["name"] for s in own_store] == ["静安店"] and own_store[0]["id"] not in (ids.jingan, ids.xuhui), own_store
+    own_store_id = own_store[0]["id"]
+
+    # Reading: nothing of the first brand, by id, by list or by search.
+    data = await demo.gql(
+        "query($m: ID!, $c: ID!, $o: ID!) { member(id: $m) { id } storedValueCard(id: $c) { id } order(id: $o) { id } }",
+        {"m": ids.member, "c": ids.card, "o": paid["order"]}, as_=other,
+    )
+    assert data == {"member": None, "storedValueCard": None, "order": None}, data
+    lists = await demo.gql(
+        """query($d: Date!) { members(first: 100) { edges { node { id } } } staffMembers { id } services { id } retailProducts { id }
+             countCardProducts { id } storedValueCardProducts { id } auditLog(first: 100) { edges { node { id } } } brand { name }
+             crossStoreSettlement(from: $d, to: $d) { items } }""",
+        {"d": today()}, as_=other,
+    )
+    for name in ("services", "retailProducts", "countCardProducts", "storedValueCardProducts", "crossStoreSettlement"):
+        assert lists[name] == [], f"the other brand lists the first's {name}: {lists}"
+    assert lists["members"]["edges"] == [] and lists["auditLog"]["edges"] == [] and lists["brand"]["name"] == "别家美业", lists
+    assert not {s["id"] for s in lists["staffMembers"]} & {s["id"] for s in first["staffMembers"]}, lists
+    for typed in (CARD_HOLDER_PHONE, CARD_HOLDER, "M000001"):
+        found = await demo.gql("query($s: String) { members(search: $s) { edges { node { id } } } }", {"s": typed}, as_=other)
+        assert found["members"]["edges"] == [], f"search {typed!r} in the other brand found {found}"
+    for operation, variables in (("heldOrders", {"s": ids.jingan}), ("dailyClose", {"s": ids.jingan, "d": today()})):
+        body = await demo.gql.raw(OPERATIONS[operation].document, variables, as_=other)
+        assert [(e.get("extensions") or {}).get("code") for e in body.get("errors") or []] == ["NOT_FOUND"], f"{operation} of the first brand's store: {body}"
+        assert (body.get("data") or {}).get(operation) is None, body
+
+    # The other brand can register the same phone (a member is per phone per brand: nothing leaks)
+    # and has its own catalogue and an open order.
+    data = await demo.gql(
+        OPERATIONS["registerMember"].document,
+        {"i": {"name": "张小美", "phone": CARD_HOLDER_PHONE, "storeId": own_store_id, "consent": True}}, as_=other,
+    )
+    assert data["registerMember"]["errors"] == [] and data["registerMember"]["member"]["phone"] == CARD_HOLDER_PHONE, data
+    own_member = data["registerMember"]["member"]["id"]
+    assert own_member not in first_members
+    own_product = (await demo.gql(OPERATIONS["createStoredValueCardProduct"].document, {"i": {"name": "金卡"}}, as_=other))[
+        "createStoredValueCardProduct"]["product"]["id"]
+    own_service = (await demo.gql(OPERATIONS["createService"].document,
+                                  {"i": {"name": "面部深层清洁", "price": 100, "durationMinutes": 30, "category": "面部护理"}}, as_=other))[
+        "createService"]["service"]["id"]
+    own_lines = [{"serviceId": own_service}]
+    data = await demo.gql(OPERATIONS["openOrder"].document, {"i": {"storeId": own_store_id, "memberId": own_member, "lines": own_lines}}, as_=other)
+    assert data["openOrder"]["errors"] == [], data
+    own_order = data["openOrder"]["order"]["id"]
+
+    # Writing with the first brand's ids: NOT_FOUND on the foreign id, and nothing changed.
+    def top_up(**fields) -> dict:
+        return {"i": {"memberId": own_member, "storeId": own_store_id, "amount": 100_000, "tender": "CASH", "idempotencyKey": key(), **fields}}
+
+    def open_(**fields) -> dict:
+        return {"i": {"storeId": own_store_id, "memberId": own_member, "lines": own_lines, **fields}}
+
+    def pay(payment: dict) -> dict:
+        return {"i": {"orderId": own_order, "payments": [payment], "idempotencyKey": key()}}
+
+    technician = ids.staff["technician"]
+    attempts = [
+        ("topUp", top_up(memberId=ids.member, cardId=ids.card), "memberId"),
+        ("topUp", top_up(memberId=ids.member, cardProductId=own_product), "memberId"),
+        ("topUp", top_up(cardId=ids.card), "cardId"),
+        ("topUp", top_up(cardProductId=ids.gold), "cardProductId"),
+        ("topUp", top_up(storeId=ids.jingan, cardProductId=own_product), "storeId"),
+        ("updateMember", {"i": {"memberId": ids.member, "name": "改名", "addTags": ["抢客"]}}, "memberId"),
+        ("freezeCard", {"i": {"cardId": ids.card, "reason": "恶意冻结"}}, "cardId"),
+        ("unfreezeCard", {"i": {"cardId": ids.card}}, "cardId"),
+        ("registerMember", {"i": {"name": "周琳", "phone": NEW_PHONE, "storeId": ids.jingan, "consent": True}}, "storeId"),
+        ("createStaff", {"i": {"username": "spy", "name": "卧底", "role": "RECEPTIONIST", "password": "spy-password", "storeId": ids.jingan}}, "storeId"),
+        ("setStorePrice", {"i": {"storeId": ids.jingan, "itemId": own_service, "price": 1}}, "storeId"),
+        ("setStorePrice", {"i": {"storeId": own_store_id, "itemId": ids.services["洗剪吹"], "price": 1}}, "itemId"),
+        ("createCountCardProduct", {"i": {"name": "借来的卡", "serviceIds": [ids.services["洗剪吹"]], "price": 100, "validDays": 30, "sessions": 1}}, "serviceIds"),
+        ("createCountCardProduct", {"i": {"name": "借来的卡", "serviceIds": [own_service], "price": 100, "validDays": 30, "sessions": 1, "storeIds": [ids.jingan]}}, "storeIds"),
+        ("openOrder", open_(storeId=ids.jingan), "storeId"),
+        ("openOrder", open_(memberId=ids.member), "memberId"),
+        ("openOrder", open_(lines=[{"serviceId": ids.services["洗剪吹"]}]), "lines.0.serviceId"),
+        ("openOrder", open_(lines=[{"productId": ids.retail["玫瑰精华水"]}]), "lines.0.productId"),
+        ("openOrder", open_(lines=[{"serviceId": own_service, "technicianId": technician}]), "lines.0.technicianId"),
+        ("addOrderLines", {"i": {"orderId": held["order"], "lines": own_lines}}, "orderId"),
+        ("removeOrderLine", {"i": {"orderId": held["order"], "lineId": held["lines"][0]}}, "orderId"),
+        ("holdOrder", {"i": {"orderId": held["order"]}}, "orderId"),
+        ("resumeOrder", {"i": {"orderId": held["order"]}}, "orderId"),
+        ("cancelOrder", {"i": {"orderId": held["order"]}}, "orderId"),
+        ("checkout", {"i": {"orderId": held["order"], "payments": [{"method": "CASH"}], "idempotencyKey": key()}}, "orderId"),
+        ("checkout", pay({"method": "STORED_VALUE", "cardId": ids.card}), "payments.0.cardId"),
+        ("checkout", pay({"method": "COUNT_CARD", "countCardId": count_card}), "payments.0.countCardId"),
+        ("refundOrder", {"i": {"orderId": paid["order"], "reason": "退别家的单", "idempotencyKey": key()}}, "orderId"),
+        ("setCreditLimit", {"i": {"memberId": ids.member, "limit": 100_000}}, "memberId"),
+        ("repayOnAccount", {"i": {"memberId": ids.member, "storeId": own_store_id, "amount": 100, "tender": "CASH", "idempotencyKey": key()}}, "memberId"),
+    ]
+    before = await snapshot(engine)
+    for operation, variables, field in attempts:
+        body = await mutate(demo, OPERATIONS[operation].document, variables, other)
+        assert not body.get("errors"), body
+        result = body["data"][operation]
+        assert [(e["code"], e["field"]) for e in result["errors"]] == [("NOT_FOUND", field)], f"{operation} {variables}: {body}"
+        after = await snapshot(engine)
+        assert after == before, f"{operation} with the first brand's ids changed {diff(before, after)}"
+
+    # The first brand's member, card and orders are as they were.
+    data = await demo.gql(
+        """query($id: ID!, $h: ID!, $p: ID!) { member(id: $id) { name tags storedValueCards { status } onAccount { creditLimit } }
+             held: order(id: $h) { status lines { id } } paid: order(id: $p) { status refunded } }""",
+        {"id": ids.member, "h": held["order"], "p": paid["order"]}, as_="owner",
+    )
+    assert data == {
+        "member": {"name": CARD_HOLDER, "tags": [], "storedValueCards": [{"status": "ACTIVE"}], "onAccount": {"creditLimit": 0}},
+        "held": {"status": "HELD", "lines": [{"id": line} for line in held["lines"]]},
+        "paid": {"status": "PAID", "refunded": 0},
+    }, data
+    await assert_ledger_ok(engine)
+
+
+# ---------------------------------------------------------------------------------------------
+# 7. Tokens
+
+
+def owner_claims(demo: Demo, secret: str) -> dict:
+    return jwt.decode(demo.gql.tokens["owner"], secret, algorithms=["HS256"], audience=STAFF_AUDIENCE)
+
+
+def bad_token(kind: str, claims: dict, secret: str) -> str:
+    now = int(time.time())
+    if kind == "forged":
+        return jwt.encode(claims, "another-secret-key-that-is-long-enough!!", algorithm="HS256")
+    if kind == "expired":
+        return jwt.encode({**claims, "iat": now - 7300, "exp": now - 100}, secret, algorithm="HS256")
+    if kind == "other-audience":
+        return jwt.encode({**claims, "aud": "meiye-customer"}, secret, algorithm="HS256")
+    if kind == "no-expiry":
+        return jwt.encode({k: v for k, v in claims.items() if k != "exp"}, secret, algorithm="HS256")
+    if kind == "unsigned":
+        return jwt.encode(claims, None, algorithm="none")
+    if kind == "garbage":
+        return "not-a-token"
+    raise ValueError(kind)
+
+
+@pytest.mark.parametrize("kind", ["forged", "expired", "other-audience", "no-expiry", "unsigned", "garbage"])
+async def test_bad_tokens_are_unauthenticated(kind, demo, engine, settings):
+    ids = await demo_ids(demo)
+    claims = owner_claims(demo, settings.secret_key)
+    # Control: the same claims, freshly signed with the server's key, are accepted.
+    control = jwt.encode({**claims, "exp": int(time.time()) + 600}, settings.secret_key, algorithm="HS256")
+    assert (await demo.gql("{ viewer { role } }", token=control))["viewer"] == {"role": "OWNER"}
+
+    token = bad_token(kind, claims, settings.secret_key)
+    prepared = {name: await op.prepare(demo, ids) for name, op in OPERATIONS.items() if op.prepare}
+    before = await snapshot(engine)
+    for operation in sorted(OPERATIONS):
+        op = OPERATIONS[operation]
+        body = await demo.gql.raw(op.document, op.variables(ids, {"n": 0, **prepared.get(operation, {})}), token=token)
+        if operation in PUBLIC:
+            assert_allowed(body, operation, f"{kind} token")
+        else:
+            assert_refused(body, operation, "UNAUTHENTICATED")
+    assert await snapshot(engine) == before
+
+
+@pytest.mark.parametrize("header", ["Bearer", "Bearer ", "Basic b3duZXI6bWVpeWUtZGVtbw==", "garbage", "Bearer a.b.c"])
+async def test_malformed_authorization_headers_are_unauthenticated(header, demo, client):
+    response = await client.http.post("/graphql", json={"query": "{ viewer { id } }"}, headers={"authorization": header})
+    assert response.status_code == 200, response.text
+    assert_refused(response.json(), "viewer", "UNAUTHENTICATED")
+
+
+async def test_a_deactivated_account_stops_working_at_once(demo, engine):
+    async with write_transaction(engine) as db:
+        await db.execute(update(tenancy.staff).where(tenancy.staff.c.username == "reception").values(active=False))
+    login = await demo.gql(
+        "mutation { staffLogin(input: {username: \"reception\", password: \"meiye-demo\"}) { token errors { code } } }"
+    )
+    assert login["staffLogin"] == {"token": None, "errors": [{"code": "INVALID_CREDENTIALS"}]}, login
+    before = await snapshot(engine)
+    body = await demo.gql.raw(
+        OPERATIONS["registerMember"].document,
+        {"i": {"name": "周琳", "phone": NEW_PHONE, "storeId": demo.jingan, "consent": True}}, as_="reception",
+    )
+    after = await snapshot(engine)
+    assert after == before, f"a deactivated receptionist's token still registered a member: {diff(before, after)}"
+    assert_refused(body, "registerMember", "UNAUTHENTICATED")
