@@ -4,6 +4,8 @@
     meiye migrate [--database URL]
     meiye ledger verify [--database URL]
     meiye bootstrap --brand NAME --store NAME --owner USERNAME --owner-name NAME [--database URL]
+    meiye worker [--once] [--database URL]
+    meiye reconcile --channel wechat|alipay --date YYYY-MM-DD --file BILL [--fix] [--database URL]
     meiye export-schema
 """
 
@@ -98,6 +100,42 @@ def cmd_worker(args) -> int:
     return 0
 
 
+def cmd_reconcile(args) -> int:
+    """Match a platform bill against payment intents; --fix applies what is safe (paid there, pending here)."""
+    import datetime as dt
+
+    from domain import reconciliation
+    from domain.payment_types import Channel
+    from integrations import bills
+
+    settings = _settings(args)
+    channel = Channel(args.channel.upper())
+    data = Path(args.file).read_bytes()
+    rows = bills.parse_wechat_trade_bill(data) if channel == Channel.WECHAT else bills.parse_alipay_bill(data)
+    day = dt.date.fromisoformat(args.date)
+
+    async def work(db):
+        report = await reconciliation.reconcile(db, brand_id=args.brand_id, channel=channel, day=day, rows=rows)
+        fixed = await reconciliation.fix_safe(db, report) if args.fix else 0
+        return report, fixed
+
+    report, fixed = asyncio.run(_with_connection(settings.database_url, work))
+    print(f"{channel.value} bill of {day}: {len(rows)} rows")
+    for name in ("matched", "missing_here", "missing_there", "amount_differs", "status_differs"):
+        items = getattr(report, name)
+        total = getattr(report.totals, name)
+        print(f"  {name:15} {len(items):5}   ours ¥{total.ours / 100:,.2f}   theirs ¥{total.theirs / 100:,.2f}")
+        if name != "matched":
+            for item in items[:50]:
+                print(f"      {item.kind} {item.out_trade_no} {item.platform_trade_no or '-'} ours {item.our_amount} {item.our_status} "
+                      f"theirs {item.their_amount} {item.their_status}{' (fixable)' if item.fixable else ''}{' ' + item.note if item.note else ''}")
+    if args.fix:
+        print(f"fixed {fixed} payment(s) through the callback path")
+    elif report.fixable:
+        print(f"{len(report.fixable)} can be fixed safely: run again with --fix")
+    return 0
+
+
 def cmd_migrate(args) -> int:
     settings = _settings(args)
     _migrate(settings.database_url)
@@ -187,6 +225,15 @@ def parser() -> argparse.ArgumentParser:
     work.add_argument("--once", action="store_true", help="one pass, then exit")
     work.add_argument("--interval", type=float, default=30.0, help="seconds between passes")
     work.set_defaults(func=cmd_worker)
+
+    recon = sub.add_parser("reconcile", help="match a WeChat trade bill (CSV) or an Alipay bill (zip) against payments")
+    recon.add_argument("--channel", required=True, choices=["wechat", "alipay"])
+    recon.add_argument("--date", required=True, help="the bill's day, YYYY-MM-DD (Asia/Shanghai)")
+    recon.add_argument("--file", required=True)
+    recon.add_argument("--brand-id", type=int, default=None)
+    recon.add_argument("--fix", action="store_true", help="apply what is safe: paid there, pending here, same amount")
+    recon.add_argument("--database")
+    recon.set_defaults(func=cmd_reconcile)
 
     migrate = sub.add_parser("migrate", help="apply database migrations")
     migrate.add_argument("--database")

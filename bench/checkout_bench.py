@@ -3,23 +3,25 @@ asyncpg reference issuing the same SQL statements, in one run (PERFORMANCE.md, D
 
     .venv/bin/python bench/checkout_bench.py [--database URL] [--clients 16] [--orders 1000] [--workers 1]
 
-1. Drops and recreates the PostgreSQL database (default $MEIYE_BENCH_DATABASE_URL or
+1. Drops and recreates the PostgreSQL database (--database, else $MEIYE_BENCH_DATABASE_URL, else
    postgresql+asyncpg://postgres@127.0.0.1:5432/meiye_bench) and starts `meiye serve --demo` on it.
-2. Untimed: registers `--cards` members per side, each with a 金卡 topped up with ¥5,000 (+¥1,500
-   gift), and opens one order (洗剪吹, one line) per checkout to come, for both sides.
-3. Untimed: a few warm-up checkouts; then one checkout on a scratch order is run through the same
-   app in this process while SQLAlchemy's `before_cursor_execute` records every statement it sends.
+2. Untimed, for each side: `--cards` members registered through the API, each with a 金卡 topped
+   up with ¥5,000 (+¥1,500 gift); one open order (洗剪吹, one line) per checkout to come, spread
+   over the cards: the first opened through the API, the others copied from it in SQL.
+3. Untimed: a few warm-up checkouts; then one checkout is run through the same app in this process
+   while SQLAlchemy's `before_cursor_execute` records every statement it sends.
 4. Timed: `--clients` concurrent httpx clients, each on its own keep-alive connection, pay the
    GraphQL side's orders with `checkout` (payments [{method: STORED_VALUE, cardId}]).
-5. The server is stopped. Timed: the same number of asyncpg connections run the reference on the
-   other side's fresh orders and cards: one transaction of exactly the recorded statements (the
-   SQL text is taken from the recording; the bench checks that the reference sends the identical
-   sequence), computing the same values as domain/checkout.py, then the response's order read.
+5. The server is stopped. Timed: as many asyncpg connections pay as many of the other side's
+   orders with the reference: the recorded statements, the SQL text taken from the recording and
+   the values computed as domain/checkout.py does (the bench checks that the reference sends the
+   identical sequence of statements), in the same transactions.
 6. `meiye ledger verify` over the whole database, so a wrong reference cannot go unnoticed.
 
-It prints both throughputs and their ratio (GraphQL ÷ asyncpg); PERFORMANCE.md sets the goal at
-≥ 50 %. Absolute numbers depend on the machine; the ratio is what to compare. Not a test: nothing
-here asserts on time. Exits 1 if a checkout fails or the reference drifts from the real SQL.
+It prints both throughputs, their ratio (GraphQL ÷ asyncpg; PERFORMANCE.md's goal is ≥ 50 %), and
+what the busy database backends were doing (sampled from pg_stat_activity) during each side.
+Absolute numbers depend on the machine and its load; compare ratios. Not a test: nothing here
+asserts on time. Exits 1 if a checkout fails, or the reference no longer matches the real SQL.
 """
 
 from __future__ import annotations

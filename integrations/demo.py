@@ -15,7 +15,13 @@ PREFIX = "/_standins"
 
 
 class DemoStandins:
-    def __init__(self, public_url: str) -> None:
+    def __init__(self, public_url: str, standins: StandIns | None = None) -> None:
+        """`standins` served elsewhere (tests run them on their own port) are configured as if mounted
+        under `public_url`."""
+        self.root = public_url.rstrip("/") + PREFIX
+        if standins is not None:
+            self.standins = standins
+            return
         keys = generate_demo_keys()
         if os.environ.get("MEIYE_WECHAT_SECRET"):
             keys = dataclasses.replace(keys, wechat_app_secret=os.environ["MEIYE_WECHAT_SECRET"])
@@ -24,7 +30,6 @@ class DemoStandins:
             wechat_app_id=os.environ.get("MEIYE_WECHAT_APPID", DEMO_WECHAT_APP_ID),
             alipay_app_id=os.environ.get("MEIYE_ALIPAY_APPID", DEMO_ALIPAY_APP_ID),
         )
-        self.root = public_url.rstrip("/") + PREFIX
 
     def routes(self):
         return self.standins.routes(PREFIX)

@@ -32,6 +32,8 @@ class Services:
     signer: TokenSigner
     # The payment and login platforms per brand (integrations.runtime.PlatformRegistry), or None.
     platforms: object = None
+    # (channel, bytes) -> bill rows: the platforms' bill formats (integrations.bills).
+    parse_bill: object = None
 
 
 def parse_language(header: str | None) -> str:

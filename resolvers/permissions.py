@@ -61,6 +61,7 @@ OPERATION_ROLES: dict[str, frozenset[Role]] = {
     # reports
     "dailyClose": frozenset({OWNER, MANAGER, FINANCE}),
     "crossStoreSettlement": frozenset({OWNER, MANAGER, FINANCE}),
+    "reconcileBill": frozenset({OWNER, FINANCE}),
     # oversight
     "auditLog": frozenset({OWNER, MANAGER, FINANCE}),
 }

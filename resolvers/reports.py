@@ -41,3 +41,25 @@ async def repay(ctx: Context, *, member_id: str, store_id: str, amount: int, ten
         return pk
 
     return await ctx.mutate("repayOnAccount", work)
+
+
+async def reconcile_bill(ctx: Context, *, channel: str, day: dt.date, bill_base64: str, fix: bool) -> Outcome:
+    """Finance uploads a platform's bill for a day; the report, and with `fix` the safe repairs."""
+    import base64
+    import binascii
+
+    from domain import reconciliation
+    from domain.errors import DomainError
+    from domain.payment_types import Channel
+
+    async def work(db, actor):
+        try:
+            data = base64.b64decode(bill_base64, validate=True)
+            rows = ctx.services.parse_bill(Channel(channel), data)
+        except (binascii.Error, ValueError, UnicodeError) as error:
+            raise DomainError("INVALID_VALUE", "bill", what=f"对账单（{error}）") from None
+        report = await reconciliation.reconcile(db, brand_id=actor.brand_id, channel=Channel(channel), day=day, rows=rows)
+        fixed = await reconciliation.fix_safe(db, report) if fix else 0
+        return report, fixed
+
+    return await ctx.mutate("reconcileBill", work)

@@ -60,12 +60,20 @@ class CustomerGraphQLEndpoint(GraphQLEndpoint):
         )
 
 
+def parse_bill(channel, data: bytes) -> list:
+    from domain.payment_types import Channel
+    from integrations import bills
+
+    return bills.parse_wechat_trade_bill(data) if channel == Channel.WECHAT else bills.parse_alipay_bill(data)
+
+
 def make_services(settings: Settings, engine=None) -> Services:
     return Services(
         settings=settings,
         engine=engine or create_engine(settings.database_url),
         cipher=PiiCipher(settings.data_key.encode()),
         signer=TokenSigner(settings.secret_key, settings.token_ttl_seconds),
+        parse_bill=parse_bill,
     )
 
 

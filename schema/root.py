@@ -21,6 +21,7 @@ from strawberry.tools import merge_types
 
 from resolvers.errors import AuthError, QueryError
 from schema.scalars import SCALAR_MAP
+from schema.finance_api import FinanceMutation
 from schema.member_api import MemberMutation, MemberQuery
 from schema.order_api import OrderMutation, OrderQuery, RetailProduct, Order, OrderLine, Refund
 from schema.staff_api import StaffMutation, StaffQuery
@@ -41,7 +42,7 @@ from schema.types import (
 log = logging.getLogger("meiye.graphql")
 
 StaffQueryRoot = merge_types("Query", (StaffQuery, MemberQuery, OrderQuery))
-StaffMutationRoot = merge_types("Mutation", (StaffMutation, MemberMutation, OrderMutation))
+StaffMutationRoot = merge_types("Mutation", (StaffMutation, MemberMutation, OrderMutation, FinanceMutation))
 
 EXPOSED_ERRORS = (AuthError, QueryError)
 

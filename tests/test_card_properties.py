@@ -277,6 +277,8 @@ class Runner:
             apply(expected, result)
             after = await observe(self.engine, self.world)
             event(f"{name}: ok" + (f" ({self.model.rule.value})" if name == "spend" else ""))
+            if name == "refund" and any(c.frozen for c in self.model.cards.values()):
+                event("refund: ok while a card is frozen")
             note(f"  -> ok {result}")
             if name in ("top_up", "spend", "refund"):
                 for table in ("transfers", "card_entries", "audit_log"):

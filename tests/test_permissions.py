@@ -109,6 +109,14 @@ def today() -> str:
 # One valid document per root operation
 
 
+def _empty_wechat_bill() -> str:
+    import base64
+
+    from integrations.bills import build_wechat_trade_bill
+
+    return base64.b64encode(build_wechat_trade_bill([])).decode()
+
+
 @dataclass(frozen=True)
 class Op:
     document: str
@@ -332,6 +340,10 @@ OPERATIONS: dict[str, Op] = {
         mutation("repayOnAccount", "RepayOnAccountInput", "member { id onAccount { debt creditLimit available } }"),
         lambda ids, extra: {"i": {"memberId": ids.member, "storeId": ids.jingan, "amount": 4_000, "tender": "CASH", "idempotencyKey": key()}},
         prepare=member_in_debt, writes=True,
+    ),
+    "reconcileBill": Op(
+        mutation("reconcileBill", "ReconcileBillInput", "report { clean matched { count } }"),
+        lambda ids, extra: {"i": {"channel": "WECHAT", "date": today(), "bill": _empty_wechat_bill()}},
     ),
 }
 
