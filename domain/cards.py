@@ -17,10 +17,8 @@ from sqlalchemy import (
     String,
     Table,
     UniqueConstraint,
-    func,
     insert,
     select,
-    text,
     update,
 )
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -31,18 +29,15 @@ from domain.errors import DomainError
 from domain.ledger import (
     AccountKind,
     AccountSpec,
-    Check,
-    InsufficientFunds,
     Leg,
     accounts,
     ensure_accounts,
     insert_ignoring_conflicts,
     post_transfer,
     store_account,
-    transfers,
 )
 from domain.members import Tier, get_member, members
-from domain.tenancy import Actor, SplitRule, brands, check_text, get_store
+from domain.tenancy import Actor, brands, check_text, get_store
 
 MAX_AMOUNT = 100_000_000  # ¥1,000,000 in one operation: beyond any real top-up, short of any overflow.
 MAX_RULES = 20
@@ -246,7 +241,7 @@ _lock_card = (
 )
 
 
-async def _lock(db: AsyncConnection, card_id: int, *, allow_frozen: bool = False):
+async def lock_card(db: AsyncConnection, card_id: int, *, allow_frozen: bool = False):
     """Take the card for this transaction: spends, refunds and top-ups of one card run one at a time."""
     row = (await db.execute(_lock_card.where(cards.c.id == card_id))).one()
     if row.status == CardStatus.FROZEN and not allow_frozen:
@@ -254,18 +249,18 @@ async def _lock(db: AsyncConnection, card_id: int, *, allow_frozen: bool = False
     return row
 
 
-async def _balances(db: AsyncConnection, card) -> tuple[int, int]:
+async def card_balances(db: AsyncConnection, card) -> tuple[int, int]:
     rows = dict(
         (await db.execute(select(accounts.c.id, accounts.c.balance).where(accounts.c.id.in_([card.principal_account_id, card.gift_account_id])))).all()
     )
     return rows[card.principal_account_id], rows[card.gift_account_id]
 
 
-async def _write_entry(db, *, brand_id, member_id, card, transfer_id, kind, principal_delta, gift_delta, after, store_id, staff_id):
+async def write_entry(db, *, brand_id, member_id, card, transfer_id, kind, principal_delta, gift_delta, after, store_id, staff_id):
     p_after = after.get(card.principal_account_id)
     g_after = after.get(card.gift_account_id)
     if p_after is None or g_after is None:
-        current_p, current_g = await _balances(db, card)
+        current_p, current_g = await card_balances(db, card)
         p_after = current_p if p_after is None else p_after
         g_after = current_g if g_after is None else g_after
     await db.execute(
@@ -318,7 +313,7 @@ async def top_up(
         raise DomainError("CARD_PRODUCT_REQUIRED", "cardProductId")
 
     card = (await db.execute(select(cards).where(cards.c.id == card_id))).one()
-    await _lock(db, card.id)
+    await lock_card(db, card.id)
     bonus = bonus_for(await rules_of(db, card.product_id), amount)
     ids = await ensure_accounts(
         db, actor.brand_id,
@@ -332,7 +327,7 @@ async def top_up(
         db, brand_id=actor.brand_id, kind="TOP_UP", reference=reference, legs=legs,
         store_id=store_id, staff_id=actor.staff_id, member_id=member.id, memo=tender.value,
     )
-    principal, gift = await _write_entry(
+    principal, gift = await write_entry(
         db, brand_id=actor.brand_id, member_id=member.id, card=card, transfer_id=transfer_id, kind="TOP_UP",
         principal_delta=amount, gift_delta=bonus, after=after, store_id=store_id, staff_id=actor.staff_id,
     )
@@ -360,147 +355,6 @@ async def _raise_tier(db: AsyncConnection, member_id: int, brand_id: int, amount
         await db.execute(update(members).where(members.c.id == member_id).values(tier=earned.value))
 
 
-# --- spending and refunds ---------------------------------------------------------------------
-
-
-def split_spend(amount: int, principal: int, gift: int, rule: SplitRule) -> tuple[int, int]:
-    """How much of `amount` each balance pays. Deterministic; in the proportional rule the fen
-    remainder goes to principal. The caller has checked that amount <= principal + gift."""
-    if rule == SplitRule.PRINCIPAL_FIRST:
-        from_principal = min(amount, principal)
-        return from_principal, amount - from_principal
-    if rule == SplitRule.GIFT_FIRST:
-        from_gift = min(amount, gift)
-        return amount - from_gift, from_gift
-    from_gift = amount * gift // (principal + gift)
-    return amount - from_gift, from_gift
-
-
-@dataclass(frozen=True)
-class CardDebit:
-    """What a spend takes from one card; checkout credits the other side of these legs."""
-
-    card_id: int
-    member_id: int
-    principal: int
-    gift: int
-    legs: tuple[Leg, ...]
-    card: object
-
-
-async def debit_card(db: AsyncConnection, actor: Actor, *, card_id: int, amount: int, field: str = "cardId") -> CardDebit:
-    """Lock the card, split the amount by the brand's rule and return the debit legs."""
-    check_amount(amount)
-    card = await get_card(db, actor, card_id, field)
-    await _lock(db, card.id)
-    principal, gift = await _balances(db, card)
-    if amount > principal + gift:
-        raise DomainError("INSUFFICIENT_BALANCE", field, available=f"¥{(principal + gift) / 100:.2f}")
-    rule = SplitRule((await db.execute(select(brands.c.split_rule).where(brands.c.id == actor.brand_id))).scalar_one())
-    from_principal, from_gift = split_spend(amount, principal, gift, rule)
-    legs = tuple(
-        leg for leg in (Leg(card.principal_account_id, from_principal), Leg(card.gift_account_id, from_gift)) if leg.amount
-    )
-    return CardDebit(card.id, card.member_id, from_principal, from_gift, legs, card)
-
-
-async def record_card_entry(db: AsyncConnection, actor: Actor, debit: CardDebit, *, transfer_id: int, kind: str, after: dict, store_id: int, sign: int = -1):
-    return await _write_entry(
-        db, brand_id=actor.brand_id, member_id=debit.member_id, card=debit.card, transfer_id=transfer_id, kind=kind,
-        principal_delta=sign * debit.principal, gift_delta=sign * debit.gift, after=after, store_id=store_id, staff_id=actor.staff_id,
-    )
-
-
-@dataclass(frozen=True)
-class SpendResult:
-    transfer_id: int
-    principal: int
-    gift: int
-    principal_after: int
-    gift_after: int
-
-
-async def spend(db: AsyncConnection, actor: Actor, *, card_id: int, amount: int, store_id: int, reference: str, memo: str | None = None) -> SpendResult:
-    """Pay `amount` from the card at `store_id`: principal becomes the store's revenue, gift its
-    gift consumed."""
-    await get_store(db, actor, store_id)
-    debit = await debit_card(db, actor, card_id=card_id, amount=amount)
-    ids = await ensure_accounts(
-        db, actor.brand_id,
-        [store_account(AccountKind.STORE_REVENUE, store_id), store_account(AccountKind.STORE_GIFT_CONSUMED, store_id)],
-    )
-    legs = [*debit.legs]
-    if debit.principal:
-        legs.append(Leg(ids[f"store:{store_id}:store_revenue"], -debit.principal))
-    if debit.gift:
-        legs.append(Leg(ids[f"store:{store_id}:store_gift_consumed"], -debit.gift))
-    try:
-        transfer_id, after = await post_transfer(
-            db, brand_id=actor.brand_id, kind="SPEND", reference=reference, legs=legs,
-            store_id=store_id, staff_id=actor.staff_id, member_id=debit.member_id, memo=memo,
-        )
-    except InsufficientFunds:  # pragma: no cover - the card lock makes this unreachable
-        raise DomainError("INSUFFICIENT_BALANCE", "amount", available="—") from None
-    p_after, g_after = await record_card_entry(db, actor, debit, transfer_id=transfer_id, kind="SPEND", after=after, store_id=store_id)
-    await audit.record(db, actor, "card.spend", "stored_value_card", card_id, after={"amount": amount, "principal": debit.principal, "gift": debit.gift}, store_id=store_id)
-    return SpendResult(transfer_id, debit.principal, debit.gift, p_after, g_after)
-
-
-async def refund_spend(
-    db: AsyncConnection, actor: Actor, *, transfer_id: int, reference: str, amount: int | None = None
-) -> SpendResult:
-    """Put back what a spend took: all of it exactly (amount None), or part of it in the spend's own
-    principal:gift proportion, remainder to principal; never more than is left unrefunded."""
-    spend_row = (await db.execute(select(transfers).where(transfers.c.id == transfer_id))).first()
-    if spend_row is None or spend_row.brand_id != actor.brand_id:
-        raise DomainError("NOT_FOUND", "transferId", what="交易")
-    entry = (await db.execute(select(card_entries).where(card_entries.c.transfer_id == transfer_id))).first()
-    if entry is None or entry.principal_delta > 0 or entry.gift_delta > 0 or entry.kind != "SPEND":
-        raise DomainError("NOT_REFUNDABLE", "transferId")
-    card = (await db.execute(select(cards).where(cards.c.id == entry.card_id))).one()
-    await _lock(db, card.id, allow_frozen=True)
-    took_p, took_g = -entry.principal_delta, -entry.gift_delta
-    done = (
-        await db.execute(
-            select(func.coalesce(func.sum(card_entries.c.principal_delta), 0), func.coalesce(func.sum(card_entries.c.gift_delta), 0))
-            .select_from(card_entries.join(transfers, transfers.c.id == card_entries.c.transfer_id))
-            .where(transfers.c.reverses_id == transfer_id, card_entries.c.card_id == card.id)
-        )
-    ).one()
-    left_p, left_g = took_p - done[0], took_g - done[1]
-    if amount is None:
-        back_p, back_g = left_p, left_g
-    else:
-        check_amount(amount)
-        if amount > left_p + left_g:
-            raise DomainError("REFUND_EXCEEDS_SPEND", "amount", available=f"¥{(left_p + left_g) / 100:.2f}")
-        back_g = min(left_g, amount * took_g // (took_p + took_g))
-        back_p = amount - back_g
-        if back_p > left_p:
-            back_p, back_g = left_p, amount - left_p
-    if back_p + back_g == 0:
-        raise DomainError("NOT_REFUNDABLE", "transferId")
-    store_id = spend_row.store_id
-    ids = await ensure_accounts(
-        db, actor.brand_id,
-        [store_account(AccountKind.STORE_REVENUE, store_id), store_account(AccountKind.STORE_GIFT_CONSUMED, store_id)],
-    )
-    legs = [
-        Leg(card.principal_account_id, -back_p), Leg(ids[f"store:{store_id}:store_revenue"], back_p),
-        Leg(card.gift_account_id, -back_g), Leg(ids[f"store:{store_id}:store_gift_consumed"], back_g),
-    ]
-    refund_id, after = await post_transfer(
-        db, brand_id=actor.brand_id, kind="SPEND_REFUND", reference=reference, legs=legs,
-        store_id=store_id, staff_id=actor.staff_id, member_id=card.member_id, reverses_id=transfer_id,
-    )
-    p_after, g_after = await _write_entry(
-        db, brand_id=actor.brand_id, member_id=card.member_id, card=card, transfer_id=refund_id, kind="SPEND_REFUND",
-        principal_delta=back_p, gift_delta=back_g, after=after, store_id=store_id, staff_id=actor.staff_id,
-    )
-    await audit.record(db, actor, "card.refund", "stored_value_card", card.id, after={"transfer_id": transfer_id, "principal": back_p, "gift": back_g}, store_id=store_id)
-    return SpendResult(refund_id, back_p, back_g, p_after, g_after)
-
-
 async def set_frozen(db: AsyncConnection, actor: Actor, *, card_id: int, frozen: bool, reason: str | None = None) -> None:
     """冻结/解冻. A frozen card takes no top-up and pays nothing; refunds still return to it."""
     reason_text = check_text(reason, "reason", "原因", 100, required=False) or None
@@ -516,101 +370,3 @@ async def set_frozen(db: AsyncConnection, actor: Actor, *, card_id: int, frozen:
         db, actor, "card.freeze" if frozen else "card.unfreeze", "stored_value_card", card.id,
         before={"status": want_from.value}, after={"status": want_to.value, "reason": reason_text},
     )
-
-
-async def verify(db: AsyncConnection):
-    """Card statements agree with the ledger: each line's deltas are the postings of its transfer on
-    the card's accounts, and the last line's balances are the accounts' balances."""
-    n = await db.scalar(select(func.count()).select_from(card_entries))
-    rows = await db.execute(
-        text(
-            "SELECT e.id, e.principal_delta, e.gift_delta,"
-            " COALESCE((SELECT -SUM(p.amount) FROM postings p WHERE p.transfer_id = e.transfer_id AND p.account_id = c.principal_account_id), 0),"
-            " COALESCE((SELECT -SUM(p.amount) FROM postings p WHERE p.transfer_id = e.transfer_id AND p.account_id = c.gift_account_id), 0)"
-            " FROM card_entries e JOIN stored_value_cards c ON c.id = e.card_id"
-        )
-    )
-    broken = [f"entry {eid}: says {pd}/{gd}, ledger {lp}/{lg}" for eid, pd, gd, lp, lg in rows if (pd, gd) != (lp, lg)]
-    checks = [Check("every card statement line matches its ledger postings", n, broken)]
-    rows = await db.execute(
-        text(
-            "SELECT c.id, e.principal_after, e.gift_after, pa.balance, ga.balance FROM stored_value_cards c"
-            " JOIN accounts pa ON pa.id = c.principal_account_id JOIN accounts ga ON ga.id = c.gift_account_id"
-            " LEFT JOIN card_entries e ON e.id = (SELECT MAX(id) FROM card_entries WHERE card_id = c.id)"
-        )
-    )
-    n = 0
-    broken = []
-    for cid, p_after, g_after, p_bal, g_bal in rows:
-        n += 1
-        if (p_after or 0, g_after or 0) != (p_bal, g_bal):
-            broken.append(f"card {cid}: statement {p_after}/{g_after}, ledger {p_bal}/{g_bal}")
-    checks.append(Check("every card's latest statement balance equals its ledger balance", n, broken))
-    return checks
-
-
-# --- reads for lists (batched by the API's loaders) ----------------------------------------------
-
-_principal = accounts.alias("principal")
-_gift = accounts.alias("gift")
-_card_with_balances = select(
-    cards, _principal.c.balance.label("principal"), _gift.c.balance.label("gift")
-).select_from(
-    cards.join(_principal, _principal.c.id == cards.c.principal_account_id).join(_gift, _gift.c.id == cards.c.gift_account_id)
-)
-
-
-async def cards_by_member_ids(db: AsyncConnection, member_ids: list[int]) -> dict[int, list]:
-    found: dict[int, list] = {i: [] for i in member_ids}
-    for row in await db.execute(_card_with_balances.where(cards.c.member_id.in_(member_ids)).order_by(cards.c.id)):
-        found[row.member_id].append(row)
-    return found
-
-
-async def cards_by_ids(db: AsyncConnection, ids: list[int]) -> dict[int, object]:
-    return {r.id: r for r in await db.execute(_card_with_balances.where(cards.c.id.in_(ids)))}
-
-
-async def products_by_ids(db: AsyncConnection, ids: list[int]) -> dict[int, object]:
-    return {r.id: r for r in await db.execute(select(card_products).where(card_products.c.id.in_(ids)))}
-
-
-async def rules_by_product_ids(db: AsyncConnection, ids: list[int]) -> dict[int, list[TopUpRule]]:
-    found: dict[int, list[TopUpRule]] = {i: [] for i in ids}
-    rows = await db.execute(
-        select(top_up_rules.c.product_id, top_up_rules.c.threshold, top_up_rules.c.bonus)
-        .where(top_up_rules.c.product_id.in_(ids)).order_by(top_up_rules.c.threshold)
-    )
-    for product_id, threshold, bonus in rows:
-        found[product_id].append(TopUpRule(threshold, bonus))
-    return found
-
-
-async def list_products(db: AsyncConnection, brand_id: int) -> list:
-    return list(await db.execute(select(card_products).where(card_products.c.brand_id == brand_id).order_by(card_products.c.id)))
-
-
-async def entries_pages(db: AsyncConnection, member_ids: list[int], *, first: int, before_id: int | None) -> dict[int, list]:
-    """Newest-first statement pages of several members in one statement: up to first + 1 lines
-    each, so the caller can tell whether more follow."""
-    ranked = select(
-        card_entries,
-        func.row_number().over(partition_by=card_entries.c.member_id, order_by=card_entries.c.id.desc()).label("rank"),
-    ).where(card_entries.c.member_id.in_(member_ids))
-    if before_id is not None:
-        ranked = ranked.where(card_entries.c.id < before_id)
-    sub = ranked.subquery()
-    rows = await db.execute(select(sub).where(sub.c.rank <= first + 1).order_by(sub.c.member_id, sub.c.id.desc()))
-    found: dict[int, list] = {i: [] for i in member_ids}
-    for row in rows:
-        found[row.member_id].append(row)
-    return found
-
-
-async def credit_back(db: AsyncConnection, actor: Actor, *, card_id: int, principal: int, gift: int) -> CardDebit:
-    """Legs that return `principal` and `gift` to a card (refunds; frozen cards take them too).
-    Record the statement line with `record_card_entry(..., sign=1)` once the transfer is posted."""
-    card = (await db.execute(select(cards).where(cards.c.id == card_id))).one()
-    await _lock(db, card.id, allow_frozen=True)
-    legs = tuple(leg for leg in (Leg(card.principal_account_id, -principal), Leg(card.gift_account_id, -gift)) if leg.amount)
-    return CardDebit(card.id, card.member_id, principal, gift, legs, card)

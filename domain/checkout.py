@@ -8,11 +8,12 @@ import enum
 from dataclasses import dataclass, field
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import Column, ForeignKey, Integer, String, Table, insert, select, update
+from sqlalchemy import Column, ForeignKey, String, Table, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from domain import audit, count_cards
-from domain.cards import check_amount, debit_card, record_card_entry
+from domain.card_spending import debit_card, record_card_entry
+from domain.cards import check_amount
 from domain.catalogue import ItemKind, count_card_product_services, count_card_products
 from domain.db import Id, metadata, utcnow
 from domain.errors import DomainError

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from sqlalchemy import Column, ForeignKey, String, Table, UniqueConstraint, insert, select, update
+from sqlalchemy import Column, ForeignKey, String, Table, UniqueConstraint, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from domain import audit

@@ -12,9 +12,9 @@ from sqlalchemy import Column, ForeignKey, Integer, String, Table, insert, selec
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from domain import audit, count_cards
-from domain.cards import credit_back, record_card_entry
+from domain.card_spending import credit_back, record_card_entry
 from domain.catalogue import ItemKind
-from domain.checkout import DESK_TENDERS, Method, order_payments, receivable_account
+from domain.checkout import Method, order_payments, receivable_account
 from domain.count_cards import CountCardStatus, count_card_uses
 from domain.db import Id, created_at_column, metadata, utcnow
 from domain.errors import DomainError

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from domain import cards, idempotency
+from domain import card_reads, cards, idempotency
 from domain.cards import Tender, TopUpRule
 from resolvers.context import Context
 from resolvers.errors import Outcome
@@ -23,7 +23,7 @@ async def create_product(ctx: Context, *, name: str, service_discount_percent: i
 
 
 async def products(ctx: Context) -> list:
-    return await ctx.query("storedValueCardProducts", lambda db, actor: cards.list_products(db, actor.brand_id))
+    return await ctx.query("storedValueCardProducts", lambda db, actor: card_reads.list_products(db, actor.brand_id))
 
 
 @dataclass

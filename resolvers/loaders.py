@@ -12,7 +12,7 @@ from typing import Awaitable, Callable
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from strawberry.dataloader import DataLoader
 
-from domain import cards, catalogue, checkout, count_cards, orders, members, tenancy
+from domain import card_reads, catalogue, checkout, count_cards, members, orders, tenancy
 
 
 class Loaders:
@@ -45,19 +45,19 @@ class Loaders:
 
     @cached_property
     def cards_by_member(self) -> DataLoader:
-        return self._loader(cards.cards_by_member_ids, [])
+        return self._loader(card_reads.cards_by_member_ids, [])
 
     @cached_property
     def card(self) -> DataLoader:
-        return self._loader(cards.cards_by_ids)
+        return self._loader(card_reads.cards_by_ids)
 
     @cached_property
     def card_product(self) -> DataLoader:
-        return self._loader(cards.products_by_ids)
+        return self._loader(card_reads.products_by_ids)
 
     @cached_property
     def top_up_rules(self) -> DataLoader:
-        return self._loader(cards.rules_by_product_ids, [])
+        return self._loader(card_reads.rules_by_product_ids, [])
 
     @cached_property
     def count_cards_by_member(self) -> DataLoader:
@@ -104,7 +104,7 @@ class Loaders:
         if key not in cache:
 
             async def fetch(db: AsyncConnection, member_ids: list) -> dict:
-                return await cards.entries_pages(db, member_ids, first=first, before_id=before_id)
+                return await card_reads.entries_pages(db, member_ids, first=first, before_id=before_id)
 
             cache[key] = self._loader(fetch, [])
         return cache[key]

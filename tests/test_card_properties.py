@@ -21,6 +21,7 @@ from hypothesis import HealthCheck, event, given, note, settings
 from hypothesis import strategies as st
 from sqlalchemy import func, select
 
+from domain import card_reads, card_spending
 from domain import cards as card_service
 from domain.audit import audit_log
 from domain.cards import MAX_AMOUNT, Tender, TopUpRule
@@ -186,7 +187,7 @@ class Snapshot:
 
 async def observe(engine, world: World) -> Snapshot:
     async with read_transaction(engine) as db:
-        by_member = await card_service.cards_by_member_ids(db, world.member_ids)
+        by_member = await card_reads.cards_by_member_ids(db, world.member_ids)
         cards = {
             row.id: (row.principal, row.gift, row.status == card_service.CardStatus.FROZEN.value, row.member_id, row.product_id, row.issued_store_id)
             for rows in by_member.values()
@@ -409,7 +410,7 @@ class Runner:
             return model_split(amount, card.principal, card.gift, rule)
 
         async def act(db):
-            return await card_service.spend(db, w.actor, card_id=card_id, amount=amount, store_id=store_id, reference=reference)
+            return await card_spending.spend(db, w.actor, card_id=card_id, amount=amount, store_id=store_id, reference=reference)
 
         def apply(expected, result):
             p, g = expected
@@ -484,7 +485,7 @@ class Runner:
             return p, g
 
         async def act(db):
-            return await card_service.refund_spend(db, self.world.actor, transfer_id=transfer_id, reference=reference, amount=amount)
+            return await card_spending.refund_spend(db, self.world.actor, transfer_id=transfer_id, reference=reference, amount=amount)
 
         def apply(expected, result):
             p, g = expected

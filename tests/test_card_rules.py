@@ -7,7 +7,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from domain.cards import TopUpRule, bonus_for, split_spend
+from domain.card_spending import split_spend
+from domain.cards import TopUpRule, bonus_for
 from domain.tenancy import SplitRule
 
 P, PF, GF = SplitRule.PROPORTIONAL, SplitRule.PRINCIPAL_FIRST, SplitRule.GIFT_FIRST

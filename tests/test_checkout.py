@@ -6,7 +6,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import text
 
 from domain.db import read_transaction
-from tests.support import CHECKOUT, assert_ledger_ok, checkout, open_order
+from tests.support import assert_ledger_ok, checkout, open_order
 
 MEMBER = """query($id: ID!) { member(id: $id) { points storedValueCards { id principal gift balance }
   countCards { id remaining expiresAt product { name } } onAccount { debt creditLimit available } } }"""

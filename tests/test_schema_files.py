@@ -1,6 +1,5 @@
 """The exported SDL and the migrations agree with the code."""
 
-import asyncio
 
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext

@@ -1,0 +1,96 @@
+"""Reads of stored-value cards for lists (batched by the API's loaders), and the invariants that tie
+card statements to the ledger."""
+
+from __future__ import annotations
+
+from sqlalchemy import func, select, text
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from domain.cards import TopUpRule, card_entries, card_products, cards, top_up_rules
+from domain.ledger import Check, accounts
+
+_principal = accounts.alias("principal")
+_gift = accounts.alias("gift")
+_card_with_balances = select(
+    cards, _principal.c.balance.label("principal"), _gift.c.balance.label("gift")
+).select_from(
+    cards.join(_principal, _principal.c.id == cards.c.principal_account_id).join(_gift, _gift.c.id == cards.c.gift_account_id)
+)
+
+
+async def cards_by_member_ids(db: AsyncConnection, member_ids: list[int]) -> dict[int, list]:
+    found: dict[int, list] = {i: [] for i in member_ids}
+    for row in await db.execute(_card_with_balances.where(cards.c.member_id.in_(member_ids)).order_by(cards.c.id)):
+        found[row.member_id].append(row)
+    return found
+
+
+async def cards_by_ids(db: AsyncConnection, ids: list[int]) -> dict[int, object]:
+    return {r.id: r for r in await db.execute(_card_with_balances.where(cards.c.id.in_(ids)))}
+
+
+async def products_by_ids(db: AsyncConnection, ids: list[int]) -> dict[int, object]:
+    return {r.id: r for r in await db.execute(select(card_products).where(card_products.c.id.in_(ids)))}
+
+
+async def rules_by_product_ids(db: AsyncConnection, ids: list[int]) -> dict[int, list[TopUpRule]]:
+    found: dict[int, list[TopUpRule]] = {i: [] for i in ids}
+    rows = await db.execute(
+        select(top_up_rules.c.product_id, top_up_rules.c.threshold, top_up_rules.c.bonus)
+        .where(top_up_rules.c.product_id.in_(ids)).order_by(top_up_rules.c.threshold)
+    )
+    for product_id, threshold, bonus in rows:
+        found[product_id].append(TopUpRule(threshold, bonus))
+    return found
+
+
+async def list_products(db: AsyncConnection, brand_id: int) -> list:
+    return list(await db.execute(select(card_products).where(card_products.c.brand_id == brand_id).order_by(card_products.c.id)))
+
+
+async def entries_pages(db: AsyncConnection, member_ids: list[int], *, first: int, before_id: int | None) -> dict[int, list]:
+    """Newest-first statement pages of several members in one statement: up to first + 1 lines
+    each, so the caller can tell whether more follow."""
+    ranked = select(
+        card_entries,
+        func.row_number().over(partition_by=card_entries.c.member_id, order_by=card_entries.c.id.desc()).label("rank"),
+    ).where(card_entries.c.member_id.in_(member_ids))
+    if before_id is not None:
+        ranked = ranked.where(card_entries.c.id < before_id)
+    sub = ranked.subquery()
+    rows = await db.execute(select(sub).where(sub.c.rank <= first + 1).order_by(sub.c.member_id, sub.c.id.desc()))
+    found: dict[int, list] = {i: [] for i in member_ids}
+    for row in rows:
+        found[row.member_id].append(row)
+    return found
+
+
+async def verify(db: AsyncConnection):
+    """Card statements agree with the ledger: each line's deltas are the postings of its transfer on
+    the card's accounts, and the last line's balances are the accounts' balances."""
+    n = await db.scalar(select(func.count()).select_from(card_entries))
+    rows = await db.execute(
+        text(
+            "SELECT e.id, e.principal_delta, e.gift_delta,"
+            " COALESCE((SELECT -SUM(p.amount) FROM postings p WHERE p.transfer_id = e.transfer_id AND p.account_id = c.principal_account_id), 0),"
+            " COALESCE((SELECT -SUM(p.amount) FROM postings p WHERE p.transfer_id = e.transfer_id AND p.account_id = c.gift_account_id), 0)"
+            " FROM card_entries e JOIN stored_value_cards c ON c.id = e.card_id"
+        )
+    )
+    broken = [f"entry {eid}: says {pd}/{gd}, ledger {lp}/{lg}" for eid, pd, gd, lp, lg in rows if (pd, gd) != (lp, lg)]
+    checks = [Check("every card statement line matches its ledger postings", n, broken)]
+    rows = await db.execute(
+        text(
+            "SELECT c.id, e.principal_after, e.gift_after, pa.balance, ga.balance FROM stored_value_cards c"
+            " JOIN accounts pa ON pa.id = c.principal_account_id JOIN accounts ga ON ga.id = c.gift_account_id"
+            " LEFT JOIN card_entries e ON e.id = (SELECT MAX(id) FROM card_entries WHERE card_id = c.id)"
+        )
+    )
+    n = 0
+    broken = []
+    for cid, p_after, g_after, p_bal, g_bal in rows:
+        n += 1
+        if (p_after or 0, g_after or 0) != (p_bal, g_bal):
+            broken.append(f"card {cid}: statement {p_after}/{g_after}, ledger {p_bal}/{g_bal}")
+    checks.append(Check("every card's latest statement balance equals its ledger balance", n, broken))
+    return checks
