@@ -110,6 +110,9 @@ async def checkout(db: AsyncConnection, actor: Actor, *, order_id: int, payments
         existing = (await db.execute(select(orders.c.status, orders.c.store_id).where(orders.c.id == order_id, orders.c.brand_id == actor.brand_id))).first()
         if existing is None:
             raise DomainError("NOT_FOUND", "orderId", what="订单")
+        if not actor.can_act_for_store(existing.store_id):
+            # Another store's order: say nothing about its state.
+            raise DomainError("STORE_FORBIDDEN", "orderId")
         raise DomainError("ORDER_HELD" if existing.status == OrderStatus.HELD else "ORDER_NOT_OPEN", "orderId")
     if not actor.can_act_for_store(order.store_id):
         raise DomainError("STORE_FORBIDDEN", "orderId")

@@ -77,10 +77,13 @@ async def refund_order(
         )
     ).first()
     if order is None:
-        status = await db.scalar(select(orders.c.status).where(orders.c.id == order_id, orders.c.brand_id == actor.brand_id))
-        if status is None:
+        existing = (await db.execute(select(orders.c.status, orders.c.store_id).where(orders.c.id == order_id, orders.c.brand_id == actor.brand_id))).first()
+        if existing is None:
             raise DomainError("NOT_FOUND", "orderId", what="订单")
-        raise DomainError("ALREADY_REFUNDED" if status == OrderStatus.REFUNDED else "ORDER_NOT_PAID", "orderId")
+        if not actor.can_act_for_store(existing.store_id):
+            # Another store's order: say nothing about its state.
+            raise DomainError("STORE_FORBIDDEN", "orderId")
+        raise DomainError("ALREADY_REFUNDED" if existing.status == OrderStatus.REFUNDED else "ORDER_NOT_PAID", "orderId")
     if not actor.can_act_for_store(order.store_id):
         raise DomainError("STORE_FORBIDDEN", "orderId")
     rows = {r.id: r for r in await db.execute(select(order_lines).where(order_lines.c.order_id == order_id).order_by(order_lines.c.id))}

@@ -171,3 +171,13 @@ async def test_store_price_overrides_the_brand_price_at_that_store_only(demo):
     here = await open_order(demo, [{"serviceId": nails, "quantity": 2}])
     there = await open_order(demo, [{"serviceId": nails}], store=demo.xuhui, as_="owner")
     assert (here["total"], there["total"]) == (31_600, 16_800)
+
+
+async def test_another_stores_order_reveals_nothing_of_its_state(demo):
+    order = await open_order(demo, [{"serviceId": demo.services["洗剪吹"]["id"]}], store=demo.xuhui, as_="owner")
+    await demo.gql("mutation($i: OrderInput!) { holdOrder(input: $i) { errors { code } } }", {"i": {"orderId": order["id"]}}, as_="owner")
+    refused = await checkout(demo, order["id"], [{"method": "CASH"}], as_="reception")
+    assert [(e["code"], e["field"]) for e in refused["errors"]] == [("STORE_FORBIDDEN", "orderId")]
+    refund = (await demo.gql("mutation($i: RefundOrderInput!) { refundOrder(input: $i) { errors { code } } }",
+                             {"i": {"orderId": order["id"], "reason": "x", "idempotencyKey": "k"}}, as_="manager"))["refundOrder"]
+    assert refund["errors"] == [{"code": "STORE_FORBIDDEN"}]
