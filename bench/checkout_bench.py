@@ -83,6 +83,11 @@ EXPECTED = [
     ("card_balances", "SELECT", "accounts"),
     ("split_rule", "SELECT", "brands"),
     ("store_accounts", "SELECT", "accounts"),
+    ("insert_payment", "INSERT", "order_payments"),
+    ("price_line", "UPDATE", "order_lines"),
+    ("member_tier", "SELECT", "members"),
+    ("earn_points", "UPDATE", "members"),
+    ("audit", "INSERT", "audit_log"),
     ("insert_transfer", "INSERT", "transfers"),
     ("apply_leg", "UPDATE", "accounts"),
     ("apply_leg", "UPDATE", "accounts"),
@@ -90,12 +95,7 @@ EXPECTED = [
     ("apply_leg", "UPDATE", "accounts"),
     ("insert_postings", "INSERT", "postings"),
     ("insert_card_entry", "INSERT", "card_entries"),
-    ("insert_payment", "INSERT", "order_payments"),
-    ("price_line", "UPDATE", "order_lines"),
-    ("member_tier", "SELECT", "members"),
-    ("earn_points", "UPDATE", "members"),
     ("close_order", "UPDATE", "orders"),
-    ("audit", "INSERT", "audit_log"),
     ("remember_key", "UPDATE", "idempotency_keys"),
     ("read_order", "SELECT", "orders"),
 ]
@@ -480,17 +480,6 @@ class Reference:
             from_principal = due - from_gift
             store_accounts = dict(await conn.fetch(q("store_accounts"), brand_id, f"store:{store_id}:store_revenue", f"store:{store_id}:store_gift_consumed"))
             revenue, consumed = store_accounts[f"store:{store_id}:store_revenue"], store_accounts[f"store:{store_id}:store_gift_consumed"]
-            transfer_id = await conn.fetchval(q("insert_transfer"), brand_id, "CHECKOUT", f"checkout:{key}", store_id, staff_id, member_id, None,
-                                              f"order {order_pk}", dt.datetime.now(dt.UTC))
-            legs = {p_acct: from_principal, g_acct: from_gift, revenue: -from_principal, consumed: -from_gift}
-            after = {}
-            for account in sorted(a for a, amount in legs.items() if amount):
-                after[account] = await conn.fetchval(q("apply_leg"), legs[account], account, 0, 0)
-                if after[account] is None:
-                    raise RuntimeError(f"account {account} refused")
-            await conn.executemany(q("insert_postings"), [(transfer_id, a, legs[a], after[a]) for a in sorted(after)])
-            await conn.fetchval(q("insert_card_entry"), brand_id, member_id, card_pk, transfer_id, "CHECKOUT", -from_principal, -from_gift,
-                                after[p_acct], after[g_acct], store_id, staff_id, dt.datetime.now(dt.UTC))
             await conn.fetchval(q("insert_payment"), order_pk, "STORED_VALUE", due, from_principal, from_gift, card_pk, None, None, None, 0, 0, 0)
             list_total = 0
             for l in lines:
@@ -502,10 +491,21 @@ class Reference:
             points = (from_principal // 100) * POINTS_MULTIPLIER_PCT[tier] // 100
             if points:
                 await conn.execute(q("earn_points"), points, member_id)
-            await conn.execute(q("close_order"), "PAID", list_total, list_total - due, due, due, points, now, transfer_id, order_pk)
             payments = [{"method": "STORED_VALUE", "amount": due, "principal": from_principal, "gift": from_gift, "card_id": card_pk}]
             await conn.fetchval(q("audit"), brand_id, staff_id, store_id, "order.checkout", "order", order_pk, None,
                                 json.dumps({"total": due, "payments": payments}, ensure_ascii=False), dt.datetime.now(dt.UTC))
+            transfer_id = await conn.fetchval(q("insert_transfer"), brand_id, "CHECKOUT", f"checkout:{key}", store_id, staff_id, member_id, None,
+                                              f"order {order_pk}", dt.datetime.now(dt.UTC))
+            legs = {p_acct: from_principal, g_acct: from_gift, revenue: -from_principal, consumed: -from_gift}
+            after = {}
+            for account in sorted((a for a, amount in legs.items() if amount), reverse=True):
+                after[account] = await conn.fetchval(q("apply_leg"), legs[account], account, 0, 0)
+                if after[account] is None:
+                    raise RuntimeError(f"account {account} refused")
+            await conn.executemany(q("insert_postings"), [(transfer_id, a, legs[a], after[a]) for a in sorted(after)])
+            await conn.fetchval(q("insert_card_entry"), brand_id, member_id, card_pk, transfer_id, "CHECKOUT", -from_principal, -from_gift,
+                                after[p_acct], after[g_acct], store_id, staff_id, dt.datetime.now(dt.UTC))
+            await conn.execute(q("close_order"), "PAID", list_total, list_total - due, due, due, points, now, transfer_id, order_pk)
             await conn.execute(q("remember_key"), json.dumps({"order_id": order_pk}), key_id)
         async with conn.transaction():  # the response's order, read as the API's dataloader does
             await conn.fetchrow(q("read_order"), order_pk)

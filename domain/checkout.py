@@ -209,6 +209,23 @@ async def checkout(db: AsyncConnection, actor: Actor, *, order_id: int, payments
         credits.append(Leg(ids[f"store:{order.store_id}:store_gift_consumed"], -gift_total))
     legs = tally.debits + credits + await clearing_legs(db, actor.brand_id, tally.settlements)
 
+    # The order's own rows first: the transfer below takes the store's revenue row, which every
+    # checkout at this store needs, so as little as possible should run while it is held.
+    await db.execute(insert(order_payments), [{"order_id": order_id, "principal": 0, "gift": 0, "card_id": None, "count_card_id": None,
+                                                "count_card_use_id": None, "order_line_id": None, "refunded_amount": 0,
+                                                "refunded_principal": 0, "refunded_gift": 0, **p} for p in tally.payments])
+    for line in lines:
+        await db.execute(
+            update(order_lines).where(order_lines.c.id == line.row.id).values(
+                list_amount=line.row.unit_price * line.row.quantity, discount=line.discount, covered_units=line.covered_units,
+                net_amount=line.covered_value + line.money_net,
+            )
+        )
+    points = await _earn_points(db, order.member_id, tally.real_money)
+    list_total = sum(l.row.unit_price * l.row.quantity for l in lines)
+    total = sum(l.covered_value + l.money_net for l in lines)
+    await audit.record(db, actor, "order.checkout", "order", order_id, after={"total": total, "payments": tally.payments}, store_id=order.store_id)
+
     # None when nothing of value moved: an order paid wholly by time-card (年卡/月卡) sessions.
     transfer_id = None
     if any(leg.amount for leg in legs):
@@ -224,26 +241,12 @@ async def checkout(db: AsyncConnection, actor: Actor, *, order_id: int, payments
         for debit in tally.card_debits:
             await record_card_entry(db, actor, debit, transfer_id=transfer_id, kind="CHECKOUT", after=after, store_id=order.store_id)
         await record_items(db, actor.brand_id, transfer_id, order_id, tally.settlements)
-    await db.execute(insert(order_payments), [{"order_id": order_id, "principal": 0, "gift": 0, "card_id": None, "count_card_id": None,
-                                                "count_card_use_id": None, "order_line_id": None, "refunded_amount": 0,
-                                                "refunded_principal": 0, "refunded_gift": 0, **p} for p in tally.payments])
-    for line in lines:
-        await db.execute(
-            update(order_lines).where(order_lines.c.id == line.row.id).values(
-                list_amount=line.row.unit_price * line.row.quantity, discount=line.discount, covered_units=line.covered_units,
-                net_amount=line.covered_value + line.money_net,
-            )
-        )
-    points = await _earn_points(db, order.member_id, tally.real_money)
-    list_total = sum(l.row.unit_price * l.row.quantity for l in lines)
-    total = sum(l.covered_value + l.money_net for l in lines)
     await db.execute(
         update(orders).where(orders.c.id == order_id).values(
             status=OrderStatus.PAID.value, list_total=list_total, discount=list_total - total, total=total, paid=total,
             points_earned=points, paid_at=now, transfer_id=transfer_id,
         )
     )
-    await audit.record(db, actor, "order.checkout", "order", order_id, after={"total": total, "payments": tally.payments}, store_id=order.store_id)
     return transfer_id
 
 

@@ -229,8 +229,10 @@ async def post_transfer(
 ) -> tuple[int, dict[int, int]]:
     """Record one balanced transfer; returns its id and each touched account's balance after it.
 
-    Legs on the same account are merged; zero legs are dropped. Balances are updated in account-id
-    order so that two transfers touching the same accounts cannot deadlock on PostgreSQL.
+    Legs on the same account are merged; zero legs are dropped. Balances are updated in descending
+    account-id order: one order for every transfer, so two cannot deadlock on PostgreSQL, and the
+    oldest accounts, a store's tender and revenue that every sale there touches, are locked last
+    and held the shortest.
     """
     merged: dict[int, int] = {}
     for leg in legs:
@@ -257,7 +259,7 @@ async def post_transfer(
         )
     ).scalar_one()
     after: dict[int, int] = {}
-    for account_id in sorted(merged):
+    for account_id in sorted(merged, reverse=True):
         balance = (
             await db.execute(_apply_leg, {"leg_account": account_id, "leg_amount": merged[account_id]})
         ).scalar_one_or_none()
