@@ -207,7 +207,7 @@ async def get_card(db: AsyncConnection, actor: Actor, card_id: int, field: str =
     return row
 
 
-async def _issue_card(db: AsyncConnection, *, brand_id: int, member_id: int, product_id: int, store_id: int) -> int:
+async def issue_card(db: AsyncConnection, *, brand_id: int, member_id: int, product_id: int, store_id: int) -> int:
     """The member's card of this product, issued at `store_id` if this is the first top-up."""
     await db.execute(
         insert_ignoring_conflicts(db, cards).values(
@@ -308,7 +308,7 @@ async def top_up(
             raise DomainError("INVALID_VALUE", "cardProductId", what="卡种")
     elif product_id is not None:
         await get_product(db, actor, product_id)
-        card_id = await _issue_card(db, brand_id=actor.brand_id, member_id=member.id, product_id=product_id, store_id=store_id)
+        card_id = await issue_card(db, brand_id=actor.brand_id, member_id=member.id, product_id=product_id, store_id=store_id)
     else:
         raise DomainError("CARD_PRODUCT_REQUIRED", "cardProductId")
 
@@ -331,7 +331,7 @@ async def top_up(
         db, brand_id=actor.brand_id, member_id=member.id, card=card, transfer_id=transfer_id, kind="TOP_UP",
         principal_delta=amount, gift_delta=bonus, after=after, store_id=store_id, staff_id=actor.staff_id,
     )
-    await _raise_tier(db, member.id, actor.brand_id, amount)
+    await raise_tier(db, member.id, actor.brand_id, amount)
     await audit.record(
         db, actor, "card.top_up", "stored_value_card", card.id,
         after={"amount": amount, "bonus": bonus, "tender": tender.value, "principal": principal, "gift": gift},
@@ -340,7 +340,7 @@ async def top_up(
     return TopUpResult(card.id, transfer_id, amount, bonus, principal, gift)
 
 
-async def _raise_tier(db: AsyncConnection, member_id: int, brand_id: int, amount: int) -> None:
+async def raise_tier(db: AsyncConnection, member_id: int, brand_id: int, amount: int) -> None:
     """Tiers follow cumulative top-up principal and never fall back."""
     brand = (await db.execute(select(brands.c.silver_threshold, brands.c.gold_threshold).where(brands.c.id == brand_id))).one()
     total = (

@@ -31,6 +31,8 @@ class ItemKind(enum.StrEnum):
     SERVICE = "SERVICE"
     PRODUCT = "PRODUCT"
     COUNT_CARD = "COUNT_CARD"
+    # A deposit onto the member's stored-value card, sold at the desk within an order: not a sale.
+    TOP_UP = "TOP_UP"
 
 
 services = Table(
@@ -110,7 +112,7 @@ store_prices = Table(
 )
 
 ITEM_TABLES = {ItemKind.SERVICE: services, ItemKind.PRODUCT: retail_products, ItemKind.COUNT_CARD: count_card_products}
-ITEM_WHAT = {ItemKind.SERVICE: "项目", ItemKind.PRODUCT: "商品", ItemKind.COUNT_CARD: "次卡"}
+ITEM_WHAT = {ItemKind.SERVICE: "项目", ItemKind.PRODUCT: "商品", ItemKind.COUNT_CARD: "次卡", ItemKind.TOP_UP: "卡种"}
 
 
 async def _unique_name(db: AsyncConnection, table: Table, brand_id: int, name: str) -> None:
@@ -223,7 +225,7 @@ async def set_store_price(db: AsyncConnection, actor: Actor, *, store_id: int, k
 async def price_items(db: AsyncConnection, brand_id: int, store_id: int, wanted: list[tuple[ItemKind, int]]) -> dict:
     """(kind, id) -> the item row and its price at this store, for the brand's own items only."""
     found: dict = {}
-    for kind in ItemKind:
+    for kind in ITEM_TABLES:
         ids = [i for k, i in wanted if k == kind]
         if not ids:
             continue

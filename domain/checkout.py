@@ -12,7 +12,8 @@ from sqlalchemy import Column, ForeignKey, String, Table, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from domain import audit, count_cards
-from domain.card_spending import debit_card, record_card_entry
+from domain import cards
+from domain.card_spending import CardDebit, debit_card, record_card_entry
 from domain.cards import check_amount
 from domain.catalogue import ItemKind, count_card_product_services, count_card_products
 from domain.db import Id, metadata, utcnow
@@ -122,6 +123,10 @@ async def checkout(db: AsyncConnection, actor: Actor, *, order_id: int, payments
     if not lines:
         raise DomainError("ORDER_EMPTY", "orderId")
     _check_payment_shapes(payments, order.member_id)
+    if any(l.row.kind == ItemKind.TOP_UP.value for l in lines):
+        for i, pay in enumerate(payments):
+            if pay.method in (Method.STORED_VALUE, Method.ON_ACCOUNT):
+                raise DomainError("PAYMENT_INVALID", f"payments.{i}.method", why="充值只能用现金、银行卡、微信或支付宝支付")
 
     store = (await db.execute(select(stores.c.timezone).where(stores.c.id == order.store_id))).one()
     brand = (await db.execute(select(brands.c.timezone, brands.c.settlement_rate_bp).where(brands.c.id == actor.brand_id))).one()
@@ -200,9 +205,13 @@ async def checkout(db: AsyncConnection, actor: Actor, *, order_id: int, payments
                 credits.append(Leg(liability, -paid_for_card))
                 liability_total += paid_for_card
 
+    # 5. Top-ups sold in the order go onto the member's card: a deposit owed to them, not revenue.
+    deposits = await _deposits(db, actor, order, lines, credits)
+    deposit_total = sum(d.principal for d in deposits)
+
     gift_total = sum(d.gift for d in tally.card_debits)
     ids = await ensure_accounts(db, actor.brand_id, [store_account(AccountKind.STORE_REVENUE, order.store_id), store_account(AccountKind.STORE_GIFT_CONSUMED, order.store_id)])
-    revenue = sum(l.amount for l in tally.debits) - liability_total - gift_total
+    revenue = sum(l.amount for l in tally.debits) - liability_total - gift_total - deposit_total
     if revenue:
         credits.append(Leg(ids[f"store:{order.store_id}:store_revenue"], -revenue))
     if gift_total:
@@ -240,6 +249,9 @@ async def checkout(db: AsyncConnection, actor: Actor, *, order_id: int, payments
             raise DomainError("CREDIT_LIMIT_EXCEEDED", "payments", available=_yuan(max(0, (row.ceiling or 0) - row.balance))) from None
         for debit in tally.card_debits:
             await record_card_entry(db, actor, debit, transfer_id=transfer_id, kind="CHECKOUT", after=after, store_id=order.store_id)
+        for deposit in deposits:
+            await record_card_entry(db, actor, deposit, transfer_id=transfer_id, kind="TOP_UP", after=after, store_id=order.store_id, sign=1)
+            await cards.raise_tier(db, order.member_id, actor.brand_id, deposit.principal)
         await record_items(db, actor.brand_id, transfer_id, order_id, tally.settlements)
     await db.execute(
         update(orders).where(orders.c.id == order_id).values(
@@ -248,6 +260,30 @@ async def checkout(db: AsyncConnection, actor: Actor, *, order_id: int, payments
         )
     )
     return transfer_id
+
+
+async def _deposits(db: AsyncConnection, actor: Actor, order, lines: list[_Line], credits: list[Leg]) -> list[CardDebit]:
+    """Each card topped up by the order, with its principal and the bonus of the highest rule its
+    amount reaches (lines of one card are added up first, as one top-up of the total)."""
+    by_product: dict[int, int] = {}
+    for line in lines:
+        if line.row.kind == ItemKind.TOP_UP.value:
+            by_product[line.row.item_id] = by_product.get(line.row.item_id, 0) + line.money_net
+    deposits = []
+    if not by_product:
+        return deposits
+    spec = store_account(AccountKind.STORE_GIFT_ISSUED, order.store_id)
+    gift_issued = (await ensure_accounts(db, actor.brand_id, [spec]))[spec.code]
+    for product_id, amount in sorted(by_product.items()):
+        card_id = await cards.issue_card(db, brand_id=actor.brand_id, member_id=order.member_id, product_id=product_id, store_id=order.store_id)
+        card = (await db.execute(select(cards.cards).where(cards.cards.c.id == card_id))).one()
+        await cards.lock_card(db, card_id)
+        bonus = cards.bonus_for(await cards.rules_of(db, product_id), amount)
+        credits.append(Leg(card.principal_account_id, -amount))
+        if bonus:
+            credits.extend([Leg(gift_issued, bonus), Leg(card.gift_account_id, -bonus)])
+        deposits.append(CardDebit(card.id, card.member_id, amount, bonus, (), card))
+    return deposits
 
 
 def _check_payment_shapes(payments: list[PaymentSpec], member_id: int | None) -> None:

@@ -23,6 +23,7 @@ from sqlalchemy import (
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from domain import audit
+from domain.cards import check_amount, get_product
 from domain.catalogue import ITEM_WHAT, ItemKind, price_items
 from domain.db import Id, UtcDateTime, created_at_column, metadata, utcnow
 from domain.errors import DomainError
@@ -96,6 +97,7 @@ class LineSpec:
     item_id: int | None
     quantity: int
     technician_id: int | None = None
+    amount: int | None = None  # TOP_UP lines: how much goes onto the card
 
 
 async def _load_order(db: AsyncConnection, actor: Actor, order_id: int, field: str = "orderId"):
@@ -117,19 +119,28 @@ async def _insert_lines(db: AsyncConnection, actor: Actor, order_id: int, store_
             raise DomainError("LINE_REQUIRED", f"lines.{i}")
         if not 1 <= line.quantity <= MAX_QUANTITY:
             raise DomainError("INVALID_VALUE", f"lines.{i}.quantity", what=f"数量（1-{MAX_QUANTITY}）")
-        if line.kind == ItemKind.COUNT_CARD and member_id is None:
-            raise DomainError("MEMBER_REQUIRED", f"lines.{i}.countCardProductId")
-    priced = await price_items(db, actor.brand_id, store_id, [(l.kind, l.item_id) for l in lines])
+        if line.kind in (ItemKind.COUNT_CARD, ItemKind.TOP_UP) and member_id is None:
+            raise DomainError("MEMBER_REQUIRED", f"lines.{i}.{_field(line.kind)}")
+        if line.kind == ItemKind.TOP_UP:
+            if line.quantity != 1:
+                raise DomainError("INVALID_VALUE", f"lines.{i}.quantity", what="充值数量（只能为1）")
+            check_amount(line.amount, f"lines.{i}.amount")
+    priced = await price_items(db, actor.brand_id, store_id, [(l.kind, l.item_id) for l in lines if l.kind != ItemKind.TOP_UP])
+    for i, line in enumerate(lines):
+        if line.kind == ItemKind.TOP_UP:
+            product = await get_product(db, actor, line.item_id, f"lines.{i}.topUpCardProductId")
+            priced[(line.kind, line.item_id, i)] = (_Deposit(f"充值·{product.name}", "充值"), line.amount)
     technicians = {l.technician_id for l in lines if l.technician_id is not None}
     if technicians:
         found = set((await db.execute(select(staff.c.id).where(staff.c.brand_id == actor.brand_id, staff.c.id.in_(technicians)))).scalars())
     rows = []
     for i, line in enumerate(lines):
-        if (line.kind, line.item_id) not in priced:
+        key = (line.kind, line.item_id, i) if line.kind == ItemKind.TOP_UP else (line.kind, line.item_id)
+        if key not in priced:
             raise DomainError("NOT_FOUND", f"lines.{i}.{_field(line.kind)}", what=ITEM_WHAT[line.kind])
         if line.technician_id is not None and line.technician_id not in found:
             raise DomainError("NOT_FOUND", f"lines.{i}.technicianId", what="技师")
-        item, price = priced[(line.kind, line.item_id)]
+        item, price = priced[key]
         category = item.category if line.kind != ItemKind.COUNT_CARD else "次卡"
         rows.append(
             {
@@ -143,8 +154,15 @@ async def _insert_lines(db: AsyncConnection, actor: Actor, order_id: int, store_
     await _retotal(db, order_id)
 
 
+@dataclass(frozen=True)
+class _Deposit:
+    name: str
+    category: str
+
+
 def _field(kind: ItemKind) -> str:
-    return {ItemKind.SERVICE: "serviceId", ItemKind.PRODUCT: "productId", ItemKind.COUNT_CARD: "countCardProductId"}[kind]
+    return {ItemKind.SERVICE: "serviceId", ItemKind.PRODUCT: "productId", ItemKind.COUNT_CARD: "countCardProductId",
+            ItemKind.TOP_UP: "topUpCardProductId"}[kind]
 
 
 async def _retotal(db: AsyncConnection, order_id: int) -> None:

@@ -8,17 +8,18 @@ at all."""
 
 from __future__ import annotations
 
-from sqlalchemy import Column, ForeignKey, Integer, String, Table, insert, select, update
+from sqlalchemy import Column, ForeignKey, Integer, String, Table, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from domain import audit, count_cards
-from domain.card_spending import credit_back, record_card_entry
+from domain.card_spending import CardDebit, credit_back, record_card_entry
+from domain.cards import card_entries, cards, lock_card
 from domain.catalogue import ItemKind
 from domain.checkout import Method, order_payments, receivable_account
 from domain.count_cards import CountCardStatus, count_card_uses
 from domain.db import Id, created_at_column, metadata, utcnow
 from domain.errors import DomainError
-from domain.ledger import AccountKind, Leg, accounts, ensure_accounts, post_transfer, store_account
+from domain.ledger import AccountKind, InsufficientFunds, Leg, accounts, ensure_accounts, post_transfer, store_account, transfers
 from domain.members import members
 from domain.orders import OrderStatus, order_lines, orders
 from domain.settlement import PendingItem, clearing_legs, record_items
@@ -95,6 +96,7 @@ async def refund_order(
     credit_legs: list[Leg] = []
     settlements: list[PendingItem] = []
     money = 0
+    deposits: dict[int, CardDebit] = {}
     sessions_returned = 0
     revenue_back = 0
     line_updates: dict[int, tuple[int, int]] = {}
@@ -119,6 +121,9 @@ async def refund_order(
         money_units = units - from_cards
         if money_units and row.kind == ItemKind.COUNT_CARD.value:
             amount = await _revoke_cards(db, line_id, money_units, debit_legs)
+        elif money_units and row.kind == ItemKind.TOP_UP.value:
+            amount = row.net_amount
+            await _take_back_deposit(db, actor, order, row.item_id, amount, debit_legs, deposits)
         elif money_units:
             covered_value = sum(p.amount for p in payments if p.method == Method.COUNT_CARD and p.order_line_id == line_id)
             money_net = row.net_amount - covered_value
@@ -176,12 +181,18 @@ async def refund_order(
     legs = debit_legs + credit_legs + await clearing_legs(db, actor.brand_id, settlements)
     transfer_id = None
     if any(leg.amount for leg in legs):
-        transfer_id, after = await post_transfer(
-            db, brand_id=actor.brand_id, kind="REFUND", reference=reference, legs=legs, store_id=order.store_id,
-            staff_id=actor.staff_id, member_id=order.member_id, reverses_id=order.transfer_id, memo=reason[:200],
-        )
+        try:
+            transfer_id, after = await post_transfer(
+                db, brand_id=actor.brand_id, kind="REFUND", reference=reference, legs=legs, store_id=order.store_id,
+                staff_id=actor.staff_id, member_id=order.member_id, reverses_id=order.transfer_id, memo=reason[:200],
+            )
+        except InsufficientFunds:
+            # Only a top-up's card can be short: the member has already spent what it put there.
+            raise DomainError("NOT_REFUNDABLE", "lines") from None
         for credit in card_credits:
             await record_card_entry(db, actor, credit, transfer_id=transfer_id, kind="REFUND", after=after, store_id=order.store_id, sign=1)
+        for deposit in deposits.values():
+            await record_card_entry(db, actor, deposit, transfer_id=transfer_id, kind="TOP_UP_REFUND", after=after, store_id=order.store_id)
         await record_items(db, actor.brand_id, transfer_id, order_id, settlements)
 
     for line_id, (quantity, amount) in line_updates.items():
@@ -212,6 +223,30 @@ async def refund_order(
     await audit.record(db, actor, "order.refund", "order", order_id, after={"amount": money, "sessions": sessions_returned, "reason": reason,
                                                                          "points": -points_back}, store_id=order.store_id)
     return refund_id
+
+
+async def _take_back_deposit(db: AsyncConnection, actor: Actor, order, product_id: int, amount: int, debit_legs: list[Leg], deposits: dict) -> None:
+    """A top-up sold in the order comes back off the card with its share of the bonus; the ledger's
+    floor refuses it if the member has spent it meanwhile."""
+    card = (await db.execute(select(cards.c.id, cards.c.member_id, cards.c.principal_account_id, cards.c.gift_account_id, cards.c.status)
+                             .where(cards.c.member_id == order.member_id, cards.c.product_id == product_id))).one()
+    await lock_card(db, card.id, allow_frozen=True)
+    entry = (await db.execute(select(card_entries.c.principal_delta, card_entries.c.gift_delta).where(
+        card_entries.c.transfer_id == order.transfer_id, card_entries.c.card_id == card.id, card_entries.c.kind == "TOP_UP"))).one()
+    done_p, done_g = (await db.execute(
+        select(func.coalesce(-func.sum(card_entries.c.principal_delta), 0), func.coalesce(-func.sum(card_entries.c.gift_delta), 0))
+        .select_from(card_entries.join(transfers, transfers.c.id == card_entries.c.transfer_id))
+        .where(transfers.c.reverses_id == order.transfer_id, card_entries.c.card_id == card.id, card_entries.c.kind == "TOP_UP_REFUND")
+    )).one()
+    taken_before = deposits[card.id].principal if card.id in deposits else 0
+    back_g = entry.gift_delta * (done_p + taken_before + amount) // entry.principal_delta - done_g - (deposits[card.id].gift if card.id in deposits else 0)
+    spec = store_account(AccountKind.STORE_GIFT_ISSUED, order.store_id)
+    gift_issued = (await ensure_accounts(db, actor.brand_id, [spec]))[spec.code]
+    debit_legs.append(Leg(card.principal_account_id, amount))
+    if back_g:
+        debit_legs.extend([Leg(card.gift_account_id, back_g), Leg(gift_issued, -back_g)])
+    before = deposits.get(card.id)
+    deposits[card.id] = CardDebit(card.id, card.member_id, amount + (before.principal if before else 0), back_g + (before.gift if before else 0), (), card)
 
 
 def _units_wanted(rows: dict, lines: list[tuple[int, int]] | None) -> dict[int, int]:

@@ -57,7 +57,9 @@ async def daily_close(db: AsyncConnection, actor: Actor, *, store_id: int, day: 
 
     for category, qty, list_amount, discount, net in await db.execute(
         select(order_lines.c.category, func.sum(order_lines.c.quantity), func.sum(order_lines.c.list_amount), func.sum(order_lines.c.discount), func.sum(order_lines.c.net_amount))
-        .join(orders, orders.c.id == order_lines.c.order_id).where(paid_today).group_by(order_lines.c.category).order_by(order_lines.c.category)
+        .join(orders, orders.c.id == order_lines.c.order_id)
+        # A top-up sold in an order is a deposit, reported under topUps, not a sale.
+        .where(paid_today, order_lines.c.kind != "TOP_UP").group_by(order_lines.c.category).order_by(order_lines.c.category)
     ):
         report.sales.append({"category": category, "quantity": qty, "list_amount": list_amount, "discount": discount, "net_amount": net})
     report.orders_paid = await db.scalar(select(func.count()).select_from(orders).where(paid_today))
@@ -68,14 +70,17 @@ async def daily_close(db: AsyncConnection, actor: Actor, *, store_id: int, day: 
 
     entries_today = and_(card_entries.c.store_id == store_id, card_entries.c.created_at >= start, card_entries.c.created_at < end)
     top_ups = defaultdict(int)
-    for tender, principal, gift, count in await db.execute(
-        select(transfers.c.memo, func.sum(card_entries.c.principal_delta), func.sum(card_entries.c.gift_delta), func.count())
-        .join(transfers, transfers.c.id == card_entries.c.transfer_id).where(entries_today, card_entries.c.kind == "TOP_UP").group_by(transfers.c.memo)
+    for kind, tender, principal, gift, count in await db.execute(
+        select(transfers.c.kind, transfers.c.memo, func.sum(card_entries.c.principal_delta), func.sum(card_entries.c.gift_delta), func.count())
+        .join(transfers, transfers.c.id == card_entries.c.transfer_id).where(entries_today, card_entries.c.kind == "TOP_UP")
+        .group_by(transfers.c.kind, transfers.c.memo)
     ):
         top_ups["principal"] += principal
         top_ups["gift"] += gift
         top_ups["count"] += count
-        top_ups[f"by:{tender}"] = principal
+        if kind == "TOP_UP":
+            # Top-ups at the desk by tender; those sold in an order were paid by the order's payments.
+            top_ups[f"by:{tender}"] += principal
     report.top_ups = {"principal": top_ups["principal"], "gift": top_ups["gift"], "count": top_ups["count"],
                       "by_method": {k[3:]: v for k, v in top_ups.items() if k.startswith("by:")}}
     spent = (

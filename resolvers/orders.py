@@ -22,20 +22,26 @@ class LineInput:
     count_card_product_id: str | None
     quantity: int
     technician_id: str | None
+    top_up_card_product_id: str | None = None
+    amount: int | None = None
 
 
 def _lines(lines: list[LineInput]) -> list[LineSpec]:
     specs = []
     for i, line in enumerate(lines):
         chosen = [(k, v) for k, v in ((ItemKind.SERVICE, line.service_id), (ItemKind.PRODUCT, line.product_id),
-                                      (ItemKind.COUNT_CARD, line.count_card_product_id)) if v]
+                                      (ItemKind.COUNT_CARD, line.count_card_product_id), (ItemKind.TOP_UP, line.top_up_card_product_id)) if v]
         if len(chosen) != 1:
             raise DomainError("LINE_REQUIRED", f"lines.{i}")
         kind, gid = chosen[0]
         type_name, field = {ItemKind.SERVICE: ("Service", "serviceId"), ItemKind.PRODUCT: ("RetailProduct", "productId"),
-                            ItemKind.COUNT_CARD: ("CountCardProduct", "countCardProductId")}[kind]
+                            ItemKind.COUNT_CARD: ("CountCardProduct", "countCardProductId"),
+                            ItemKind.TOP_UP: ("StoredValueCardProduct", "topUpCardProductId")}[kind]
+        if (kind == ItemKind.TOP_UP) != (line.amount is not None):
+            raise DomainError("INVALID_VALUE", f"lines.{i}.amount", what="金额（只用于充值行）")
         specs.append(LineSpec(kind, decode_id(gid, type_name, f"lines.{i}.{field}"), line.quantity,
-                              decode_id(line.technician_id, "Staff", f"lines.{i}.technicianId") if line.technician_id else None))
+                              decode_id(line.technician_id, "Staff", f"lines.{i}.technicianId") if line.technician_id else None,
+                              line.amount))
     return specs
 
 

@@ -143,10 +143,13 @@ class OrderLineInput:
     count_card_product_id: strawberry.ID | None = None
     quantity: int = 1
     technician_id: strawberry.ID | None = None
+    top_up_card_product_id: strawberry.ID | None = strawberry.field(default=None, description="充值 in the order: the member's card of this product")
+    amount: Fen | None = strawberry.field(default=None, description="With topUpCardProductId: how much goes onto the card")
 
 
 def _line_inputs(lines: list[OrderLineInput]) -> list[LineInput]:
-    return [LineInput(l.service_id, l.product_id, l.count_card_product_id, l.quantity, l.technician_id) for l in lines]
+    return [LineInput(l.service_id, l.product_id, l.count_card_product_id, l.quantity, l.technician_id, l.top_up_card_product_id, l.amount)
+            for l in lines]
 
 
 @strawberry.input

@@ -181,3 +181,41 @@ async def test_another_stores_order_reveals_nothing_of_its_state(demo):
     refund = (await demo.gql("mutation($i: RefundOrderInput!) { refundOrder(input: $i) { errors { code } } }",
                              {"i": {"orderId": order["id"], "reason": "x", "idempotencyKey": "k"}}, as_="manager"))["refundOrder"]
     assert refund["errors"] == [{"code": "STORE_FORBIDDEN"}]
+
+
+async def test_a_top_up_sold_in_an_order_is_a_deposit_with_its_bonus_and_refunds_while_unspent(demo, engine):
+    member = await demo.register()
+    nails = demo.services["日式美甲"]["id"]
+    order = await open_order(demo, [{"topUpCardProductId": demo.products["金卡"], "amount": 300_000}, {"serviceId": nails}], member_id=member["id"])
+    assert order["total"] == 316_800
+    refused = await checkout(demo, order["id"], [{"method": "ON_ACCOUNT"}])
+    assert [(e["code"], e["field"]) for e in refused["errors"]] == [("PAYMENT_INVALID", "payments.0.method")]
+    paid = await checkout(demo, order["id"], [{"method": "BANK_CARD", "amount": 300_000}, {"method": "CASH"}])
+    assert paid["errors"] == []
+    assert (paid["order"]["total"], paid["order"]["pointsEarned"]) == (316_800, 3_168)
+    m = (await demo.gql(MEMBER, {"id": member["id"]}, as_="manager"))["member"]
+    # 充3000送800, on the member's new 金卡.
+    assert [(c["principal"], c["gift"]) for c in m["storedValueCards"]] == [(300_000, 80_000)]
+    close = (await demo.gql("query($s: ID!, $d: Date!) { dailyClose(storeId: $s, date: $d) { sales { total byCategory { category } } payments { total } topUps { principal gift count byMethod { method amount } } } }",
+                            {"s": demo.jingan, "d": today()}, as_="manager"))["dailyClose"]
+    # A deposit is not a sale; the demo seed's own 充1000送200 at 静安店 is in the day too.
+    assert close["sales"]["total"] == 16_800 and [c["category"] for c in close["sales"]["byCategory"]] == ["美甲"]
+    assert close["payments"]["total"] == 316_800
+    assert (close["topUps"]["principal"], close["topUps"]["gift"], close["topUps"]["count"]) == (400_000, 100_000, 2)
+    assert close["topUps"]["byMethod"] == [{"method": "CASH", "amount": 100_000}]
+
+    top_up_line = next(l["id"] for l in paid["order"]["lines"] if l["name"] == "充值·金卡")
+    refund = "mutation($i: RefundOrderInput!) { refundOrder(input: $i) { refund { amount } errors { code field } } }"
+    card = m["storedValueCards"][0]["id"]
+    spend = await open_order(demo, [{"serviceId": demo.services["精油全身SPA"]["id"]}], member_id=member["id"])
+    await checkout(demo, spend["id"], [{"method": "STORED_VALUE", "cardId": card, "amount": 49_980}])
+    before = await snapshot(engine)
+    short = (await demo.gql(refund, {"i": {"orderId": order["id"], "reason": "退充值", "idempotencyKey": "r1", "lines": [{"lineId": top_up_line}]}}, as_="manager"))["refundOrder"]
+    assert short["errors"] == [{"code": "NOT_REFUNDABLE", "field": "lines"}]
+    assert await snapshot(engine) == before
+    await demo.gql(refund, {"i": {"orderId": spend["id"], "reason": "撤销消费", "idempotencyKey": "r2"}}, as_="manager")
+    back = (await demo.gql(refund, {"i": {"orderId": order["id"], "reason": "退充值", "idempotencyKey": "r3", "lines": [{"lineId": top_up_line}]}}, as_="manager"))["refundOrder"]
+    assert back == {"refund": {"amount": 300_000}, "errors": []}
+    m = (await demo.gql(MEMBER, {"id": member["id"]}, as_="manager"))["member"]
+    assert [(c["principal"], c["gift"]) for c in m["storedValueCards"]] == [(0, 0)]
+    await assert_ledger_ok(engine)
