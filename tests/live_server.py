@@ -3,7 +3,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
+import uuid
 import signal
 import socket
 import subprocess
@@ -12,7 +14,9 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+import asyncpg
 import httpx
+from sqlalchemy.engine import make_url
 
 MEIYE = Path(sys.executable).parent / "meiye"
 ROOT = Path(__file__).resolve().parent.parent
@@ -126,3 +130,30 @@ async def login(http: httpx.AsyncClient, username: str, password: str = "meiye-d
     )
     assert not body.get("errors") and body["data"]["staffLogin"]["errors"] == [], body
     return body["data"]["staffLogin"]["token"]
+
+
+@contextlib.asynccontextmanager
+async def scratch_database(test_url: str, sqlite_path: Path, prefix: str):
+    """A brand-new database for one test: a SQLite file, or, when `test_url` is a PostgreSQL URL,
+    a uniquely named database on that server, dropped WITH (FORCE) afterwards."""
+    if not test_url.startswith("postgresql"):
+        yield sqlite_url(sqlite_path)
+        return
+    url = make_url(test_url)
+    name = f"{prefix}_{uuid.uuid4().hex[:8]}"
+
+    async def admin(sql: str) -> None:
+        conn = await asyncpg.connect(
+            user=url.username or "postgres", password=url.password, host=url.host or "127.0.0.1",
+            port=url.port or 5432, database="postgres", timeout=10,
+        )
+        try:
+            await conn.execute(sql)
+        finally:
+            await conn.close()
+
+    await admin(f'CREATE DATABASE "{name}"')
+    try:
+        yield url.set(database=name).render_as_string(hide_password=False)
+    finally:
+        await admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')

@@ -202,3 +202,19 @@ async def test_finance_reconciles_a_bill_and_fixes_paid_there_pending_here(mp, e
     denied = await mp.demo.gql.raw(query, variables, as_="reception")
     assert denied["errors"][0]["extensions"]["code"] == "FORBIDDEN"
     await assert_ledger_ok(engine)
+
+
+async def test_a_customer_sees_only_their_own_payments_and_membership(mp):
+    mine = await mp.customer(Channel.WECHAT, phone="13800138000")
+    payment = await mp.buy_facial(mine)
+    theirs = await mp.customer(Channel.WECHAT, phone="13900139000")  # 李娜 of the demo brand
+    assert (await mp.gql("query($id: ID!) { payment(id: $id) { id } }", {"id": payment["id"]}, token=theirs))["payment"] is None
+    me = (await mp.gql("{ me { name phone } }", token=theirs))["me"]
+    assert me == {"name": "李娜", "phone": "13900139000"}
+    unbound = (await mp.gql('mutation { wechatLogin(input: {code: "demo:o_stranger"}) { token } }'))["wechatLogin"]["token"]
+    assert (await mp.gql("{ me { id } }", token=unbound))["me"] is None
+    refused = (await mp.gql(BUY, {"i": {"productId": mp.demo.count_card_products["面部清洁10次卡"], "storeId": mp.demo.jingan, "payWith": "WECHAT",
+                                        "idempotencyKey": "x"}}, token=unbound))["buyCountCard"]
+    assert refused["errors"] == [{"code": "NOT_BOUND"}]
+    body = await mp.gql.raw("{ me { id } }")
+    assert body["errors"][0]["extensions"]["code"] == "UNAUTHENTICATED"

@@ -12,12 +12,10 @@ import os
 import uuid
 from collections import Counter
 
-import asyncpg
 import httpx
 import pytest
-from sqlalchemy.engine import make_url
 
-from tests.live_server import graphql, login, run_cli, sqlite_url, start_server
+from tests.live_server import graphql, login, run_cli, scratch_database, start_server
 
 ORDERS = 24
 PRICE = 10_000  # ¥100 per order
@@ -41,29 +39,9 @@ MEMBER = """query($id: ID!) { member(id: $id) { storedValueCards { id principal 
 
 @pytest.fixture
 async def live_database(tmp_path):
-    """A brand-new database for this test: a SQLite file, or (when MEIYE_TEST_DATABASE_URL is a
-    PostgreSQL URL) a uniquely named PostgreSQL database, dropped WITH (FORCE) afterwards."""
-    if not _TEST_URL.startswith("postgresql"):
-        yield sqlite_url(tmp_path / "checkout-concurrency.db")
-        return
-    url = make_url(_TEST_URL)
-    name = f"meiye_checkout_conc_{uuid.uuid4().hex[:8]}"
-
-    async def admin(sql: str) -> None:
-        conn = await asyncpg.connect(
-            user=url.username or "postgres", password=url.password, host=url.host or "127.0.0.1",
-            port=url.port or 5432, database="postgres", timeout=10,
-        )
-        try:
-            await conn.execute(sql)
-        finally:
-            await conn.close()
-
-    await admin(f'CREATE DATABASE "{name}"')
-    try:
-        yield url.set(database=name).render_as_string(hide_password=False)
-    finally:
-        await admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    """A brand-new database of the running half (see tests.live_server.scratch_database)."""
+    async with scratch_database(_TEST_URL, tmp_path / "checkout-concurrency.db", "meiye_checkout_conc") as url:
+        yield url
 
 
 @pytest.fixture

@@ -11,14 +11,12 @@ import re
 import uuid
 from collections import Counter
 
-import asyncpg
 import httpx
 import pytest
-from sqlalchemy.engine import make_url
 
 from domain.db import create_engine, read_transaction
 from domain.invariants import verify_all
-from tests.live_server import graphql, login, run_cli, sqlite_url, start_server
+from tests.live_server import graphql, login, run_cli, scratch_database, start_server
 
 PARALLEL = 8
 REQUEST_TIMEOUT = 60.0
@@ -47,29 +45,9 @@ def gold_bonus(amount: int) -> int:
     ]
 )
 async def live_database(request, tmp_path):
-    """A brand-new database of the running half: a SQLite file, or a PostgreSQL database made for
-    this test and dropped (WITH (FORCE)) after it."""
-    if request.param == "sqlite":
-        yield sqlite_url(tmp_path / "concurrency.db")
-        return
-    url = make_url(_TEST_URL)
-    name = f"meiye_conc_{uuid.uuid4().hex[:8]}"
-
-    async def admin(sql: str) -> None:
-        conn = await asyncpg.connect(
-            user=url.username or "postgres", password=url.password, host=url.host or "127.0.0.1",
-            port=url.port or 5432, database="postgres", timeout=10,
-        )
-        try:
-            await conn.execute(sql)
-        finally:
-            await conn.close()
-
-    await admin(f'CREATE DATABASE "{name}"')
-    try:
-        yield url.set(database=name).render_as_string(hide_password=False)
-    finally:
-        await admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    """A brand-new database of the running half (see tests.live_server.scratch_database)."""
+    async with scratch_database(_TEST_URL if request.param == "postgresql" else "", tmp_path / "concurrency.db", "meiye_conc") as url:
+        yield url
 
 
 @pytest.fixture
