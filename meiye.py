@@ -56,6 +56,9 @@ async def _with_connection(url: str, work):
 def cmd_serve(args) -> int:
     settings = _settings(args)
     settings.check()
+    if settings.demo and args.workers > 1:
+        print("--demo runs one worker: its WeChat and Alipay stand-ins keep their orders in memory", file=sys.stderr)
+        args.workers = 1
     _migrate(settings.database_url)
     if settings.demo:
         from domain import demo

@@ -71,6 +71,7 @@ async def seed(db: AsyncConnection, cipher: PiiCipher) -> bool:
     product_ids = {}
     for name, percent, rules in CARD_PRODUCTS:
         product_ids[name] = await cards.create_product(db, owner, name=name, service_discount_percent=percent, rules=list(rules))
+    await tenancy.update_brand_settings(db, owner, default_card_product_id=product_ids["银卡"])
     for name, phone, store, card in MEMBERS:
         member_id = await members.register_member(db, owner, cipher, name=name, phone=phone, store_id=store_ids[store], consent=True)
         if card is not None:

@@ -22,7 +22,7 @@ from domain.db import Id, UtcDateTime, created_at_column, metadata, utcnow
 from domain.errors import DomainError
 from domain.ledger import insert_ignoring_conflicts
 from domain.payment_types import Channel, EventKind, PaymentNotification, TradeState
-from domain.tenancy import get_store
+from domain.tenancy import brands, get_store
 
 INTENT_TTL = dt.timedelta(minutes=30)
 
@@ -130,10 +130,14 @@ async def check_store(db: AsyncConnection, brand_id: int, store_id: int) -> None
 
 
 async def top_up_product(db: AsyncConnection, brand_id: int, member_id: int) -> int:
-    """A customer's top-up goes to their card; the brand's first card product when there is none."""
+    """A customer's top-up goes to their card; the brand's default card product when there is none
+    (its first product if the brand has not chosen one)."""
     existing = await db.scalar(select(cards.cards.c.product_id).where(cards.cards.c.member_id == member_id).order_by(cards.cards.c.id).limit(1))
     if existing is not None:
         return existing
+    chosen = await db.scalar(select(brands.c.default_card_product_id).where(brands.c.id == brand_id))
+    if chosen is not None:
+        return chosen
     first = await db.scalar(select(cards.card_products.c.id).where(cards.card_products.c.brand_id == brand_id).order_by(cards.card_products.c.id).limit(1))
     if first is None:
         raise DomainError("NO_CARD_PRODUCT", "amount")

@@ -62,6 +62,8 @@ brands = Table(
     Column("timezone", String(40), nullable=False, default="Asia/Shanghai"),
     Column("member_seq", Integer, nullable=False, default=0),
     # Tiers follow cumulative top-up principal, in fen.
+    # The card a customer's first top-up in the mini-program opens; None: the brand's first product.
+    Column("default_card_product_id", Id, nullable=True),
     Column("silver_threshold", Id, nullable=False, default=300_000),
     Column("gold_threshold", Id, nullable=False, default=1_000_000),
     created_at_column(),
@@ -284,7 +286,8 @@ async def get_brand(db: AsyncConnection, brand_id: int):
 
 
 async def update_brand_settings(
-    db: AsyncConnection, actor: Actor, *, split_rule: SplitRule | None = None, settlement_rate_bp: int | None = None
+    db: AsyncConnection, actor: Actor, *, split_rule: SplitRule | None = None, settlement_rate_bp: int | None = None,
+    default_card_product_id: int | None = None,
 ) -> None:
     from domain import audit
 
@@ -296,6 +299,11 @@ async def update_brand_settings(
         if not 0 <= settlement_rate_bp <= 10000:
             raise DomainError("INVALID_VALUE", "settlementRatePercent", what="结算比例（0-100%）")
         values["settlement_rate_bp"] = settlement_rate_bp
+    if default_card_product_id is not None:
+        from domain.cards import get_product
+
+        await get_product(db, actor, default_card_product_id, "defaultCardProductId")
+        values["default_card_product_id"] = default_card_product_id
     if values:
         await db.execute(update(brands).where(brands.c.id == actor.brand_id).values(**values))
         await audit.record(

@@ -72,10 +72,13 @@ async def create_staff(ctx: Context, *, username: str, name: str, role: Role, pa
     return await ctx.mutate("createStaff", work)
 
 
-async def update_brand_settings(ctx: Context, *, split_rule: SplitRule | None, settlement_rate_percent: int | None) -> Outcome:
+async def update_brand_settings(
+    ctx: Context, *, split_rule: SplitRule | None, settlement_rate_percent: int | None, default_card_product_id: str | None = None
+) -> Outcome:
     async def work(db, actor):
         bp = None if settlement_rate_percent is None else settlement_rate_percent * 100
-        await tenancy.update_brand_settings(db, actor, split_rule=split_rule, settlement_rate_bp=bp)
+        product = decode_id(default_card_product_id, "StoredValueCardProduct", "defaultCardProductId") if default_card_product_id else None
+        await tenancy.update_brand_settings(db, actor, split_rule=split_rule, settlement_rate_bp=bp, default_card_product_id=product)
         return await tenancy.get_brand(db, actor.brand_id)
 
     return await ctx.mutate("updateBrandSettings", work)

@@ -55,6 +55,7 @@ class CreateStaffPayload:
 class UpdateBrandSettingsInput:
     stored_value_split_rule: SplitRuleEnum | None = None
     settlement_rate_percent: int | None = strawberry.field(default=None, description="跨店结算比例, 0-100")
+    default_card_product_id: strawberry.ID | None = strawberry.field(default=None, description="The card a customer's first mini-program top-up opens")
 
 
 @strawberry.type
@@ -130,7 +131,8 @@ class StaffMutation:
     @strawberry.mutation
     async def update_brand_settings(self, info: Info, input: UpdateBrandSettingsInput) -> UpdateBrandSettingsPayload:
         outcome = await resolvers.update_brand_settings(
-            info.context, split_rule=input.stored_value_split_rule, settlement_rate_percent=input.settlement_rate_percent
+            info.context, split_rule=input.stored_value_split_rule, settlement_rate_percent=input.settlement_rate_percent,
+            default_card_product_id=input.default_card_product_id,
         )
         return UpdateBrandSettingsPayload(brand=Brand.of(outcome.value) if outcome.ok else None, errors=user_errors(outcome.errors, info.context.lang))
 

@@ -40,12 +40,14 @@ class Brand(Node):
     stored_value_split_rule: SplitRuleEnum
     settlement_rate_percent: int
     timezone: str
+    default_card_product_id: strawberry.ID | None
 
     @staticmethod
     def of(row) -> "Brand":
         return Brand(
             id=to_global_id("Brand", row.id), name=row.name, stored_value_split_rule=SplitRule(row.split_rule),
             settlement_rate_percent=row.settlement_rate_bp // 100, timezone=row.timezone,
+            default_card_product_id=to_global_id("StoredValueCardProduct", row.default_card_product_id) if row.default_card_product_id else None,
         )
 
 

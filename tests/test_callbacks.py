@@ -218,3 +218,20 @@ async def test_a_customer_sees_only_their_own_payments_and_membership(mp):
     assert refused["errors"] == [{"code": "NOT_BOUND"}]
     body = await mp.gql.raw("{ me { id } }")
     assert body["errors"][0]["extensions"]["code"] == "UNAUTHENTICATED"
+
+
+async def test_a_new_customers_first_top_up_opens_the_brands_default_card(mp, engine):
+    token = await mp.customer(Channel.WECHAT, phone="13600136000")  # registers a new member (consent given)
+    assert (await mp.gql("{ me { storedValueCards { productName } } }", token=token))["me"]["storedValueCards"] == []
+    data = await mp.gql(TOP_UP, {"i": {"amount": 50_000, "storeId": mp.demo.xuhui, "payWith": "WECHAT", "idempotencyKey": "first"}}, token=token)
+    payment = data["topUp"]["payment"]
+    assert (await mp.post_wechat(*mp.platforms.wechatpay.callback_for(payment["outTradeNo"]))).status_code == 204
+    cards = (await mp.gql("{ me { storedValueCards { productName principal gift } } }", token=token))["me"]["storedValueCards"]
+    # The demo brand's default is 银卡: 充500送50.
+    assert cards == [{"productName": "银卡", "principal": 50_000, "gift": 5_000}]
+    settings = "mutation($i: UpdateBrandSettingsInput!) { updateBrandSettings(input: $i) { brand { defaultCardProductId } errors { code field } } }"
+    changed = (await mp.demo.gql(settings, {"i": {"defaultCardProductId": mp.demo.products["金卡"]}}, as_="owner"))["updateBrandSettings"]
+    assert changed == {"brand": {"defaultCardProductId": mp.demo.products["金卡"]}, "errors": []}
+    unknown = (await mp.demo.gql(settings, {"i": {"defaultCardProductId": "U3RvcmVkVmFsdWVDYXJkUHJvZHVjdDo5OTk="}}, as_="owner"))["updateBrandSettings"]
+    assert unknown["errors"] == [{"code": "NOT_FOUND", "field": "defaultCardProductId"}]
+    await assert_ledger_ok(engine)
