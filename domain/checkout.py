@@ -230,7 +230,8 @@ async def checkout(db: AsyncConnection, actor: Actor, *, order_id: int, payments
                 net_amount=line.covered_value + line.money_net,
             )
         )
-    points = await _earn_points(db, order.member_id, tally.real_money)
+    # A deposit earns nothing now: its principal earns when it is spent.
+    points = await _earn_points(db, order.member_id, tally.real_money - deposit_total)
     list_total = sum(l.row.unit_price * l.row.quantity for l in lines)
     total = sum(l.covered_value + l.money_net for l in lines)
     await audit.record(db, actor, "order.checkout", "order", order_id, after={"total": total, "payments": tally.payments}, store_id=order.store_id)

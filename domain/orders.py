@@ -98,6 +98,8 @@ class LineSpec:
     quantity: int
     technician_id: int | None = None
     amount: int | None = None  # TOP_UP lines: how much goes onto the card
+    # A price agreed elsewhere (a mini-program payment made at the price of its time); never from the API.
+    agreed_price: int | None = None
 
 
 async def _load_order(db: AsyncConnection, actor: Actor, order_id: int, field: str = "orderId"):
@@ -141,6 +143,8 @@ async def _insert_lines(db: AsyncConnection, actor: Actor, order_id: int, store_
         if line.technician_id is not None and line.technician_id not in found:
             raise DomainError("NOT_FOUND", f"lines.{i}.technicianId", what="技师")
         item, price = priced[key]
+        if line.agreed_price is not None:
+            price = line.agreed_price
         category = item.category if line.kind != ItemKind.COUNT_CARD else "次卡"
         rows.append(
             {

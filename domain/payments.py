@@ -132,9 +132,11 @@ async def check_store(db: AsyncConnection, brand_id: int, store_id: int) -> None
 async def top_up_product(db: AsyncConnection, brand_id: int, member_id: int) -> int:
     """A customer's top-up goes to their card; the brand's default card product when there is none
     (its first product if the brand has not chosen one)."""
-    existing = await db.scalar(select(cards.cards.c.product_id).where(cards.cards.c.member_id == member_id).order_by(cards.cards.c.id).limit(1))
+    existing = (await db.execute(select(cards.cards.c.product_id, cards.cards.c.status).where(cards.cards.c.member_id == member_id).order_by(cards.cards.c.id).limit(1))).first()
     if existing is not None:
-        return existing
+        if existing.status == cards.CardStatus.FROZEN:
+            raise DomainError("CARD_FROZEN", "amount")
+        return existing.product_id
     chosen = await db.scalar(select(brands.c.default_card_product_id).where(brands.c.id == brand_id))
     if chosen is not None:
         return chosen
@@ -149,15 +151,20 @@ async def buy_with_stored_value(db: AsyncConnection, customer: Customer, *, prod
     if customer.member_id is None:
         raise DomainError("NOT_BOUND", "phoneCode")
     actor = system_actor(customer.brand_id)
-    card = await db.scalar(select(cards.cards.c.id).where(cards.cards.c.member_id == customer.member_id, cards.cards.c.status == "ACTIVE").order_by(cards.cards.c.id).limit(1))
+    from domain.card_reads import cards_by_member_ids
+
+    active = [c for c in (await cards_by_member_ids(db, [customer.member_id]))[customer.member_id] if c.status == cards.CardStatus.ACTIVE]
+    # The card with the most on it; the checkout refuses if even that is short.
+    card = max(active, key=lambda c: (c.principal + c.gift, -c.id)).id if active else None
     if card is None:
         raise DomainError("INSUFFICIENT_BALANCE", "payWith", available="¥0.00")
     return await _sell_count_card(db, actor, customer.member_id, store_id, product_id, checkout.PaymentSpec(checkout.Method.STORED_VALUE, None, card, None), reference)
 
 
-async def _sell_count_card(db, actor, member_id, store_id, product_id, payment, reference) -> int:
+async def _sell_count_card(db, actor, member_id, store_id, product_id, payment, reference, agreed_price: int | None = None) -> int:
     order_id = await orders.open_order(
-        db, actor, store_id=store_id, member_id=member_id, lines=[orders.LineSpec(ItemKind.COUNT_CARD, product_id, 1)], note="小程序购买"
+        db, actor, store_id=store_id, member_id=member_id, note="小程序购买",
+        lines=[orders.LineSpec(ItemKind.COUNT_CARD, product_id, 1, agreed_price=agreed_price)],
     )
     await checkout.checkout(db, actor, order_id=order_id, payments=[payment], coupon_codes=[], reference=reference)
     from domain.count_cards import count_cards
@@ -227,7 +234,15 @@ async def _apply(db: AsyncConnection, intent, note: PaymentNotification) -> tupl
     )
     if moved.rowcount != 1:
         return "DUPLICATE", "intent already settled"
-    result_id = await _deliver(db, intent, note)
+    try:
+        async with db.begin_nested():
+            result_id = await _deliver(db, intent, note)
+    except DomainError as error:
+        # The customer has paid: keep the payment, answer the platform, and put it in front of
+        # finance (a card frozen since, a product gone) rather than fail and lose the event.
+        reason = f"PAID_NOT_DELIVERED: {error.code}"
+        await db.execute(update(payment_intents).where(payment_intents.c.id == intent.id).values(flag=reason))
+        return "NOT_DELIVERED", reason
     await db.execute(update(payment_intents).where(payment_intents.c.id == intent.id).values(result_id=result_id))
     return "APPLIED", None
 
@@ -242,7 +257,8 @@ async def _deliver(db: AsyncConnection, intent, note: PaymentNotification) -> in
         )
         return result.card_id
     payment = checkout.PaymentSpec(checkout.Method(intent.channel), intent.amount, None, None)
-    card_id = await _sell_count_card(db, actor, intent.member_id, intent.store_id, intent.item_id, payment, reference)
+    # At the price the customer agreed to when paying, whatever the price list says now.
+    card_id = await _sell_count_card(db, actor, intent.member_id, intent.store_id, intent.item_id, payment, reference, agreed_price=intent.amount)
     await audit.record(db, actor, "payment.apply", "payment_intent", intent.id, after={"out_trade_no": intent.out_trade_no, "amount": intent.amount})
     return card_id
 

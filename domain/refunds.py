@@ -245,6 +245,8 @@ async def _take_back_deposit(db: AsyncConnection, actor: Actor, order, product_i
     debit_legs.append(Leg(card.principal_account_id, amount))
     if back_g:
         debit_legs.extend([Leg(card.gift_account_id, back_g), Leg(gift_issued, -back_g)])
+    # The tier follows top-ups that stand: a refunded deposit no longer counts towards it.
+    await db.execute(update(members).where(members.c.id == order.member_id).values(total_top_up=members.c.total_top_up - amount))
     before = deposits.get(card.id)
     deposits[card.id] = CardDebit(card.id, card.member_id, amount + (before.principal if before else 0), back_g + (before.gift if before else 0), (), card)
 

@@ -235,3 +235,23 @@ async def test_a_new_customers_first_top_up_opens_the_brands_default_card(mp, en
     unknown = (await mp.demo.gql(settings, {"i": {"defaultCardProductId": "U3RvcmVkVmFsdWVDYXJkUHJvZHVjdDo5OTk="}}, as_="owner"))["updateBrandSettings"]
     assert unknown["errors"] == [{"code": "NOT_FOUND", "field": "defaultCardProductId"}]
     await assert_ledger_ok(engine)
+
+
+async def test_a_paid_top_up_that_cannot_be_delivered_is_kept_and_flagged_not_lost(mp, engine):
+    token = await mp.customer(Channel.WECHAT)  # 张小美, whose 金卡 the desk freezes after she starts paying
+    data = await mp.gql(TOP_UP, {"i": {"amount": 10_000, "storeId": mp.demo.jingan, "payWith": "WECHAT", "idempotencyKey": "t1"}}, token=token)
+    payment = data["topUp"]["payment"]
+    card = (await mp.demo.gql("{ members(search: \"13800138000\") { edges { node { storedValueCards { id } } } } }", as_="manager"))["members"]["edges"][0]["node"]["storedValueCards"][0]["id"]
+    await mp.demo.gql("mutation($i: FreezeCardInput!) { freezeCard(input: $i) { errors { code } } }", {"i": {"cardId": card, "reason": "挂失"}}, as_="manager")
+    before = (await mp.gql("{ me { storedValueCards { principal gift } } }", token=token))["me"]["storedValueCards"]
+    for _ in range(2):
+        assert (await mp.post_wechat(*mp.platforms.wechatpay.callback_for(payment["outTradeNo"], event_id=str(uuid.uuid4())))).status_code == 204
+    assert (await mp.gql("{ me { storedValueCards { principal gift } } }", token=token))["me"]["storedValueCards"] == before
+    async with read_transaction(engine) as db:
+        status, flag = (await db.execute(select(payment_intents.c.status, payment_intents.c.flag).where(payment_intents.c.out_trade_no == payment["outTradeNo"]))).one()
+        outcomes = sorted((await db.execute(text("SELECT outcome FROM payment_events"))).scalars())
+    assert (status, flag) == ("PAID", "PAID_NOT_DELIVERED: CARD_FROZEN")
+    assert outcomes == ["DUPLICATE", "NOT_DELIVERED"]
+    refused = await mp.gql(TOP_UP, {"i": {"amount": 10_000, "storeId": mp.demo.jingan, "payWith": "WECHAT", "idempotencyKey": "t2"}}, token=token)
+    assert refused["topUp"]["errors"] == [{"code": "CARD_FROZEN"}]
+    await assert_ledger_ok(engine)
