@@ -84,6 +84,7 @@ EXPECTED = [
     ("split_rule", "SELECT", "brands"),
     ("store_accounts", "SELECT", "accounts"),
     ("insert_payment", "INSERT", "order_payments"),
+    ("insert_line_tenders", "INSERT", "order_line_tenders"),
     ("price_line", "UPDATE", "order_lines"),
     ("member_tier", "SELECT", "members"),
     ("earn_points", "UPDATE", "members"),
@@ -480,7 +481,8 @@ class Reference:
             from_principal = due - from_gift
             store_accounts = dict(await conn.fetch(q("store_accounts"), brand_id, f"store:{store_id}:store_revenue", f"store:{store_id}:store_gift_consumed"))
             revenue, consumed = store_accounts[f"store:{store_id}:store_revenue"], store_accounts[f"store:{store_id}:store_gift_consumed"]
-            await conn.fetchval(q("insert_payment"), order_pk, "STORED_VALUE", due, from_principal, from_gift, card_pk, None, None, None, 0, 0, 0)
+            payment_id = await conn.fetchval(q("insert_payment"), order_pk, "STORED_VALUE", due, from_principal, from_gift, card_pk, None, None, None, 0, 0, 0)
+            await conn.executemany(q("insert_line_tenders"), [(l["id"], payment_id, discounted(l["unit_price"] * l["quantity"], percent), 0) for l in lines])
             list_total = 0
             for l in lines:
                 list_amount = l["unit_price"] * l["quantity"]

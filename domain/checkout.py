@@ -13,6 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from domain import audit, count_cards
 from domain import cards
+from domain.allocation import Tender, allocate_tenders, discounted, round_half_up  # noqa: F401 - re-exported
 from domain.card_spending import CardDebit, debit_card, record_card_entry
 from domain.cards import check_amount
 from domain.catalogue import ItemKind, count_card_product_services, count_card_products
@@ -57,21 +58,24 @@ order_payments = Table(
 )
 
 
+# Which tender paid how much of which line: refunds of a line go back to exactly these.
+order_line_tenders = Table(
+    "order_line_tenders",
+    metadata,
+    Column("id", Id, primary_key=True),
+    Column("order_line_id", Id, ForeignKey("order_lines.id"), nullable=False, index=True),
+    Column("order_payment_id", Id, ForeignKey("order_payments.id"), nullable=False),
+    Column("amount", Id, nullable=False),
+    Column("refunded", Id, nullable=False, default=0),
+)
+
+
 @dataclass(frozen=True)
 class PaymentSpec:
     method: Method
     amount: int | None = None
     card_id: int | None = None
     count_card_id: int | None = None
-
-
-def round_half_up(numerator: int, denominator: int) -> int:
-    return (numerator * 2 + denominator) // (2 * denominator)
-
-
-def discounted(list_amount: int, percent: int) -> int:
-    """What a member pays for `list_amount` at `percent` (85 is 85折), to the nearest fen, half up."""
-    return round_half_up(list_amount * percent, 100)
 
 
 def business_day(now: dt.datetime, tz_name: str) -> tuple[str, str]:
@@ -152,22 +156,30 @@ async def checkout(db: AsyncConnection, actor: Actor, *, order_id: int, payments
         if used.issued_store_id != order.store_id:
             tally.settlements.append(PendingItem("COUNT_CARD", used.issued_store_id, order.store_id, used.value, brand.settlement_rate_bp))
 
-    # 2. Price what is left: a stored-value card's discount applies to the services it pays for.
-    card_percent = await _stored_value_discount(db, actor, payments)
+    # 2. Decide which tender pays which line: a stored-value card pays services first and earns
+    # its discount on what it pays (domain.allocation).
+    percents = await _stored_value_discounts(db, actor, payments)
+    money_tenders = {i: Tender(p.method.value, p.amount, percents.get(i)) for i, p in enumerate(payments) if p.method != Method.COUNT_CARD}
+    order_of_tenders = list(money_tenders)
+    split = allocate_tenders(
+        [(l.row.id, l.row.kind == ItemKind.SERVICE.value, l.row.unit_price * (l.row.quantity - l.covered_units)) for l in lines],
+        [money_tenders[i] for i in order_of_tenders],
+    )
+    amounts = {order_of_tenders[k]: amount for k, amount in split.amounts.items()}
+    line_tenders = [(order_of_tenders[k], line_id, amount) for k, line_id, amount in split.paid]
     for line in lines:
         row = line.row
-        money_units = row.quantity - line.covered_units
-        money_list = row.unit_price * money_units
-        line.money_net = discounted(money_list, card_percent) if row.kind == ItemKind.SERVICE.value and card_percent else money_list
-        line.discount = row.unit_price * line.covered_units - line.covered_value + money_list - line.money_net
-    due = sum(l.money_net for l in lines)
-    amounts = _settle_amounts(payments, due)
+        money_list = row.unit_price * (row.quantity - line.covered_units)
+        line.money_net = money_list - split.discount[row.id]
+        line.discount = row.unit_price * line.covered_units - line.covered_value + split.discount[row.id]
 
     # 3. Take the money.
     for i, pay in enumerate(payments):
         if pay.method == Method.COUNT_CARD:
             continue
-        amount = amounts[i]
+        amount = amounts.get(i, 0)
+        if amount <= 0:
+            raise DomainError("PAYMENT_MISMATCH", "payments", paid=_yuan(sum(amounts.values())), due=_yuan(sum(amounts.values())))
         if pay.method == Method.STORED_VALUE:
             debit = await debit_card(db, actor, card_id=pay.card_id, amount=amount, field=f"payments.{i}.cardId")
             if debit.member_id != order.member_id:
@@ -175,18 +187,18 @@ async def checkout(db: AsyncConnection, actor: Actor, *, order_id: int, payments
             tally.debits.extend(debit.legs)
             tally.card_debits.append(debit)
             tally.real_money += debit.principal
-            tally.payments.append({"method": pay.method.value, "amount": amount, "principal": debit.principal, "gift": debit.gift, "card_id": pay.card_id})
+            tally.payments.append({"method": pay.method.value, "amount": amount, "principal": debit.principal, "gift": debit.gift, "card_id": pay.card_id, "index": i})
             if debit.card.issued_store_id != order.store_id:
                 tally.settlements.append(PendingItem("STORED_VALUE", debit.card.issued_store_id, order.store_id, amount, brand.settlement_rate_bp))
         elif pay.method == Method.ON_ACCOUNT:
             receivable = await receivable_account(db, actor.brand_id, order.member_id)
             tally.debits.append(Leg(receivable, amount))
-            tally.payments.append({"method": pay.method.value, "amount": amount})
+            tally.payments.append({"method": pay.method.value, "amount": amount, "index": i})
         else:
             spec = store_account(AccountKind.STORE_TENDER, order.store_id, pay.method.value)
             tally.debits.append(Leg((await ensure_accounts(db, actor.brand_id, [spec]))[spec.code], amount))
             tally.real_money += amount
-            tally.payments.append({"method": pay.method.value, "amount": amount})
+            tally.payments.append({"method": pay.method.value, "amount": amount, "index": i})
 
     # 4. Count cards bought here are issued now; what was paid for them is owed as sessions.
     credits: list[Leg] = []
@@ -220,9 +232,18 @@ async def checkout(db: AsyncConnection, actor: Actor, *, order_id: int, payments
 
     # The order's own rows first: the transfer below takes the store's revenue row, which every
     # checkout at this store needs, so as little as possible should run while it is held.
-    await db.execute(insert(order_payments), [{"order_id": order_id, "principal": 0, "gift": 0, "card_id": None, "count_card_id": None,
-                                                "count_card_use_id": None, "order_line_id": None, "refunded_amount": 0,
-                                                "refunded_principal": 0, "refunded_gift": 0, **p} for p in tally.payments])
+    payment_ids = {}
+    for p in tally.payments:
+        row = {"order_id": order_id, "principal": 0, "gift": 0, "card_id": None, "count_card_id": None, "count_card_use_id": None,
+               "order_line_id": None, "refunded_amount": 0, "refunded_principal": 0, "refunded_gift": 0,
+               **{k: v for k, v in p.items() if k != "index"}}
+        payment_id = (await db.execute(insert(order_payments).values(**row).returning(order_payments.c.id))).scalar_one()
+        if "index" in p:
+            payment_ids[p["index"]] = payment_id
+    if line_tenders:
+        await db.execute(insert(order_line_tenders), [
+            {"order_line_id": line_id, "order_payment_id": payment_ids[i], "amount": amount, "refunded": 0} for i, line_id, amount in line_tenders
+        ])
     for line in lines:
         await db.execute(
             update(order_lines).where(order_lines.c.id == line.row.id).values(
@@ -317,21 +338,6 @@ def _check_payment_shapes(payments: list[PaymentSpec], member_id: int | None) ->
         raise DomainError("PAYMENT_INVALID", "payments", why="最多一种支付方式可不填金额")
 
 
-def _settle_amounts(payments: list[PaymentSpec], due: int) -> dict[int, int]:
-    """Each money payment's amount; the one without an amount takes what is left."""
-    fixed = sum(p.amount for p in payments if p.method != Method.COUNT_CARD and p.amount is not None)
-    amounts = {i: p.amount for i, p in enumerate(payments) if p.method != Method.COUNT_CARD}
-    rest = due - fixed
-    open_index = next((i for i, a in amounts.items() if a is None), None)
-    if open_index is not None:
-        if rest <= 0:
-            raise DomainError("PAYMENT_MISMATCH", "payments", paid=_yuan(fixed), due=_yuan(due))
-        amounts[open_index] = rest
-    elif rest != 0:
-        raise DomainError("PAYMENT_MISMATCH", "payments", paid=_yuan(fixed), due=_yuan(due))
-    return amounts
-
-
 def _yuan(fen: int) -> str:
     return f"¥{fen / 100:,.2f}"
 
@@ -350,14 +356,16 @@ async def _line_for_count_card(db: AsyncConnection, brand_id: int, lines: list[_
     raise DomainError("COUNT_CARD_NOT_FOR_SERVICE", field)
 
 
-async def _stored_value_discount(db: AsyncConnection, actor: Actor, payments: list[PaymentSpec]) -> int | None:
+async def _stored_value_discounts(db: AsyncConnection, actor: Actor, payments: list[PaymentSpec]) -> dict[int, int]:
+    """Each stored-value payment's card discount, by payment index."""
     from domain.cards import card_products, get_card
 
+    found = {}
     for i, pay in enumerate(payments):
         if pay.method == Method.STORED_VALUE:
             card = await get_card(db, actor, pay.card_id, f"payments.{i}.cardId")
-            return await db.scalar(select(card_products.c.service_discount_percent).where(card_products.c.id == card.product_id))
-    return None
+            found[i] = await db.scalar(select(card_products.c.service_discount_percent).where(card_products.c.id == card.product_id))
+    return found
 
 
 async def receivable_account(db: AsyncConnection, brand_id: int, member_id: int) -> int:

@@ -310,4 +310,7 @@ async def fix_safe(db: AsyncConnection, report: Report, *, failures: list | None
             continue
         if outcome == "APPLIED":
             fixed += 1
+        elif outcome == "NOT_DELIVERED" and failures is not None:
+            # Paid there, so PAID here too, flagged for finance: the effect itself could not happen.
+            failures.append((item.out_trade_no, "PAID_NOT_DELIVERED"))
     return fixed

@@ -15,7 +15,7 @@ from domain import audit, count_cards
 from domain.card_spending import CardDebit, credit_back, record_card_entry
 from domain.cards import card_entries, cards, lock_card
 from domain.catalogue import ItemKind
-from domain.checkout import Method, order_payments, receivable_account
+from domain.checkout import Method, order_line_tenders, order_payments, receivable_account
 from domain.count_cards import CountCardStatus, count_card_uses
 from domain.db import Id, created_at_column, metadata, utcnow
 from domain.errors import DomainError
@@ -96,6 +96,7 @@ async def refund_order(
     credit_legs: list[Leg] = []
     settlements: list[PendingItem] = []
     money = 0
+    money_by_line: dict[int, int] = {}
     deposits: dict[int, CardDebit] = {}
     sessions_returned = 0
     revenue_back = 0
@@ -134,6 +135,8 @@ async def refund_order(
         else:
             amount = 0
         money += amount
+        if amount:
+            money_by_line[line_id] = amount
         line_amount += amount
         line_updates[line_id] = (row.refunded_quantity + units, row.refunded_amount + line_amount)
 
@@ -143,8 +146,9 @@ async def refund_order(
     paid_total = sum(p.amount for p in tender_rows)
     refund_lines_out = []
     if money:
-        shares = allocate(paid_total, order.refunded, order.refunded + money, [(p.amount, p.refunded_amount) for p in tender_rows])
-        for pay, share in zip(tender_rows, shares):
+        by_payment = await _shares_by_payment(db, money_by_line)
+        for pay in tender_rows:
+            share = by_payment.get(pay.id, 0)
             if not share:
                 continue
             principal, gift = share, 0
@@ -159,7 +163,17 @@ async def refund_order(
                 if credit.card.issued_store_id != order.store_id:
                     settlements.append(PendingItem("STORED_VALUE", credit.card.issued_store_id, order.store_id, -share, rate_bp))
             elif pay.method == Method.ON_ACCOUNT:
-                credit_legs.append(Leg(await receivable_account(db, actor.brand_id, order.member_id), -share))
+                # What is still owed is written off; what the member has repaid since goes back in cash.
+                receivable = await receivable_account(db, actor.brand_id, order.member_id)
+                debt = await db.scalar(select(accounts.c.balance).where(accounts.c.id == receivable))
+                off_account = min(share, max(0, debt))
+                if off_account:
+                    credit_legs.append(Leg(receivable, -off_account))
+                if share - off_account:
+                    spec = store_account(AccountKind.STORE_TENDER, order.store_id, Method.CASH.value)
+                    credit_legs.append(Leg((await ensure_accounts(db, actor.brand_id, [spec]))[spec.code], -(share - off_account)))
+                    refund_lines_out.append({"method": Method.CASH.value, "amount": share - off_account, "principal": 0, "gift": 0})
+                    principal = off_account
             else:
                 spec = store_account(AccountKind.STORE_TENDER, order.store_id, pay.method)
                 credit_legs.append(Leg((await ensure_accounts(db, actor.brand_id, [spec]))[spec.code], -share))
@@ -170,7 +184,9 @@ async def refund_order(
                     refunded_gift=pay.refunded_gift + gift,
                 )
             )
-            refund_lines_out.append({"method": pay.method, "amount": share, "principal": principal if pay.method == Method.STORED_VALUE else 0, "gift": gift})
+            if pay.method != Method.ON_ACCOUNT or principal:
+                refund_lines_out.append({"method": pay.method, "amount": principal + gift if pay.method != Method.STORED_VALUE else share,
+                                         "principal": principal if pay.method == Method.STORED_VALUE else 0, "gift": gift})
 
     ids = await ensure_accounts(db, actor.brand_id, [store_account(AccountKind.STORE_REVENUE, order.store_id), store_account(AccountKind.STORE_GIFT_CONSUMED, order.store_id)])
     revenue_debit = revenue_back - gift_back
@@ -223,6 +239,21 @@ async def refund_order(
     await audit.record(db, actor, "order.refund", "order", order_id, after={"amount": money, "sessions": sessions_returned, "reason": reason,
                                                                          "points": -points_back}, store_id=order.store_id)
     return refund_id
+
+
+async def _shares_by_payment(db: AsyncConnection, money_by_line: dict[int, int]) -> dict[int, int]:
+    """Each line's refund goes back to the tenders that paid that line, in proportion, cumulatively
+    (so a line refunded in parts returns exactly what each tender paid for it)."""
+    rows = list(await db.execute(select(order_line_tenders).where(order_line_tenders.c.order_line_id.in_(list(money_by_line))).order_by(order_line_tenders.c.id)))
+    by_payment: dict[int, int] = {}
+    for line_id, amount in money_by_line.items():
+        allocs = [r for r in rows if r.order_line_id == line_id]
+        paid, done = sum(a.amount for a in allocs), sum(a.refunded for a in allocs)
+        for alloc, share in zip(allocs, allocate(paid, done, done + amount, [(a.amount, a.refunded) for a in allocs])):
+            if share:
+                await db.execute(update(order_line_tenders).where(order_line_tenders.c.id == alloc.id).values(refunded=alloc.refunded + share))
+                by_payment[alloc.order_payment_id] = by_payment.get(alloc.order_payment_id, 0) + share
+    return by_payment
 
 
 async def _take_back_deposit(db: AsyncConnection, actor: Actor, order, product_id: int, amount: int, debit_legs: list[Leg], deposits: dict) -> None:

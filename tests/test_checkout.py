@@ -76,7 +76,10 @@ async def test_over_balance_checkout_is_refused_with_nothing_moved(demo, engine)
     assert await snapshot(engine) == before
     mixed = await checkout(demo, order["id"], [{"method": "STORED_VALUE", "cardId": card["id"], "amount": 55_000}, {"method": "CASH"}])
     assert mixed["errors"] == []
-    assert [(p["method"], p["amount"]) for p in mixed["order"]["breakdown"]["payments"]] == [("STORED_VALUE", 55_000), ("CASH", 860)]
+    # The card's 95折 only on what the card pays: ¥550 buys floor(55000 × 100 / 95) = 57894 of list
+    # price (2894 off); the other ¥9.06 of list price is paid in cash at list.
+    assert [(p["method"], p["amount"]) for p in mixed["order"]["breakdown"]["payments"]] == [("STORED_VALUE", 55_000), ("CASH", 906)]
+    assert (mixed["order"]["discount"], mixed["order"]["total"]) == (2_894, 55_906)
     await assert_ledger_ok(engine)
 
 
@@ -159,6 +162,15 @@ async def test_on_account_within_the_credit_limit_and_repayment(demo, engine):
     assert over["errors"] == [{"code": "OVERPAYMENT"}]
     done = (await demo.gql(repay, {"i": {"memberId": member["id"], "storeId": demo.jingan, "amount": 30_000, "tender": "CASH", "idempotencyKey": "r1"}}, as_="reception"))["repayOnAccount"]
     assert done == {"member": {"onAccount": {"debt": 20_000, "available": 30_000}}, "errors": []}
+    # Refunding the sale: the 20000 still owed is written off, the 30000 already repaid comes back in cash.
+    back = (await demo.gql("mutation($i: RefundOrderInput!) { refundOrder(input: $i) { refund { amount } errors { code } } }",
+                           {"i": {"orderId": order["id"], "reason": "取消", "idempotencyKey": "rf"}}, as_="manager"))["refundOrder"]
+    assert back == {"refund": {"amount": 58_800}, "errors": []}
+    credit = (await demo.gql(MEMBER, {"id": member["id"]}, as_="reception"))["member"]["onAccount"]
+    assert credit == {"debt": 0, "creditLimit": 50_000, "available": 50_000}
+    async with read_transaction(engine) as db:
+        rows = list(await db.execute(text("SELECT method, amount FROM refund_payments ORDER BY id")))
+    assert [tuple(r) for r in rows] == [("CASH", 30_000), ("ON_ACCOUNT", 20_000), ("CASH", 8_800)]
     await assert_ledger_ok(engine)
 
 
@@ -218,4 +230,28 @@ async def test_a_top_up_sold_in_an_order_is_a_deposit_with_its_bonus_and_refunds
     assert back == {"refund": {"amount": 300_000}, "errors": []}
     m = (await demo.gql(MEMBER, {"id": member["id"]}, as_="manager"))["member"]
     assert [(c["principal"], c["gift"]) for c in m["storedValueCards"]] == [(0, 0)]
+    await assert_ledger_ok(engine)
+
+
+async def test_a_token_card_payment_earns_no_discount_and_a_line_refund_returns_to_its_own_tenders(demo, engine):
+    member = await demo.register()
+    card = (await demo.top_up(member["id"], 100_000))["card"]  # 金卡 85折, 100000 + 20000 gift
+    spa, rose = demo.services["精油全身SPA"]["id"], demo.retail["玫瑰精华水"]
+    token = await open_order(demo, [{"serviceId": spa}, {"serviceId": spa}], member_id=member["id"])
+    paid = await checkout(demo, token["id"], [{"method": "STORED_VALUE", "cardId": card["id"], "amount": 1}, {"method": "CASH"}])
+    assert (paid["order"]["discount"], paid["order"]["total"]) == (0, 117_600)
+
+    order = await open_order(demo, [{"serviceId": spa}, {"productId": rose, "quantity": 10}], member_id=member["id"])
+    paid = await checkout(demo, order["id"], [{"method": "STORED_VALUE", "cardId": card["id"], "amount": 49_980}, {"method": "CASH"}])
+    assert [(p["method"], p["amount"], p["principal"], p["gift"]) for p in paid["order"]["breakdown"]["payments"]] == [
+        ("STORED_VALUE", 49_980, 41_650, 8_330), ("CASH", 168_000, 0, 0)]
+    spa_line = next(l["id"] for l in paid["order"]["lines"] if l["name"] == "精油全身SPA")
+    refund = "mutation($i: RefundOrderInput!) { refundOrder(input: $i) { refund { amount } errors { code } } }"
+    done = (await demo.gql(refund, {"i": {"orderId": order["id"], "reason": "过敏", "idempotencyKey": "spa", "lines": [{"lineId": spa_line}]}}, as_="manager"))["refundOrder"]
+    assert done == {"refund": {"amount": 49_980}, "errors": []}
+    after = (await demo.gql("query($id: ID!) { order(id: $id) { breakdown { payments { method refundedAmount } } } }", {"id": order["id"]}, as_="manager"))["order"]
+    # The SPA went back to the card that paid it, principal and gift as taken; not a fen of it in cash.
+    assert [(p["method"], p["refundedAmount"]) for p in after["breakdown"]["payments"]] == [("STORED_VALUE", 49_980), ("CASH", 0)]
+    m = (await demo.gql(MEMBER, {"id": member["id"]}, as_="manager"))["member"]
+    assert [(c["principal"], c["gift"]) for c in m["storedValueCards"]] == [(100_000 - 1, 20_000)]
     await assert_ledger_ok(engine)

@@ -97,8 +97,9 @@ async def busy_day(demo) -> Day:
     assert limit["errors"] == []
     o8 = await paid(demo, [{"serviceId": spa}, {"serviceId": cut}], [{"method": "ON_ACCOUNT"}], member_id=m3["id"])  # O8 67600
 
-    # Refunds at 静安店: one 日式美甲 of O4, 16800 of 42400 → cash floor(10000 × 16800 ÷ 42400) = 3962 + the 1 fen left = 3963,
-    # Alipay floor(32400 × 16800 ÷ 42400) = 12837; and O8's 洗剪吹, 8800 back on account.
+    # Refunds at 静安店: one 日式美甲 of O4. Its 日式美甲 line (33600) was paid by the 10000 cash (other tenders pay
+    # in order) and 23600 of Alipay, so one unit (16800) goes back cash floor(10000 × 16800 ÷ 33600) = 5000 and
+    # Alipay floor(23600 × 16800 ÷ 33600) = 11800; and O8's 洗剪吹, 8800 back on account.
     assert await refund(demo, o4["id"], [{"lineId": o4["lines"][0]["id"], "quantity": 1}]) == 16_800
     assert await refund(demo, o8["id"], [{"lineId": o8["lines"][1]["id"], "quantity": 1}]) == 8_800
     # On-account repayment at 静安店: 67600 − 8800 − 30000 = 28800 still owed.
@@ -155,13 +156,13 @@ async def test_daily_close_of_a_busy_day_by_hand(demo, engine):
     assert report["storedValueSpent"] == {"principal": 55_650, "gift": 11_130, "total": 66_780}
     assert (report["countCardSessions"], report["couponsRedeemed"]) == (1, 0)
     assert report["refunds"] == {"count": 2, "amount": 25_600, "sessionsReturned": 0,
-                                 "byMethod": [{"method": "ALIPAY", "amount": 12_837}, {"method": "CASH", "amount": 3_963},
+                                 "byMethod": [{"method": "ALIPAY", "amount": 11_800}, {"method": "CASH", "amount": 5_000},
                                               {"method": "ON_ACCOUNT", "amount": 8_800}]}
     # On account: 67600 charged, 30000 repaid here (the 10000 at 徐汇店 is not), 8800 refunded.
     assert report["onAccount"] == {"charged": 67_600, "repaid": 30_000, "refunded": 8_800, "netChange": 28_800}
-    # The ledger: CASH 150000 top-ups + 218800 − 3963; WECHAT 100000 + 16800 + 30000 repaid; ALIPAY 32400 − 12837.
+    # The ledger: CASH 150000 top-ups + 218800 − 5000; WECHAT 100000 + 16800 + 30000 repaid; ALIPAY 32400 − 11800.
     assert by_method(report["ledgerTenderMovements"]) == {
-        "CASH": 364_837, "BANK_CARD": 16_800, "WECHAT": 146_800, "ALIPAY": 19_563, "ON_ACCOUNT": 28_800,
+        "CASH": 363_800, "BANK_CARD": 16_800, "WECHAT": 146_800, "ALIPAY": 20_600, "ON_ACCOUNT": 28_800,
     }
 
     # 徐汇店's own day holds what 静安店's left out.

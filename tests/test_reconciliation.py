@@ -298,12 +298,15 @@ async def test_a_fix_whose_effect_fails_is_rolled_back_alone(engine, cipher):
     failures: list = []
     async with write_transaction(engine) as db:
         assert await fix_safe(db, report, failures=failures) == 1
-    assert failures == [("SOBAD", "NOT_FOUND")]
+    assert failures == [("SOBAD", "PAID_NOT_DELIVERED")]
     async with read_transaction(engine) as db:
         assert await card_of(db, ok) == (1000, 0)
         assert await card_of(db, gone) is None
-        assert await intent_status(db, "SOBAD") == "PENDING"
-        assert await db.scalar(select(func.count()).select_from(payment_events)) == 1
+        # Paid there, so paid here: kept and flagged for finance, the effect that failed not half-done.
+        assert await intent_status(db, "SOBAD") == "PAID"
+        flag = await db.scalar(select(payment_intents.c.flag).where(payment_intents.c.out_trade_no == "SOBAD"))
+        assert flag == "PAID_NOT_DELIVERED: NOT_FOUND"
+        assert await db.scalar(select(func.count()).select_from(payment_events)) == 2
     await assert_invariants(engine)
 
 

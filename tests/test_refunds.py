@@ -131,60 +131,55 @@ async def test_full_refund_of_a_stored_value_order_reverses_principal_gift_and_p
     await assert_ledger_ok(engine)
 
 
-async def test_partial_refunds_of_a_mixed_tender_order_split_proportionally_and_lose_no_fen(demo, engine):
+async def test_partial_refunds_of_a_mixed_tender_order_go_back_to_the_tender_of_each_line_and_lose_no_fen(demo, engine):
     m = await demo.register("退款乙")
     card = (await demo.top_up(m["id"], 100_000))["card"]  # 100000 / 20000
-    spa, nails = demo.services["精油全身SPA"]["id"], demo.services["日式美甲"]["id"]
-    o = await paid(demo, [{"serviceId": spa, "quantity": 2}, {"serviceId": nails}],
-                   [{"method": "STORED_VALUE", "cardId": card["id"], "amount": 50_001}, {"method": "CASH"}], member_id=m["id"])
-    spa_line, nails_line = (l["id"] for l in o["lines"])
-    # 85折: 117600 → 99960, 16800 → 14280; due 114240 = stored value 50001 + cash 64239.
-    # The card pays gift floor(50001 × 20000 ÷ 120000) = 8333, principal 41668.
-    # Points: (41668 + 64239) // 100 = 1059.
-    assert (o["total"], o["pointsEarned"]) == (114_240, 1_059)
-    assert tenders(o) == [("STORED_VALUE", 50_001, 0, 41_668, 8_333), ("CASH", 64_239, 0, 0, 0)]
-    assert (await member(demo, m["id"]))["storedValueCards"][0] == {"id": card["id"], "principal": 58_332, "gift": 11_667, "balance": 69_999}
+    spa, nails, rose = demo.services["精油全身SPA"]["id"], demo.services["日式美甲"]["id"], demo.retail["玫瑰精华水"]
+    o = await paid(demo, [{"serviceId": spa, "quantity": 2}, {"serviceId": nails}, {"productId": rose}],
+                   [{"method": "STORED_VALUE", "cardId": card["id"], "amount": 114_240}, {"method": "CASH"}], member_id=m["id"])
+    spa_line, nails_line, rose_line = (l["id"] for l in o["lines"])
+    # The card pays the services at 85折: 117600 → 99960, 16800 → 14280, 114240 in all; cash the ¥168 product.
+    # The card's 114240 is gift floor(114240 × 20000 ÷ 120000) = 19040 and principal 95200.
+    # Points: (95200 + 16800) // 100 = 1120.
+    assert (o["total"], o["pointsEarned"]) == (131_040, 1_120)
+    assert tenders(o) == [("STORED_VALUE", 114_240, 0, 95_200, 19_040), ("CASH", 16_800, 0, 0, 0)]
+    assert (await member(demo, m["id"]))["storedValueCards"][0] == {"id": card["id"], "principal": 4_800, "gift": 960, "balance": 5_760}
 
-    # 1. One of the two SPAs: 99960 × 1 ÷ 2 = 49980. Refunded so far 0 → 49980 of 114240:
-    #    card floor(50001 × 49980 ÷ 114240) = 21875, cash floor(64239 × 49980 ÷ 114240) = 28104; the 1 fen left → card: 21876.
-    #    The card's 21876 is gift floor(8333 × 21876 ÷ 50001) = 3645 and principal 18231.
-    #    Points back: floor(1059 × 49980 ÷ 114240) = 463.
+    # 1. One of the two SPAs: 99960 × 1 ÷ 2 = 49980, all of it to the card that paid the SPA line:
+    #    gift floor(19040 × 49980 ÷ 114240) = 8330, principal 41650. Not a fen in cash.
+    #    Points back: floor(1120 × 49980 ÷ 131040) = 427.
     one = await refund(demo, o["id"], lines=[{"lineId": spa_line, "quantity": 1}])
     assert one["errors"] == [], one
     assert (one["refund"]["amount"], one["refund"]["order"]["status"], one["refund"]["order"]["refunded"]) == (49_980, "PARTIALLY_REFUNDED", 49_980)
-    assert tenders(one["refund"]["order"]) == [("STORED_VALUE", 50_001, 21_876, 41_668, 8_333), ("CASH", 64_239, 28_104, 0, 0)]
-    assert [(l["refundedQuantity"], l["refundedAmount"]) for l in one["refund"]["order"]["lines"]] == [(1, 49_980), (0, 0)]
+    assert tenders(one["refund"]["order"]) == [("STORED_VALUE", 114_240, 49_980, 95_200, 19_040), ("CASH", 16_800, 0, 0, 0)]
+    assert [(l["refundedQuantity"], l["refundedAmount"]) for l in one["refund"]["order"]["lines"]] == [(1, 49_980), (0, 0), (0, 0)]
     m1 = await member(demo, m["id"])
-    assert (m1["storedValueCards"][0]["principal"], m1["storedValueCards"][0]["gift"], m1["points"]) == (58_332 + 18_231, 11_667 + 3_645, 1_059 - 463)
+    assert (m1["storedValueCards"][0]["principal"], m1["storedValueCards"][0]["gift"], m1["points"]) == (4_800 + 41_650, 960 + 8_330, 1_120 - 427)
 
-    # 2. The nails line: 14280, so 64260 of 114240 refunded:
-    #    card floor(50001 × 64260 ÷ 114240) − 21876 = 28125 − 21876 = 6249, cash floor(64239 × 64260 ÷ 114240) − 28104 = 36134 − 28104 = 8030;
-    #    1 fen left → card: 6250 (28126 in all): gift floor(8333 × 28126 ÷ 50001) − 3645 = 4687 − 3645 = 1042, principal 5208.
-    #    Points back: floor(1059 × 64260 ÷ 114240) − 463 = 595 − 463 = 132.
+    # 2. The nails line, 14280, to the card: gift floor(19040 × 64260 ÷ 114240) − 8330 = 10710 − 8330 = 2380, principal 11900.
+    #    Points back: floor(1120 × 64260 ÷ 131040) − 427 = 549 − 427 = 122.
     two = await refund(demo, o["id"], lines=[{"lineId": nails_line, "quantity": 1}])
     assert two["errors"] == [], two
-    assert (two["refund"]["amount"], two["refund"]["order"]["status"], two["refund"]["order"]["refunded"]) == (14_280, "PARTIALLY_REFUNDED", 64_260)
-    assert tenders(two["refund"]["order"]) == [("STORED_VALUE", 50_001, 28_126, 41_668, 8_333), ("CASH", 64_239, 36_134, 0, 0)]
+    assert (two["refund"]["amount"], two["refund"]["order"]["refunded"]) == (14_280, 64_260)
+    assert tenders(two["refund"]["order"]) == [("STORED_VALUE", 114_240, 64_260, 95_200, 19_040), ("CASH", 16_800, 0, 0, 0)]
     m2 = await member(demo, m["id"])
-    assert (m2["storedValueCards"][0]["principal"], m2["storedValueCards"][0]["gift"], m2["points"]) == (76_563 + 5_208, 15_312 + 1_042, 596 - 132)
+    assert (m2["storedValueCards"][0]["principal"], m2["storedValueCards"][0]["gift"], m2["points"]) == (46_450 + 11_900, 9_290 + 2_380, 693 - 122)
 
-    # 3. The rest (no lines: everything not yet refunded): the last SPA, 99960 − 49980 = 49980.
-    #    Card 50001 − 28126 = 21875 (gift 8333 − 4687 = 3646, principal 18229), cash 64239 − 36134 = 28105.
+    # 3. The rest: the last SPA (49980 to the card: gift 19040 − 10710 = 8330, principal 41650) and the product (16800 in cash).
     rest = await refund(demo, o["id"])
     assert rest["errors"] == [], rest
-    assert (rest["refund"]["amount"], rest["refund"]["order"]["status"], rest["refund"]["order"]["refunded"]) == (49_980, "REFUNDED", 114_240)
-    assert [(l["refundedQuantity"], l["refundedAmount"]) for l in rest["refund"]["order"]["lines"]] == [(2, 99_960), (1, 14_280)]
-    # Every tender got back exactly what it paid: 21876 + 6250 + 21875 = 50001, 28104 + 8030 + 28105 = 64239.
-    assert tenders(rest["refund"]["order"]) == [("STORED_VALUE", 50_001, 50_001, 41_668, 8_333), ("CASH", 64_239, 64_239, 0, 0)]
+    assert (rest["refund"]["amount"], rest["refund"]["order"]["status"], rest["refund"]["order"]["refunded"]) == (66_780, "REFUNDED", 131_040)
+    assert [(l["refundedQuantity"], l["refundedAmount"]) for l in rest["refund"]["order"]["lines"]] == [(2, 99_960), (1, 14_280), (1, 16_800)]
+    assert tenders(rest["refund"]["order"]) == [("STORED_VALUE", 114_240, 114_240, 95_200, 19_040), ("CASH", 16_800, 16_800, 0, 0)]
     m3 = await member(demo, m["id"])
-    # 18231 + 5208 + 18229 = 41668 principal and 3645 + 1042 + 3646 = 8333 gift: the card is as it was before the order.
+    # 41650 + 11900 + 41650 = 95200 principal and 8330 + 2380 + 8330 = 19040 gift: the card is as it was before the order.
     assert m3["storedValueCards"] == [{"id": card["id"], "principal": 100_000, "gift": 20_000, "balance": 120_000}]
     assert m3["points"] == 0
     async with read_transaction(engine) as db:
         rows = list(await db.execute(text("SELECT rp.method, rp.amount, rp.principal, rp.gift FROM refund_payments rp ORDER BY rp.id")))
-    assert [tuple(r) for r in rows] == [("STORED_VALUE", 21_876, 18_231, 3_645), ("CASH", 28_104, 0, 0),
-                                        ("STORED_VALUE", 6_250, 5_208, 1_042), ("CASH", 8_030, 0, 0),
-                                        ("STORED_VALUE", 21_875, 18_229, 3_646), ("CASH", 28_105, 0, 0)]
+    assert [tuple(r) for r in rows] == [("STORED_VALUE", 49_980, 41_650, 8_330), ("STORED_VALUE", 14_280, 11_900, 2_380),
+                                        ("STORED_VALUE", 49_980, 41_650, 8_330), ("CASH", 16_800, 0, 0)]
+    del rose_line
     await assert_ledger_ok(engine)
 
 
