@@ -21,7 +21,7 @@ from domain.db import Id, metadata, utcnow
 from domain.errors import DomainError
 from domain.ledger import AccountKind, AccountSpec, InsufficientFunds, Leg, accounts, ensure_accounts, post_transfer, store_account
 from domain.members import Tier, members
-from domain.orders import OrderStatus, order_lines, orders
+from domain.orders import OrderStatus, order_lines, orders, take_order
 from domain.settlement import PendingItem, clearing_legs, record_items
 from domain.tenancy import Actor, brands, stores
 
@@ -105,22 +105,10 @@ class _Tally:
 
 async def checkout(db: AsyncConnection, actor: Actor, *, order_id: int, payments: list[PaymentSpec], coupon_codes: list[str], reference: str) -> int:
     now = utcnow()
-    order = (
-        await db.execute(
-            update(orders).where(orders.c.id == order_id, orders.c.brand_id == actor.brand_id, orders.c.status == OrderStatus.OPEN.value)
-            .values(version=orders.c.version + 1).returning(orders)
-        )
-    ).first()
-    if order is None:
-        existing = (await db.execute(select(orders.c.status, orders.c.store_id).where(orders.c.id == order_id, orders.c.brand_id == actor.brand_id))).first()
-        if existing is None:
-            raise DomainError("NOT_FOUND", "orderId", what="订单")
-        if not actor.can_act_for_store(existing.store_id):
-            # Another store's order: say nothing about its state.
-            raise DomainError("STORE_FORBIDDEN", "orderId")
-        raise DomainError("ORDER_HELD" if existing.status == OrderStatus.HELD else "ORDER_NOT_OPEN", "orderId")
-    if not actor.can_act_for_store(order.store_id):
-        raise DomainError("STORE_FORBIDDEN", "orderId")
+    order = await take_order(
+        db, actor, order_id, [OrderStatus.OPEN],
+        refusal=lambda status: "ORDER_HELD" if status == OrderStatus.HELD else "ORDER_NOT_OPEN",
+    )
     for code in coupon_codes:
         raise DomainError("COUPON_NOT_FOUND", "couponCodes", code=code)
     lines = [_Line(r) for r in await db.execute(select(order_lines).where(order_lines.c.order_id == order_id).order_by(order_lines.c.id))]

@@ -250,6 +250,29 @@ async def cancel(db: AsyncConnection, actor: Actor, *, order_id: int) -> None:
     await audit.record(db, actor, "order.cancel", "order", order_id, before={"status": order.status}, after={"status": "CANCELLED"}, store_id=order.store_id)
 
 
+async def take_order(db: AsyncConnection, actor: Actor, order_id: int, statuses: list[OrderStatus], *, refusal) -> object:
+    """The order, taken for this transaction (its row locked by a version bump) if it is in one of
+    `statuses`; else NOT_FOUND, STORE_FORBIDDEN (another store's order says nothing of its state),
+    or `refusal(status)`."""
+    order = (
+        await db.execute(
+            update(orders)
+            .where(orders.c.id == order_id, orders.c.brand_id == actor.brand_id, orders.c.status.in_([s.value for s in statuses]))
+            .values(version=orders.c.version + 1).returning(orders)
+        )
+    ).first()
+    if order is None:
+        existing = (await db.execute(select(orders.c.status, orders.c.store_id).where(orders.c.id == order_id, orders.c.brand_id == actor.brand_id))).first()
+        if existing is None:
+            raise DomainError("NOT_FOUND", "orderId", what="订单")
+        if not actor.can_act_for_store(existing.store_id):
+            raise DomainError("STORE_FORBIDDEN", "orderId")
+        raise DomainError(refusal(existing.status), "orderId")
+    if not actor.can_act_for_store(order.store_id):
+        raise DomainError("STORE_FORBIDDEN", "orderId")
+    return order
+
+
 async def held_orders(db: AsyncConnection, actor: Actor, *, store_id: int) -> list:
     await get_store(db, actor, store_id)
     return list(await db.execute(select(orders).where(orders.c.store_id == store_id, orders.c.status == OrderStatus.HELD.value).order_by(orders.c.id)))

@@ -21,7 +21,7 @@ from domain.db import Id, created_at_column, metadata, utcnow
 from domain.errors import DomainError
 from domain.ledger import AccountKind, InsufficientFunds, Leg, accounts, ensure_accounts, post_transfer, store_account, transfers
 from domain.members import members
-from domain.orders import OrderStatus, order_lines, orders
+from domain.orders import OrderStatus, order_lines, orders, take_order
 from domain.settlement import PendingItem, clearing_legs, record_items
 from domain.tenancy import Actor, brands, check_text
 
@@ -69,24 +69,10 @@ async def refund_order(
     db: AsyncConnection, actor: Actor, *, order_id: int, lines: list[tuple[int, int]] | None, reason: str, reference: str
 ) -> int:
     reason = check_text(reason, "reason", "退款原因", 200)
-    order = (
-        await db.execute(
-            update(orders)
-            .where(orders.c.id == order_id, orders.c.brand_id == actor.brand_id,
-                   orders.c.status.in_([OrderStatus.PAID.value, OrderStatus.PARTIALLY_REFUNDED.value]))
-            .values(version=orders.c.version + 1).returning(orders)
-        )
-    ).first()
-    if order is None:
-        existing = (await db.execute(select(orders.c.status, orders.c.store_id).where(orders.c.id == order_id, orders.c.brand_id == actor.brand_id))).first()
-        if existing is None:
-            raise DomainError("NOT_FOUND", "orderId", what="订单")
-        if not actor.can_act_for_store(existing.store_id):
-            # Another store's order: say nothing about its state.
-            raise DomainError("STORE_FORBIDDEN", "orderId")
-        raise DomainError("ALREADY_REFUNDED" if existing.status == OrderStatus.REFUNDED else "ORDER_NOT_PAID", "orderId")
-    if not actor.can_act_for_store(order.store_id):
-        raise DomainError("STORE_FORBIDDEN", "orderId")
+    order = await take_order(
+        db, actor, order_id, [OrderStatus.PAID, OrderStatus.PARTIALLY_REFUNDED],
+        refusal=lambda status: "ALREADY_REFUNDED" if status == OrderStatus.REFUNDED else "ORDER_NOT_PAID",
+    )
     rows = {r.id: r for r in await db.execute(select(order_lines).where(order_lines.c.order_id == order_id).order_by(order_lines.c.id))}
     wanted = _units_wanted(rows, lines)
     rate_bp = await db.scalar(select(brands.c.settlement_rate_bp).where(brands.c.id == actor.brand_id))
