@@ -15,7 +15,8 @@ from starlette.applications import Starlette
 from domain.db import read_transaction, write_transaction
 from domain.payments import payment_intents
 from integrations import worker
-from integrations.bills import BillRow, build_wechat_trade_bill
+from integrations.bills import BillRow
+from integrations.standins.bills import build_wechat_trade_bill
 from integrations.demo import DemoStandins
 from integrations.runtime import build_registry
 from integrations.standins import StandIns, StandInServer, generate_demo_keys

@@ -112,7 +112,7 @@ def today() -> str:
 def _empty_wechat_bill() -> str:
     import base64
 
-    from integrations.bills import build_wechat_trade_bill
+    from integrations.standins.bills import build_wechat_trade_bill
 
     return base64.b64encode(build_wechat_trade_bill([])).decode()
 
