@@ -74,19 +74,14 @@ EXPECTED = [
     ("claim_key", "INSERT", "idempotency_keys"),
     ("take_order", "UPDATE", "orders"),
     ("order_lines", "SELECT", "order_lines"),
-    ("store_timezone", "SELECT", "stores"),
-    ("brand_settings", "SELECT", "brands"),
-    ("card", "SELECT", "stored_value_cards"),
-    ("card_discount", "SELECT", "stored_value_card_products"),
-    ("card", "SELECT", "stored_value_cards"),
+    ("store_and_brand", "SELECT", "stores"),
+    ("card_and_discount", "SELECT", "stored_value_cards"),
     ("lock_card", "UPDATE", "stored_value_cards"),
     ("card_balances", "SELECT", "accounts"),
-    ("split_rule", "SELECT", "brands"),
     ("store_accounts", "SELECT", "accounts"),
     ("insert_payment", "INSERT", "order_payments"),
     ("insert_line_tenders", "INSERT", "order_line_tenders"),
     ("price_line", "UPDATE", "order_lines"),
-    ("member_tier", "SELECT", "members"),
     ("earn_points", "UPDATE", "members"),
     ("audit", "INSERT", "audit_log"),
     ("insert_transfer", "INSERT", "transfers"),
@@ -463,11 +458,9 @@ class Reference:
                 raise RuntimeError(f"order {order_pk} not open or key taken")
             lines = await conn.fetch(q("order_lines"), order_pk)
             store_id, member_id = order["store_id"], order["member_id"]
-            await conn.fetchval(q("store_timezone"), store_id)
-            await conn.fetchrow(q("brand_settings"), brand_id)
-            card = await conn.fetchrow(q("card"), card_pk)
-            percent = await conn.fetchval(q("card_discount"), card["product_id"])
-            card = await conn.fetchrow(q("card"), card_pk)
+            settings = await conn.fetchrow(q("store_and_brand"), store_id)
+            card = await conn.fetchrow(q("card_and_discount"), card_pk)
+            percent = card["percent"]
             await conn.fetchrow(q("lock_card"), 1, card_pk)
             p_acct, g_acct = card["principal_account_id"], card["gift_account_id"]
             balances = dict(await conn.fetch(q("card_balances"), p_acct, g_acct))
@@ -475,7 +468,7 @@ class Reference:
             due = sum(discounted(l["unit_price"] * l["quantity"], percent) for l in lines)
             if due > principal + gift:
                 raise RuntimeError(f"card {card_pk} short")
-            if await conn.fetchval(q("split_rule"), brand_id) != "PROPORTIONAL":
+            if settings["split_rule"] != "PROPORTIONAL":
                 raise RuntimeError("the reference implements the PROPORTIONAL split only")
             from_gift = due * gift // (principal + gift)
             from_principal = due - from_gift
@@ -489,10 +482,9 @@ class Reference:
                 net = discounted(list_amount, percent)
                 list_total += list_amount
                 await conn.execute(q("price_line"), list_amount, list_amount - net, 0, net, l["id"])
-            tier = await conn.fetchval(q("member_tier"), member_id)
-            points = (from_principal // 100) * POINTS_MULTIPLIER_PCT[tier] // 100
-            if points:
-                await conn.execute(q("earn_points"), points, member_id)
+            yuan = from_principal // 100
+            tier_args = [a for tier, pct in POINTS_MULTIPLIER_PCT.items() for a in (str(tier), yuan * pct // 100)]
+            points = await conn.fetchval(q("earn_points"), *tier_args, yuan, member_id)
             payments = [{"method": "STORED_VALUE", "amount": due, "principal": from_principal, "gift": from_gift, "card_id": card_pk}]
             await conn.fetchval(q("audit"), brand_id, staff_id, store_id, "order.checkout", "order", order_pk, None,
                                 json.dumps({"total": due, "payments": payments}, ensure_ascii=False), dt.datetime.now(dt.UTC))

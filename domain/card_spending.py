@@ -40,15 +40,20 @@ class CardDebit:
     card: object
 
 
-async def debit_card(db: AsyncConnection, actor: Actor, *, card_id: int, amount: int, field: str = "cardId") -> CardDebit:
-    """Lock the card, split the amount by the brand's rule and return the debit legs."""
+async def debit_card(
+    db: AsyncConnection, actor: Actor, *, card_id: int, amount: int, field: str = "cardId", card=None, rule: SplitRule | None = None
+) -> CardDebit:
+    """Lock the card, split the amount by the brand's rule and return the debit legs. A caller that
+    has already read the card (of the actor's brand) and the brand's rule passes them in."""
     check_amount(amount)
-    card = await get_card(db, actor, card_id, field)
+    if card is None:
+        card = await get_card(db, actor, card_id, field)
     await lock_card(db, card.id)
     principal, gift = await card_balances(db, card)
     if amount > principal + gift:
         raise DomainError("INSUFFICIENT_BALANCE", field, available=f"¥{(principal + gift) / 100:.2f}")
-    rule = SplitRule((await db.execute(select(brands.c.split_rule).where(brands.c.id == actor.brand_id))).scalar_one())
+    if rule is None:
+        rule = SplitRule((await db.execute(select(brands.c.split_rule).where(brands.c.id == actor.brand_id))).scalar_one())
     from_principal, from_gift = split_spend(amount, principal, gift, rule)
     legs = tuple(
         leg for leg in (Leg(card.principal_account_id, from_principal), Leg(card.gift_account_id, from_gift)) if leg.amount

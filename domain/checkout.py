@@ -8,7 +8,7 @@ import enum
 from dataclasses import dataclass, field
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import Column, ForeignKey, String, Table, insert, select, update
+from sqlalchemy import Column, ForeignKey, String, Table, case, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from domain import audit, count_cards
@@ -23,7 +23,7 @@ from domain.ledger import AccountKind, AccountSpec, InsufficientFunds, Leg, acco
 from domain.members import Tier, members
 from domain.orders import OrderStatus, order_lines, orders, take_order
 from domain.settlement import PendingItem, clearing_legs, record_items
-from domain.tenancy import Actor, brands, stores
+from domain.tenancy import Actor, SplitRule, brands, stores
 
 
 class Method(enum.StrEnum):
@@ -120,9 +120,13 @@ async def checkout(db: AsyncConnection, actor: Actor, *, order_id: int, payments
             if pay.method in (Method.STORED_VALUE, Method.ON_ACCOUNT):
                 raise DomainError("PAYMENT_INVALID", f"payments.{i}.method", why="充值只能用现金、银行卡、微信或支付宝支付")
 
-    store = (await db.execute(select(stores.c.timezone).where(stores.c.id == order.store_id))).one()
-    brand = (await db.execute(select(brands.c.timezone, brands.c.settlement_rate_bp).where(brands.c.id == actor.brand_id))).one()
-    local_date, iso_week = business_day(now, store.timezone or brand.timezone)
+    brand = (
+        await db.execute(
+            select(stores.c.timezone.label("store_timezone"), brands.c.timezone, brands.c.settlement_rate_bp, brands.c.split_rule)
+            .join(brands, brands.c.id == stores.c.brand_id).where(stores.c.id == order.store_id)
+        )
+    ).one()
+    local_date, iso_week = business_day(now, brand.store_timezone or brand.timezone)
     tally = _Tally()
 
     # 1. Count cards cover one session of one service line each, in the order given.
@@ -146,8 +150,9 @@ async def checkout(db: AsyncConnection, actor: Actor, *, order_id: int, payments
 
     # 2. Decide which tender pays which line: a stored-value card pays services first and earns
     # its discount on what it pays (domain.allocation).
-    percents = await _stored_value_discounts(db, actor, payments)
-    money_tenders = {i: Tender(p.method.value, p.amount, percents.get(i)) for i, p in enumerate(payments) if p.method != Method.COUNT_CARD}
+    sv_cards = await _stored_value_cards(db, actor, payments)
+    money_tenders = {i: Tender(p.method.value, p.amount, sv_cards[i].percent if i in sv_cards else None)
+                     for i, p in enumerate(payments) if p.method != Method.COUNT_CARD}
     order_of_tenders = list(money_tenders)
     split = allocate_tenders(
         [(l.row.id, l.row.kind == ItemKind.SERVICE.value, l.row.unit_price * (l.row.quantity - l.covered_units)) for l in lines],
@@ -169,7 +174,8 @@ async def checkout(db: AsyncConnection, actor: Actor, *, order_id: int, payments
         if amount <= 0:
             raise DomainError("PAYMENT_MISMATCH", "payments", paid=_yuan(sum(amounts.values())), due=_yuan(sum(amounts.values())))
         if pay.method == Method.STORED_VALUE:
-            debit = await debit_card(db, actor, card_id=pay.card_id, amount=amount, field=f"payments.{i}.cardId")
+            debit = await debit_card(db, actor, card_id=pay.card_id, amount=amount, field=f"payments.{i}.cardId",
+                                     card=sv_cards[i], rule=SplitRule(brand.split_rule))
             if debit.member_id != order.member_id:
                 raise DomainError("CARD_MEMBER_MISMATCH", f"payments.{i}.cardId")
             tally.debits.extend(debit.legs)
@@ -344,15 +350,21 @@ async def _line_for_count_card(db: AsyncConnection, brand_id: int, lines: list[_
     raise DomainError("COUNT_CARD_NOT_FOR_SERVICE", field)
 
 
-async def _stored_value_discounts(db: AsyncConnection, actor: Actor, payments: list[PaymentSpec]) -> dict[int, int]:
-    """Each stored-value payment's card discount, by payment index."""
-    from domain.cards import card_products, get_card
-
+async def _stored_value_cards(db: AsyncConnection, actor: Actor, payments: list[PaymentSpec]) -> dict[int, object]:
+    """Each stored-value payment's card with its product's discount (`percent`), by payment index."""
     found = {}
     for i, pay in enumerate(payments):
         if pay.method == Method.STORED_VALUE:
-            card = await get_card(db, actor, pay.card_id, f"payments.{i}.cardId")
-            found[i] = await db.scalar(select(card_products.c.service_discount_percent).where(card_products.c.id == card.product_id))
+            card = (
+                await db.execute(
+                    select(cards.cards, cards.card_products.c.service_discount_percent.label("percent"))
+                    .join(cards.card_products, cards.card_products.c.id == cards.cards.c.product_id)
+                    .where(cards.cards.c.id == pay.card_id)
+                )
+            ).first()
+            if card is None or card.brand_id != actor.brand_id:
+                raise DomainError("NOT_FOUND", f"payments.{i}.cardId", what="储值卡")
+            found[i] = card
     return found
 
 
@@ -368,11 +380,12 @@ async def _earn_points(db: AsyncConnection, member_id: int | None, real_money: i
     """积分: per whole yuan actually paid (not gift, not count-card sessions, not credit), times the tier."""
     if member_id is None or real_money <= 0:
         return 0
-    tier = Tier(await db.scalar(select(members.c.tier).where(members.c.id == member_id)))
-    points = (real_money // 100) * POINTS_MULTIPLIER_PCT[tier] // 100
-    if points:
-        await db.execute(update(members).where(members.c.id == member_id).values(points=members.c.points + points))
-    return points
+    yuan = real_money // 100
+    earned = case(
+        *((members.c.tier == tier.value, yuan * pct // 100) for tier, pct in POINTS_MULTIPLIER_PCT.items()), else_=yuan
+    )
+    # One statement: read the tier and add what it earns.
+    return (await db.execute(update(members).where(members.c.id == member_id).values(points=members.c.points + earned).returning(earned))).scalar_one()
 
 
 async def payments_by_order_ids(db: AsyncConnection, ids: list[int]) -> dict[int, list]:
