@@ -52,6 +52,17 @@ class Claim:
         )
 
 
+async def once(db: AsyncConnection, *, brand_id: int, key: str | None, operation: str, request: dict, run) -> tuple[dict, bool]:
+    """`run()` (returning a JSON-able dict) at most once per key: the first call's result, and
+    whether this call only replayed it."""
+    taken = await claim(db, brand_id=brand_id, key=key, operation=operation, request=request)
+    if taken.replay is not None:
+        return taken.replay, True
+    response = await run()
+    await taken.remember(db, response)
+    return response, False
+
+
 async def claim(db: AsyncConnection, *, brand_id: int, key: str | None, operation: str, request: dict) -> Claim:
     key = (key or "").strip()
     if not key:

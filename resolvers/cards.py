@@ -52,9 +52,12 @@ async def top_up(
     }
 
     async def work(db, actor):
-        claim = await idempotency.claim(db, brand_id=actor.brand_id, key=idempotency_key, operation="topUp", request=request)
-        if claim.replay is not None:
-            return TopUpDone(**claim.replay, replayed=True)
+        done, replayed = await idempotency.once(
+            db, brand_id=actor.brand_id, key=idempotency_key, operation="topUp", request=request, run=lambda: top_up_now(db, actor)
+        )
+        return TopUpDone(**done, replayed=replayed)
+
+    async def top_up_now(db, actor) -> dict:
         result = await cards.top_up(
             db, actor,
             member_id=decode_id(member_id, "Member", "memberId"),
@@ -65,9 +68,7 @@ async def top_up(
             card_id=decode_id(card_id, "StoredValueCard", "cardId") if card_id else None,
             product_id=decode_id(card_product_id, "StoredValueCardProduct", "cardProductId") if card_product_id else None,
         )
-        done = {"card_id": result.card_id, "bonus": result.bonus, "amount": result.amount, "transfer_id": result.transfer_id}
-        await claim.remember(db, done)
-        return TopUpDone(**done, replayed=False)
+        return {"card_id": result.card_id, "bonus": result.bonus, "amount": result.amount, "transfer_id": result.transfer_id}
 
     return await ctx.mutate("topUp", work)
 

@@ -107,26 +107,11 @@ async def buy_count_card(ctx: CustomerContext, *, product_id: str, store_id: str
     request = {"productId": product_id, "storeId": store_id, "payWith": pay_with}
     try:
         async with write_transaction(ctx.engine) as db:
-            claim = await idempotency.claim(db, brand_id=customer.brand_id, key=_key(customer, idempotency_key), operation="mp.buyCountCard", request=request)
-            if claim.replay is not None:
-                purchase = Purchase(**claim.replay)
-            else:
-                product_pk = decode_id(product_id, "CountCardProduct", "productId")
-                store_pk = decode_id(store_id, "Store", "storeId")
-                await payments.check_store(db, customer.brand_id, store_pk)
-                if pay_with == "STORED_VALUE":
-                    card_id = await payments.buy_with_stored_value(db, customer, product_id=product_pk, store_id=store_pk, reference=f"mp:{_key(customer, idempotency_key)}")
-                    purchase = Purchase(None, card_id)
-                else:
-                    channel = Channel(pay_with)
-                    app = _app(ctx, channel, customer.brand_id)
-                    amount = await payments.count_card_price(db, customer.brand_id, store_pk, product_pk)
-                    intent_id = await payments.create_intent(
-                        db, customer, purpose=Purpose.BUY_COUNT_CARD, item_id=product_pk, amount=amount, store_id=store_pk,
-                        channel=channel, app_id=app.app_id, merchant_id=app.merchant_id,
-                    )
-                    purchase = Purchase(intent_id, None)
-                await claim.remember(db, asdict(purchase))
+            done, _ = await idempotency.once(
+                db, brand_id=customer.brand_id, key=_key(customer, idempotency_key), operation="mp.buyCountCard", request=request,
+                run=lambda: _buy(ctx, db, customer, product_id, store_id, pay_with, idempotency_key),
+            )
+            purchase = Purchase(**done)
     except DomainError as error:
         return Outcome(errors=[error])
     return await _with_platform_order(ctx, purchase, "次卡")
@@ -137,29 +122,49 @@ async def top_up(ctx: CustomerContext, *, amount: int, store_id: str, pay_with: 
     request = {"amount": amount, "storeId": store_id, "payWith": pay_with}
     try:
         async with write_transaction(ctx.engine) as db:
-            claim = await idempotency.claim(db, brand_id=customer.brand_id, key=_key(customer, idempotency_key), operation="mp.topUp", request=request)
-            if claim.replay is not None:
-                purchase = Purchase(**claim.replay)
-            else:
-                check_amount(amount)
-                if pay_with not in ("WECHAT", "ALIPAY"):
-                    raise DomainError("INVALID_VALUE", "payWith", what="支付方式")
-                store_pk = decode_id(store_id, "Store", "storeId")
-                await payments.check_store(db, customer.brand_id, store_pk)
-                if customer.member_id is None:
-                    raise DomainError("NOT_BOUND", "phoneCode")
-                channel = Channel(pay_with)
-                app = _app(ctx, channel, customer.brand_id)
-                product_pk = await payments.top_up_product(db, customer.brand_id, customer.member_id)
-                intent_id = await payments.create_intent(
-                    db, customer, purpose=Purpose.TOP_UP, item_id=product_pk, amount=amount, store_id=store_pk,
-                    channel=channel, app_id=app.app_id, merchant_id=app.merchant_id,
-                )
-                purchase = Purchase(intent_id, None)
-                await claim.remember(db, asdict(purchase))
+            done, _ = await idempotency.once(
+                db, brand_id=customer.brand_id, key=_key(customer, idempotency_key), operation="mp.topUp", request=request,
+                run=lambda: _top_up(ctx, db, customer, amount, store_id, pay_with),
+            )
+            purchase = Purchase(**done)
     except DomainError as error:
         return Outcome(errors=[error])
     return await _with_platform_order(ctx, purchase, "储值充值")
+
+
+async def _buy(ctx: CustomerContext, db, customer, product_id: str, store_id: str, pay_with: str, idempotency_key: str) -> dict:
+    product_pk = decode_id(product_id, "CountCardProduct", "productId")
+    store_pk = decode_id(store_id, "Store", "storeId")
+    await payments.check_store(db, customer.brand_id, store_pk)
+    if pay_with == "STORED_VALUE":
+        card_id = await payments.buy_with_stored_value(db, customer, product_id=product_pk, store_id=store_pk, reference=f"mp:{_key(customer, idempotency_key)}")
+        return asdict(Purchase(None, card_id))
+    channel = Channel(pay_with)
+    app = _app(ctx, channel, customer.brand_id)
+    amount = await payments.count_card_price(db, customer.brand_id, store_pk, product_pk)
+    intent_id = await payments.create_intent(
+        db, customer, purpose=Purpose.BUY_COUNT_CARD, item_id=product_pk, amount=amount, store_id=store_pk,
+        channel=channel, app_id=app.app_id, merchant_id=app.merchant_id,
+    )
+    return asdict(Purchase(intent_id, None))
+
+
+async def _top_up(ctx: CustomerContext, db, customer, amount: int, store_id: str, pay_with: str) -> dict:
+    check_amount(amount)
+    if pay_with not in ("WECHAT", "ALIPAY"):
+        raise DomainError("INVALID_VALUE", "payWith", what="支付方式")
+    store_pk = decode_id(store_id, "Store", "storeId")
+    await payments.check_store(db, customer.brand_id, store_pk)
+    if customer.member_id is None:
+        raise DomainError("NOT_BOUND", "phoneCode")
+    channel = Channel(pay_with)
+    app = _app(ctx, channel, customer.brand_id)
+    product_pk = await payments.top_up_product(db, customer.brand_id, customer.member_id)
+    intent_id = await payments.create_intent(
+        db, customer, purpose=Purpose.TOP_UP, item_id=product_pk, amount=amount, store_id=store_pk,
+        channel=channel, app_id=app.app_id, merchant_id=app.merchant_id,
+    )
+    return asdict(Purchase(intent_id, None))
 
 
 def _key(customer, key: str) -> str:

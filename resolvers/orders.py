@@ -113,9 +113,12 @@ async def checkout(ctx: Context, *, order_id: str, payments: list[PaymentInput],
                "payments": [[p.method.value, p.amount, p.card_id, p.count_card_id] for p in payments]}
 
     async def work(db, actor):
-        claim = await idempotency.claim(db, brand_id=actor.brand_id, key=idempotency_key, operation="checkout", request=request)
-        if claim.replay is not None:
-            return claim.replay["order_id"]
+        done, _ = await idempotency.once(
+            db, brand_id=actor.brand_id, key=idempotency_key, operation="checkout", request=request, run=lambda: pay(db, actor)
+        )
+        return done["order_id"]
+
+    async def pay(db, actor) -> dict:
         pk = decode_id(order_id, "Order", "orderId")
         specs = [
             PaymentSpec(
@@ -126,27 +129,27 @@ async def checkout(ctx: Context, *, order_id: str, payments: list[PaymentInput],
             for i, p in enumerate(payments)
         ]
         await checkout_service.checkout(db, actor, order_id=pk, payments=specs, coupon_codes=coupon_codes, reference=f"checkout:{idempotency_key}")
-        await claim.remember(db, {"order_id": pk})
-        return pk
+        return {"order_id": pk}
 
-    outcome = await ctx.mutate("checkout", work)
-    return outcome
+    return await ctx.mutate("checkout", work)
 
 
 async def refund(ctx: Context, *, order_id: str, lines: list[tuple[str, int]] | None, reason: str, idempotency_key: str) -> Outcome:
     request = {"orderId": order_id, "lines": lines, "reason": reason}
 
     async def work(db, actor):
-        claim = await idempotency.claim(db, brand_id=actor.brand_id, key=idempotency_key, operation="refundOrder", request=request)
-        if claim.replay is not None:
-            return claim.replay["refund_id"]
+        done, _ = await idempotency.once(
+            db, brand_id=actor.brand_id, key=idempotency_key, operation="refundOrder", request=request, run=lambda: give_back(db, actor)
+        )
+        return done["refund_id"]
+
+    async def give_back(db, actor) -> dict:
         refund_id = await refunds.refund_order(
             db, actor, order_id=decode_id(order_id, "Order", "orderId"),
             lines=None if lines is None else [(decode_id(l, "OrderLine", f"lines.{i}.lineId"), q) for i, (l, q) in enumerate(lines)],
             reason=reason, reference=f"refund:{idempotency_key}",
         )
-        await claim.remember(db, {"refund_id": refund_id})
-        return refund_id
+        return {"refund_id": refund_id}
 
     return await ctx.mutate("refundOrder", work)
 

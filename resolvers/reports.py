@@ -32,13 +32,16 @@ async def repay(ctx: Context, *, member_id: str, store_id: str, amount: int, ten
     request = {"memberId": member_id, "storeId": store_id, "amount": amount, "tender": tender.value}
 
     async def work(db, actor):
-        claim = await idempotency.claim(db, brand_id=actor.brand_id, key=idempotency_key, operation="repayOnAccount", request=request)
+        done, _ = await idempotency.once(
+            db, brand_id=actor.brand_id, key=idempotency_key, operation="repayOnAccount", request=request, run=lambda: repay_now(db, actor)
+        )
+        return done["member_id"]
+
+    async def repay_now(db, actor) -> dict:
         pk = decode_id(member_id, "Member", "memberId")
-        if claim.replay is None:
-            await credit.repay(db, actor, member_id=pk, store_id=decode_id(store_id, "Store", "storeId"), amount=amount, tender=tender,
-                               reference=f"repay:{idempotency_key}")
-            await claim.remember(db, {"member_id": pk})
-        return pk
+        await credit.repay(db, actor, member_id=pk, store_id=decode_id(store_id, "Store", "storeId"), amount=amount, tender=tender,
+                           reference=f"repay:{idempotency_key}")
+        return {"member_id": pk}
 
     return await ctx.mutate("repayOnAccount", work)
 
