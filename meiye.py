@@ -62,7 +62,7 @@ def cmd_serve(args) -> int:
     _migrate(settings.database_url)
     if settings.demo:
         from domain import demo
-        from domain.pii import PiiCipher
+        from domain.members.pii import PiiCipher
 
         seeded = asyncio.run(_with_connection(settings.database_url, lambda db: demo.seed(db, PiiCipher(settings.data_key.encode()))))
         print("demo brand seeded" if seeded else "demo brand already present", file=sys.stderr)
@@ -107,8 +107,8 @@ def cmd_reconcile(args) -> int:
     """Match a platform bill against payment intents; --fix applies what is safe (paid there, pending here)."""
     import datetime as dt
 
-    from domain import reconciliation
-    from domain.payment_types import Channel
+    from domain.payments import reconciliation
+    from domain.members.customers import Channel
     from integrations import bills
 
     settings = _settings(args)
@@ -164,9 +164,10 @@ def cmd_ledger_verify(args) -> int:
 
 def cmd_bootstrap(args) -> int:
     """Create a real brand with its first store and owner account."""
-    from domain import tenancy
+    from domain.brands import staff as staff_accounts
+    from domain.brands import stores as tenancy
     from domain.errors import DomainError
-    from domain.tenancy import Role
+    from domain.actor import Role
 
     settings = _settings(args)
     password = os.environ.get("MEIYE_OWNER_PASSWORD")
@@ -183,7 +184,7 @@ def cmd_bootstrap(args) -> int:
     async def work(db):
         brand_id = await tenancy.create_brand(db, name=args.brand)
         store_id = await tenancy.create_store(db, brand_id=brand_id, name=args.store)
-        await tenancy.create_staff(db, brand_id=brand_id, store_id=None, username=args.owner, name=args.owner_name, role=Role.OWNER, password=password)
+        await staff_accounts.create_staff(db, brand_id=brand_id, store_id=None, username=args.owner, name=args.owner_name, role=Role.OWNER, password=password)
         return brand_id, store_id
 
     try:

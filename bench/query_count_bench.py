@@ -29,7 +29,7 @@ from sqlalchemy import event  # noqa: E402
 from domain.db import create_engine, is_sqlite, write_transaction  # noqa: E402
 from domain.demo import seed  # noqa: E402
 from domain.migrate import upgrade  # noqa: E402
-from domain.pii import PiiCipher  # noqa: E402
+from domain.members.pii import PiiCipher  # noqa: E402
 from resolvers.settings import Settings  # noqa: E402
 from schema.app import create_app  # noqa: E402
 from tests.support import GraphQLClient, checkout, fresh_postgres_database, open_order  # noqa: E402

@@ -7,8 +7,8 @@ import json
 from sqlalchemy import Column, ForeignKey, Index, String, Table, Text, insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from domain.actor import Actor
 from domain.db import Id, created_at_column, metadata, utcnow
-from domain.tenancy import Actor
 
 audit_log = Table(
     "audit_log",

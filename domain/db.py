@@ -10,7 +10,16 @@ import datetime as dt
 from contextlib import asynccontextmanager
 from typing import AsyncIterator
 
-from sqlalchemy import BigInteger, Column, DateTime, Integer, MetaData, TypeDecorator, event
+from sqlalchemy import (
+    BigInteger,
+    Column,
+    DateTime,
+    Integer,
+    MetaData,
+    Table,
+    TypeDecorator,
+    event,
+)
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 from sqlalchemy.pool import NullPool
 
@@ -110,3 +119,12 @@ async def read_transaction(engine: AsyncEngine) -> AsyncIterator[AsyncConnection
     async with engine.connect() as conn:
         async with conn.begin():
             yield conn
+
+
+def insert_ignoring_conflicts(db: AsyncConnection, table: Table):
+    """INSERT … ON CONFLICT DO NOTHING in the connection's dialect."""
+    if db.dialect.name == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert as dialect_insert
+    else:
+        from sqlalchemy.dialects.sqlite import insert as dialect_insert
+    return dialect_insert(table).on_conflict_do_nothing()

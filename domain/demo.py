@@ -6,10 +6,15 @@ from __future__ import annotations
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from domain import catalogue, cards, members, tenancy
-from domain.cards import Tender, TopUpRule
-from domain.pii import PiiCipher
-from domain.tenancy import Actor, Role
+from domain.actor import Actor, Role
+from domain.brands import catalogue
+from domain.brands import staff as staff_accounts
+from domain.brands import stores as tenancy
+from domain.cards import count_card_products as card_catalogue
+from domain.cards import stored_value as cards
+from domain.cards.stored_value import Tender, TopUpRule
+from domain.members import members
+from domain.members.pii import PiiCipher
 
 DEMO_PASSWORD = "meiye-demo"
 DEMO_BRAND = "悦颜美业（演示）"
@@ -47,13 +52,13 @@ MEMBERS = (
 
 async def seed(db: AsyncConnection, cipher: PiiCipher) -> bool:
     """Seed the demo brand unless it is there; True when it seeded."""
-    if await db.scalar(select(tenancy.staff.c.id).where(tenancy.staff.c.username == "owner")):
+    if await db.scalar(select(staff_accounts.staff.c.id).where(staff_accounts.staff.c.username == "owner")):
         return False
     brand_id = await tenancy.create_brand(db, name=DEMO_BRAND)
     store_ids = [await tenancy.create_store(db, brand_id=brand_id, name=name) for name in STORES]
     staff_ids = {}
     for username, name, role, store in STAFF:
-        staff_ids[username] = await tenancy.create_staff(
+        staff_ids[username] = await staff_accounts.create_staff(
             db, brand_id=brand_id, store_id=None if store is None else store_ids[store],
             username=username, name=name, role=role, password=DEMO_PASSWORD,
         )
@@ -64,14 +69,14 @@ async def seed(db: AsyncConnection, cipher: PiiCipher) -> bool:
     for name, price, category in RETAIL:
         await catalogue.create_retail_product(db, owner, name=name, price=price, category=category)
     for name, service, sessions, price, days, daily, weekly in COUNT_CARDS:
-        await catalogue.create_count_card_product(
+        await card_catalogue.create_count_card_product(
             db, owner, name=name, service_ids=[service_ids[service]], sessions=sessions, price=price, valid_days=days,
             daily_limit=daily, weekly_limit=weekly, store_ids=[],
         )
     product_ids = {}
     for name, percent, rules in CARD_PRODUCTS:
         product_ids[name] = await cards.create_product(db, owner, name=name, service_discount_percent=percent, rules=list(rules))
-    await tenancy.update_brand_settings(db, owner, default_card_product_id=product_ids["银卡"])
+    await cards.set_default_product(db, owner, product_ids["银卡"])
     for name, phone, store, card in MEMBERS:
         member_id = await members.register_member(db, owner, cipher, name=name, phone=phone, store_id=store_ids[store], consent=True)
         if card is not None:

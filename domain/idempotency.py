@@ -10,12 +10,20 @@ from __future__ import annotations
 import hashlib
 import json
 
-from sqlalchemy import Column, ForeignKey, String, Table, Text, UniqueConstraint, select, update
+from sqlalchemy import (
+    Column,
+    ForeignKey,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+    select,
+    update,
+)
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from domain.db import Id, created_at_column, metadata, utcnow
+from domain.db import Id, created_at_column, insert_ignoring_conflicts, metadata, utcnow
 from domain.errors import DomainError
-from domain.ledger import insert_ignoring_conflicts
 
 MAX_KEY_LENGTH = 100
 

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from domain import card_reads, count_cards, ledger
-from domain.ledger import Check
+from domain.cards import count_cards
+from domain.cards import reads as card_reads
+from domain.ledger import verify as ledger_verify
+from domain.ledger.verify import Check
 
 
 async def verify_all(db: AsyncConnection) -> list[Check]:
-    return [*await ledger.verify(db), *await card_reads.verify(db), *await count_cards.verify(db)]
+    return [*await ledger_verify.verify(db), *await card_reads.verify(db), *await count_cards.verify(db)]

@@ -40,7 +40,8 @@ from cryptography.hazmat.primitives import hashes, padding as sym_padding, seria
 from cryptography.hazmat.primitives.asymmetric import padding
 from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 
-from domain.payment_types import CallbackRejected, Channel, EventKind, PaymentNotification, TradeState
+from domain.payments.types import CallbackRejected, EventKind, PaymentNotification, TradeState
+from domain.members.customers import Channel
 
 CHINA_TZ = dt.timezone(dt.timedelta(hours=8))
 HTTP_TIMEOUT = 10  # seconds; the SDK's own default is 15

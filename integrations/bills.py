@@ -32,7 +32,8 @@ import zipfile
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 
-from domain.payment_types import Channel, EventKind, TradeState
+from domain.members.customers import Channel
+from domain.payments.types import EventKind, TradeState
 
 CHINA_TZ = dt.timezone(dt.timedelta(hours=8))  # Asia/Shanghai: UTC+8 without DST since 1991
 _YUAN = re.compile(r"[+-]?[0-9]+(?:\.[0-9]+)?", re.ASCII)  # ASCII digits only: Decimal() takes any Unicode digit

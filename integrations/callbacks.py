@@ -11,9 +11,10 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route
 
-from domain import payments
+from domain.payments import intents as payments
 from domain.db import utcnow, write_transaction
-from domain.payment_types import CallbackRejected, Channel
+from domain.payments.types import CallbackRejected
+from domain.members.customers import Channel
 
 log = logging.getLogger("meiye.callbacks")
 MAX_CALLBACK_BYTES = 64 * 1024

@@ -7,7 +7,7 @@ from __future__ import annotations
 import dataclasses
 import os
 
-from domain.payment_types import Channel
+from domain.members.customers import Channel
 from integrations.standins import StandIns, generate_demo_keys
 from integrations.standins.keys import DEMO_ALIPAY_APP_ID, DEMO_WECHAT_APP_ID
 

@@ -11,7 +11,8 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from domain.payment_types import Channel, PaymentGateway
+from domain.members.customers import Channel
+from domain.payments.types import PaymentGateway
 
 log = logging.getLogger("meiye.platforms")
 
@@ -143,9 +144,10 @@ async def setup(services, settings, standins) -> PlatformRegistry:
     then build clients for every brand's stored accounts."""
     from sqlalchemy import select
 
-    from domain.channels import load_channels, save_channel
+    from domain.payments.channels import load_channels, save_channel
     from domain.db import write_transaction
-    from domain.tenancy import brands, staff
+    from domain.brands.stores import brands
+    from domain.brands.staff import staff
 
     async with write_transaction(services.engine) as db:
         if standins is not None:

@@ -9,9 +9,10 @@ import dataclasses
 import datetime as dt
 import logging
 
-from domain import payments
+from domain.payments import intents as payments
 from domain.db import read_transaction, utcnow, write_transaction
-from domain.payment_types import Channel, TradeState
+from domain.members.customers import Channel
+from domain.payments.types import TradeState
 
 log = logging.getLogger("meiye.worker")
 RETRY_GAP = dt.timedelta(minutes=2)

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from domain import audit
-from domain.members import decode_cursor, page_size
-from domain.tenancy import Role
+from domain.pagination import decode_cursor, page_size
+from domain.actor import Role
 from resolvers.context import Context
 
 

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from domain import card_reads, cards, idempotency
-from domain.cards import Tender, TopUpRule
+from domain import idempotency
+from domain.cards import reads as card_reads
+from domain.cards import stored_value as cards
+from domain.cards.stored_value import Tender, TopUpRule
 from resolvers.context import Context
 from resolvers.errors import Outcome
 from resolvers.ids import decode_id, parse_global_id

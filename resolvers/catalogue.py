@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
-from domain import catalogue
-from domain.catalogue import ItemKind
+from domain.brands import catalogue
+from domain.cards import count_card_products as card_catalogue
+from domain.sales import pricing
+from domain.sales.pricing import ItemKind
 from domain.errors import DomainError
 from resolvers.context import Context
 from resolvers.errors import Outcome
@@ -39,12 +41,12 @@ async def create_count_card_product(
     daily_limit: int | None, weekly_limit: int | None, store_ids: list[str],
 ) -> Outcome:
     async def work(db, actor):
-        product_id = await catalogue.create_count_card_product(
+        product_id = await card_catalogue.create_count_card_product(
             db, actor, name=name, service_ids=[decode_id(s, "Service", f"serviceIds.{i}") for i, s in enumerate(service_ids)],
             sessions=sessions, price=price, valid_days=valid_days, daily_limit=daily_limit, weekly_limit=weekly_limit,
             store_ids=[decode_id(s, "Store", f"storeIds.{i}") for i, s in enumerate(store_ids)],
         )
-        return (await catalogue.count_card_products_by_ids(db, [product_id]))[product_id]
+        return (await card_catalogue.count_card_products_by_ids(db, [product_id]))[product_id]
 
     return await ctx.mutate("createCountCardProduct", work)
 
@@ -52,7 +54,7 @@ async def create_count_card_product(
 async def count_card_products(ctx: Context, *, store_id: str | None) -> list:
     async def work(db, actor):
         store_pk = decode_id(store_id, "Store", "storeId") if store_id else None
-        return await catalogue.list_count_card_products(db, actor.brand_id, store_pk)
+        return await card_catalogue.list_count_card_products(db, actor.brand_id, store_pk)
 
     return await ctx.query("countCardProducts", work)
 
@@ -63,7 +65,7 @@ async def set_store_price(ctx: Context, *, store_id: str, item_id: str, price: i
         kinds = {"Service": ItemKind.SERVICE, "RetailProduct": ItemKind.PRODUCT, "CountCardProduct": ItemKind.COUNT_CARD}
         if parsed is None or parsed[0] not in kinds:
             raise DomainError("NOT_FOUND", "itemId", what="项目")
-        await catalogue.set_store_price(db, actor, store_id=decode_id(store_id, "Store", "storeId"), kind=kinds[parsed[0]], item_id=parsed[1], price=price)
+        await pricing.set_store_price(db, actor, store_id=decode_id(store_id, "Store", "storeId"), kind=kinds[parsed[0]], item_id=parsed[1], price=price)
         return True
 
     return await ctx.mutate("setStorePrice", work)

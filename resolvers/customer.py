@@ -8,13 +8,16 @@ import json
 import logging
 from dataclasses import asdict, dataclass
 
-from domain import customers, idempotency, members, payments
-from domain.cards import check_amount
-from domain.catalogue import list_count_card_products
+from domain import idempotency
+from domain.members import customers
+from domain.members import members
+from domain.payments import intents as payments
+from domain.validation import check_amount
+from domain.cards.count_card_products import list_count_card_products
 from domain.db import read_transaction, write_transaction
 from domain.errors import DomainError
-from domain.payment_types import Channel
-from domain.payments import Purpose
+from domain.members.customers import Channel
+from domain.payments.intents import Purpose
 from resolvers.customer_context import CustomerContext
 from resolvers.errors import Outcome
 from resolvers.ids import decode_id, parse_global_id
@@ -89,7 +92,7 @@ async def count_card_products(ctx: CustomerContext, *, store_id: str | None) -> 
 
 
 async def stores(ctx: CustomerContext) -> list:
-    from domain.tenancy import list_stores
+    from domain.brands.stores import list_stores
 
     customer = await ctx.customer()
     async with read_transaction(ctx.engine) as db:

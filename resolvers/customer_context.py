@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from functools import cached_property
 
-from domain import customers
-from domain.customers import Customer
+from domain.members import customers
+from domain.members.customers import Customer
 from domain.db import read_transaction
 from resolvers.context import Services, bearer_token, parse_language
 from resolvers.errors import AuthError

@@ -12,7 +12,15 @@ from typing import Awaitable, Callable
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from strawberry.dataloader import DataLoader
 
-from domain import card_reads, catalogue, checkout, count_cards, members, orders, tenancy
+from domain.cards import reads as card_reads
+from domain.brands import staff as staff_accounts
+from domain.cards import count_card_products as card_catalogue
+from domain.brands import catalogue
+from domain.sales import checkout
+from domain.cards import count_cards
+from domain.members import members
+from domain.sales import orders
+from domain.brands import stores as tenancy
 
 
 class Loaders:
@@ -33,7 +41,7 @@ class Loaders:
 
     @cached_property
     def staff(self) -> DataLoader:
-        return self._loader(tenancy.staff_by_ids)
+        return self._loader(staff_accounts.staff_by_ids)
 
     @cached_property
     def member(self) -> DataLoader:
@@ -65,15 +73,15 @@ class Loaders:
 
     @cached_property
     def count_card_product(self) -> DataLoader:
-        return self._loader(catalogue.count_card_products_by_ids)
+        return self._loader(card_catalogue.count_card_products_by_ids)
 
     @cached_property
     def count_card_services(self) -> DataLoader:
-        return self._loader(catalogue.count_card_services, [])
+        return self._loader(card_catalogue.count_card_services, [])
 
     @cached_property
     def count_card_scopes(self) -> DataLoader:
-        return self._loader(catalogue.count_card_scopes, set())
+        return self._loader(card_catalogue.count_card_scopes, set())
 
     @cached_property
     def service(self) -> DataLoader:
@@ -93,7 +101,7 @@ class Loaders:
 
     @cached_property
     def credit(self) -> DataLoader:
-        from domain.credit import credit_by_member_ids
+        from domain.sales.credit import credit_by_member_ids
 
         return self._loader(credit_by_member_ids, (0, 0))
 

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from domain import members
+from domain.members import members
 from domain.errors import DomainError
-from domain.members import decode_cursor, page_size
+from domain.pagination import decode_cursor, page_size
 from resolvers.context import Context
 from resolvers.errors import Outcome
 from resolvers.ids import decode_id, parse_global_id

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from domain import checkout as checkout_service
-from domain import idempotency, orders, refunds
-from domain.catalogue import ItemKind
-from domain.checkout import Method, PaymentSpec
+from domain.sales import checkout as checkout_service
+from domain import idempotency
+from domain.sales import orders
+from domain.sales import refunds
+from domain.sales.pricing import ItemKind
+from domain.sales.checkout import Method, PaymentSpec
 from domain.errors import DomainError
-from domain.orders import LineSpec
+from domain.sales.orders import LineSpec
 from resolvers.context import Context
 from resolvers.errors import Outcome
 from resolvers.ids import decode_id, parse_global_id

@@ -3,7 +3,7 @@ test walks every row with every role and with no token; a field without a row is
 
 from __future__ import annotations
 
-from domain.tenancy import Actor, Role
+from domain.actor import Actor, Role
 
 OWNER = Role.OWNER
 MANAGER = Role.STORE_MANAGER

@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import datetime as dt
 
-from domain import credit, idempotency, reports
-from domain.cards import Tender
+from domain import idempotency
+from domain.reports import settlement as settlement_report
+from domain.sales import credit
+from domain.reports import daily_close as reports
+from domain.cards.stored_value import Tender
 from resolvers.context import Context
 from resolvers.errors import Outcome
 from resolvers.ids import decode_id
@@ -16,7 +19,7 @@ async def daily_close(ctx: Context, *, store_id: str, day: dt.date):
 
 
 async def settlement(ctx: Context, *, start: dt.date, end: dt.date):
-    return await ctx.query("crossStoreSettlement", lambda db, actor: reports.settlement_statement(db, actor, start_day=start, end_day=end))
+    return await ctx.query("crossStoreSettlement", lambda db, actor: settlement_report.settlement_statement(db, actor, start_day=start, end_day=end))
 
 
 async def set_credit_limit(ctx: Context, *, member_id: str, limit: int) -> Outcome:
@@ -51,9 +54,9 @@ async def reconcile_bill(ctx: Context, *, channel: str, day: dt.date, bill_base6
     import base64
     import binascii
 
-    from domain import reconciliation
+    from domain.payments import reconciliation
     from domain.errors import DomainError
-    from domain.payment_types import Channel
+    from domain.members.customers import Channel
 
     async def work(db, actor):
         try:

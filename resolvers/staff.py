@@ -4,10 +4,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from domain import tenancy
+from domain.brands import stores as tenancy
+from domain.brands import staff as staff_accounts
 from domain.db import write_transaction
 from domain.errors import DomainError
-from domain.tenancy import Actor, Role, SplitRule
+from domain.actor import Actor, Role
+from domain.brands.stores import SplitRule
+from domain.cards import stored_value
 from resolvers.context import Context
 from resolvers.errors import Outcome
 from resolvers.ids import decode_id
@@ -24,7 +27,7 @@ async def staff_login(ctx: Context, *, username: str, password: str) -> Outcome[
     failure: DomainError | None = None
     async with write_transaction(ctx.engine) as db:
         try:
-            actor = await tenancy.authenticate(db, username=username, password=password)
+            actor = await staff_accounts.authenticate(db, username=username, password=password)
         except DomainError as error:
             failure = error
     if failure is not None:
@@ -46,7 +49,7 @@ async def stores(ctx: Context) -> list:
 
 
 async def staff_members(ctx: Context) -> list:
-    return await ctx.query("staffMembers", tenancy.list_staff)
+    return await ctx.query("staffMembers", staff_accounts.list_staff)
 
 
 async def create_store(ctx: Context, *, name: str) -> Outcome:
@@ -63,11 +66,11 @@ async def create_store(ctx: Context, *, name: str) -> Outcome:
 async def create_staff(ctx: Context, *, username: str, name: str, role: Role, password: str, store_id: str | None) -> Outcome:
     async def work(db, actor):
         store_pk = decode_id(store_id, "Store", "storeId") if store_id else None
-        staff_id = await tenancy.hire_staff(db, actor, store_id=store_pk, username=username, name=name, role=role, password=password)
+        staff_id = await staff_accounts.hire_staff(db, actor, store_id=store_pk, username=username, name=name, role=role, password=password)
         from domain import audit
 
         await audit.record(db, actor, "staff.create", "staff", staff_id, after={"username": username, "role": role.value, "store_id": store_pk})
-        return (await tenancy.staff_by_ids(db, [staff_id]))[staff_id]
+        return (await staff_accounts.staff_by_ids(db, [staff_id]))[staff_id]
 
     return await ctx.mutate("createStaff", work)
 
@@ -78,7 +81,9 @@ async def update_brand_settings(
     async def work(db, actor):
         bp = None if settlement_rate_percent is None else settlement_rate_percent * 100
         product = decode_id(default_card_product_id, "StoredValueCardProduct", "defaultCardProductId") if default_card_product_id else None
-        await tenancy.update_brand_settings(db, actor, split_rule=split_rule, settlement_rate_bp=bp, default_card_product_id=product)
+        await tenancy.update_brand_settings(db, actor, split_rule=split_rule, settlement_rate_bp=bp)
+        if product is not None:
+            await stored_value.set_default_product(db, actor, product)
         return await tenancy.get_brand(db, actor.brand_id)
 
     return await ctx.mutate("updateBrandSettings", work)

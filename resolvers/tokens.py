@@ -6,7 +6,7 @@ import time
 
 import jwt
 
-from domain.tenancy import Actor, Role
+from domain.actor import Actor, Role
 
 STAFF_AUDIENCE = "meiye-staff"
 CUSTOMER_AUDIENCE = "meiye-customer"

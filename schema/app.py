@@ -12,7 +12,7 @@ from starlette.routing import Route
 from strawberry.asgi import GraphQL
 
 from domain.db import create_engine
-from domain.pii import PiiCipher
+from domain.members.pii import PiiCipher
 from resolvers.context import Context, Services
 from resolvers.settings import Settings
 from resolvers.tokens import TokenSigner
@@ -61,7 +61,7 @@ class CustomerGraphQLEndpoint(GraphQLEndpoint):
 
 
 def parse_bill(channel, data: bytes) -> list:
-    from domain.payment_types import Channel
+    from domain.members.customers import Channel
     from integrations import bills
 
     return bills.parse_wechat_trade_bill(data) if channel == Channel.WECHAT else bills.parse_alipay_bill(data)

@@ -7,7 +7,7 @@ import json
 import strawberry
 from strawberry.types import Info
 
-from domain.members import encode_cursor
+from domain.pagination import encode_cursor
 from resolvers import audit as audit_resolvers
 from resolvers import cards as card_resolvers
 from resolvers import members as resolvers

@@ -9,9 +9,9 @@ import json
 import strawberry
 from strawberry.types import Info
 
-from domain.cards import CardStatus
-from domain.members import Tier
-from domain.pii import mask_phone
+from domain.cards.stored_value import CardStatus
+from domain.members.members import Tier
+from domain.members.pii import mask_phone
 from resolvers import customer as resolvers
 from resolvers.ids import to_global_id
 from schema.errors import UserError, user_errors
@@ -184,7 +184,7 @@ class Payment:
 
 
 async def _my_count_card(info: Info, card_id: int) -> MyCountCard | None:
-    from domain.count_cards import count_cards
+    from domain.cards.count_cards import count_cards
     from domain.db import read_transaction
     from sqlalchemy import select
 
@@ -288,14 +288,14 @@ async def _payment_result(info: Info, outcome):
 class MpMutation:
     @strawberry.mutation
     async def wechat_login(self, info: Info, input: WechatLoginInput) -> LoginPayload:
-        from domain.payment_types import Channel
+        from domain.members.customers import Channel
 
         outcome = await resolvers.login(info.context, Channel.WECHAT, input.code)
         return _login_payload(info, outcome)
 
     @strawberry.mutation
     async def alipay_login(self, info: Info, input: AlipayLoginInput) -> LoginPayload:
-        from domain.payment_types import Channel
+        from domain.members.customers import Channel
 
         outcome = await resolvers.login(info.context, Channel.ALIPAY, input.auth_code)
         return _login_payload(info, outcome)

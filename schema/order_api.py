@@ -7,7 +7,7 @@ import datetime as dt
 import strawberry
 from strawberry.types import Info
 
-from domain.checkout import Method
+from domain.sales.checkout import Method
 from resolvers import catalogue as catalogue_resolvers
 from resolvers import orders as resolvers
 from resolvers import reports as report_resolvers

@@ -8,10 +8,12 @@ from typing import Annotated
 import strawberry
 from strawberry.types import Info
 
-from domain.cards import CardStatus, Tender
-from domain.members import Tier, encode_cursor
-from domain.pii import mask_phone
-from domain.tenancy import Role, SplitRule
+from domain.cards.stored_value import CardStatus, Tender
+from domain.members.members import Tier
+from domain.pagination import encode_cursor
+from domain.members.pii import mask_phone
+from domain.actor import Role
+from domain.brands.stores import SplitRule
 from resolvers.ids import to_global_id
 from resolvers.members import entries_page_args
 from schema.scalars import Fen

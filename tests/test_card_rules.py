@@ -7,9 +7,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from domain.card_spending import split_spend
-from domain.cards import TopUpRule, bonus_for
-from domain.tenancy import SplitRule
+from domain.cards.spending import split_spend
+from domain.cards.stored_value import TopUpRule, bonus_for
+from domain.brands.stores import SplitRule
 
 P, PF, GF = SplitRule.PROPORTIONAL, SplitRule.PRINCIPAL_FIRST, SplitRule.GIFT_FIRST
 

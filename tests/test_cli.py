@@ -15,7 +15,7 @@ import pytest
 
 from domain.db import create_engine, write_transaction
 from domain.demo import seed
-from domain.pii import PiiCipher
+from domain.members.pii import PiiCipher
 from resolvers.settings import DEV_DATA_KEY
 from tests.live_server import cli_env, free_port, run_cli, sqlite_url, start_server
 

@@ -4,7 +4,7 @@ import pytest
 from sqlalchemy import select, text
 
 from domain.db import read_transaction
-from domain.members import members
+from domain.members.members import members
 
 REGISTER = """mutation($i: RegisterMemberInput!) { registerMember(input: $i) {
   member { id memberNo name phone tier points tags registeredStore { id } } errors { code field message } } }"""

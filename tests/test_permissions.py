@@ -23,10 +23,11 @@ import jwt
 import pytest
 from sqlalchemy import select, update
 
-from domain import tenancy
+from domain.brands import stores as tenancy
+from domain.brands import staff as staff_accounts
 from domain.db import read_transaction, write_transaction
 from domain.models import metadata
-from domain.tenancy import Role
+from domain.actor import Role
 from resolvers.permissions import OPERATION_ROLES, PUBLIC
 from resolvers.tokens import STAFF_AUDIENCE
 from schema.root import build_staff_schema
@@ -648,7 +649,7 @@ async def test_another_brand_sees_and_touches_nothing_of_the_first(demo, engine)
     async with write_transaction(engine) as db:
         brand_id = await tenancy.create_brand(db, name="别家美业")
         await tenancy.create_store(db, brand_id=brand_id, name="静安店")
-        await tenancy.create_staff(
+        await staff_accounts.create_staff(
             db, brand_id=brand_id, store_id=None, username="other-owner", name="别总", role=Role.OWNER, password="other-brand-pass",
         )
     other = "other-owner"
@@ -821,7 +822,7 @@ async def test_malformed_authorization_headers_are_unauthenticated(header, demo,
 
 async def test_a_deactivated_account_stops_working_at_once(demo, engine):
     async with write_transaction(engine) as db:
-        await db.execute(update(tenancy.staff).where(tenancy.staff.c.username == "reception").values(active=False))
+        await db.execute(update(staff_accounts.staff).where(staff_accounts.staff.c.username == "reception").values(active=False))
     login = await demo.gql(
         "mutation { staffLogin(input: {username: \"reception\", password: \"meiye-demo\"}) { token errors { code } } }"
     )

@@ -10,7 +10,8 @@ import zipfile
 from decimal import Decimal
 from typing import Iterable
 
-from domain.payment_types import Channel, EventKind, TradeState
+from domain.members.customers import Channel
+from domain.payments.types import EventKind, TradeState
 from integrations.bills import (
     ALIPAY_COLUMNS,
     CHINA_TZ,

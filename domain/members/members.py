@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import base64
 import enum
 
 from sqlalchemy import (
@@ -22,11 +21,20 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from domain import audit
-from domain.db import Id, UtcDateTime, created_at_column, metadata, utcnow
+from domain.actor import Actor
+from domain.brands.stores import brands, get_store
+from domain.db import (
+    Id,
+    UtcDateTime,
+    created_at_column,
+    insert_ignoring_conflicts,
+    metadata,
+    utcnow,
+)
 from domain.errors import DomainError
-from domain.ledger import insert_ignoring_conflicts
-from domain.pii import PiiCipher, looks_like_phone, mask_phone, normalise_phone
-from domain.tenancy import Actor, brands, check_text, get_store
+from domain.members.pii import PiiCipher, looks_like_phone, mask_phone, normalise_phone
+from domain.pagination import decode_cursor, page_size
+from domain.validation import check_text
 
 
 class Tier(enum.StrEnum):
@@ -55,6 +63,7 @@ members = Table(
     Index("ix_members_brand_id_name", "brand_id", "name"),
 )
 
+
 member_tags = Table(
     "member_tags",
     metadata,
@@ -65,8 +74,11 @@ member_tags = Table(
     UniqueConstraint("member_id", "tag"),
 )
 
+
 MAX_TAGS = 20
-MAX_PAGE = 100
+
+
+
 
 
 async def register_member(
@@ -181,29 +193,6 @@ async def update_member(
 
 async def tags_of(db: AsyncConnection, member_id: int) -> list[str]:
     return list((await db.execute(select(member_tags.c.tag).where(member_tags.c.member_id == member_id).order_by(member_tags.c.id))).scalars())
-
-
-def encode_cursor(value: int) -> str:
-    return base64.urlsafe_b64encode(f"c:{value}".encode()).decode()
-
-
-def decode_cursor(cursor: str | None) -> int | None:
-    if not cursor:
-        return None
-    try:
-        kind, value = base64.urlsafe_b64decode(cursor.encode()).decode().split(":", 1)
-        if kind != "c":
-            raise ValueError(kind)
-        return int(value)
-    except (ValueError, UnicodeDecodeError):
-        raise DomainError("INVALID_CURSOR", "after") from None
-
-
-def page_size(first: int | None, field: str = "first") -> int:
-    size = 20 if first is None else first
-    if size < 1 or size > MAX_PAGE:
-        raise DomainError("INVALID_VALUE", field, what=f"分页大小（1-{MAX_PAGE}）")
-    return size
 
 
 async def search_members(

@@ -3,27 +3,41 @@ all as one ledger transfer. Exactly one outcome per idempotency key (the caller'
 
 from __future__ import annotations
 
-import datetime as dt
 import enum
 from dataclasses import dataclass, field
-from zoneinfo import ZoneInfo
 
 from sqlalchemy import Column, ForeignKey, String, Table, case, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from domain import audit, count_cards
-from domain import cards
-from domain.allocation import Tender, allocate_tenders, discounted, round_half_up  # noqa: F401 - re-exported
-from domain.card_spending import CardDebit, debit_card, record_card_entry
-from domain.cards import check_amount
-from domain.catalogue import ItemKind, count_card_product_services, count_card_products
+from domain import audit
+from domain.actor import Actor
+from domain.brands.stores import SplitRule, brands, stores
+from domain.cards import count_cards
+from domain.cards import stored_value as cards
+from domain.cards.count_card_products import (
+    count_card_product_services,
+    count_card_products,
+)
+from domain.cards.spending import CardDebit, debit_card, record_card_entry
 from domain.db import Id, metadata, utcnow
 from domain.errors import DomainError
-from domain.ledger import AccountKind, AccountSpec, InsufficientFunds, Leg, accounts, ensure_accounts, post_transfer, store_account
-from domain.members import Tier, members
-from domain.orders import OrderStatus, order_lines, orders, take_order
-from domain.settlement import PendingItem, clearing_legs, record_items
-from domain.tenancy import Actor, SplitRule, brands, stores
+from domain.ledger.postings import (
+    AccountKind,
+    AccountSpec,
+    InsufficientFunds,
+    Leg,
+    accounts,
+    ensure_accounts,
+    post_transfer,
+    store_account,
+)
+from domain.members.members import Tier, members
+from domain.sales.allocation import Tender, allocate_tenders, discounted, round_half_up  # noqa: F401 - re-exported
+from domain.sales.orders import OrderStatus, order_lines, orders, take_order
+from domain.sales.pricing import ItemKind
+from domain.sales.settlement import PendingItem, clearing_legs, record_items
+from domain.timezones import business_day
+from domain.validation import check_amount
 
 
 class Method(enum.StrEnum):
@@ -37,7 +51,10 @@ class Method(enum.StrEnum):
 
 
 DESK_TENDERS = (Method.CASH, Method.BANK_CARD, Method.WECHAT, Method.ALIPAY)
+
+
 POINTS_MULTIPLIER_PCT = {Tier.NORMAL: 100, Tier.SILVER: 120, Tier.GOLD: 150}
+
 
 order_payments = Table(
     "order_payments",
@@ -76,12 +93,6 @@ class PaymentSpec:
     amount: int | None = None
     card_id: int | None = None
     count_card_id: int | None = None
-
-
-def business_day(now: dt.datetime, tz_name: str) -> tuple[str, str]:
-    local = now.astimezone(ZoneInfo(tz_name))
-    year, week, _ = local.isocalendar()
-    return local.date().isoformat(), f"{year}-W{week:02d}"
 
 
 @dataclass

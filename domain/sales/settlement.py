@@ -10,7 +10,7 @@ from sqlalchemy import Column, ForeignKey, Index, Integer, String, Table, insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from domain.db import Id, created_at_column, metadata, utcnow
-from domain.ledger import AccountKind, Leg, ensure_accounts, store_account
+from domain.ledger.postings import AccountKind, Leg, ensure_accounts, store_account
 
 settlement_items = Table(
     "settlement_items",

@@ -36,14 +36,22 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from domain.errors import DomainError
-from domain.payment_types import Channel, EventKind, PaymentNotification, TradeState
-from domain.payments import IntentStatus, apply_notification, payment_intents
+from domain.members.customers import Channel
+from domain.payments.intents import IntentStatus, apply_notification, payment_intents
+from domain.payments.types import EventKind, PaymentNotification, TradeState
 
 log = logging.getLogger(__name__)
 
+
 BUSINESS_TZ = dt.timezone(dt.timedelta(hours=8), "Asia/Shanghai")
+
+
 _PAID_HERE = (IntentStatus.PAID.value, IntentStatus.REFUNDED.value)
+
+
 _UNPAID_HERE = (IntentStatus.PENDING.value, IntentStatus.CLOSED.value)
+
+
 _IN_CHUNK = 500  # out_trade_nos per IN (…): well under both databases' bound-parameter limits
 
 

@@ -6,14 +6,25 @@ from __future__ import annotations
 
 import json
 
-from sqlalchemy import Column, ForeignKey, String, Table, Text, UniqueConstraint, delete, insert, select
+from sqlalchemy import (
+    Column,
+    ForeignKey,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+    delete,
+    insert,
+    select,
+)
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from domain.db import Id, UtcDateTime, metadata, utcnow
-from domain.payment_types import Channel
-from domain.pii import PiiCipher
+from domain.members.customers import Channel
+from domain.members.pii import PiiCipher
 
 SEAL = b"meiye/brand-channel/v1"
+
 
 brand_channels = Table(
     "brand_channels",

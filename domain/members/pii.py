@@ -20,6 +20,8 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from domain.errors import DomainError
 
 _MOBILE = re.compile(r"^1[3-9]\d{9}$")
+
+
 _SEPARATORS = re.compile(r"[\s\-()]")
 
 

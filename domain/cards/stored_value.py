@@ -24,22 +24,22 @@ from sqlalchemy import (
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from domain import audit
-from domain.db import Id, created_at_column, metadata, utcnow
+from domain.actor import Actor
+from domain.brands.stores import brands, get_store
+from domain.db import Id, created_at_column, insert_ignoring_conflicts, metadata, utcnow
 from domain.errors import DomainError
-from domain.ledger import (
+from domain.ledger.postings import (
     AccountKind,
     AccountSpec,
     Leg,
     accounts,
     ensure_accounts,
-    insert_ignoring_conflicts,
     post_transfer,
     store_account,
 )
-from domain.members import Tier, get_member, members
-from domain.tenancy import Actor, brands, check_text, get_store
+from domain.members.members import Tier, get_member, members
+from domain.validation import check_amount, check_text
 
-MAX_AMOUNT = 100_000_000  # ¥1,000,000 in one operation: beyond any real top-up, short of any overflow.
 MAX_RULES = 20
 
 
@@ -70,6 +70,7 @@ card_products = Table(
     CheckConstraint("service_discount_percent BETWEEN 1 AND 100", name="discount"),
 )
 
+
 top_up_rules = Table(
     "top_up_rules",
     metadata,
@@ -80,6 +81,7 @@ top_up_rules = Table(
     UniqueConstraint("product_id", "threshold"),
     CheckConstraint("threshold > 0 AND bonus >= 0", name="amounts"),
 )
+
 
 cards = Table(
     "stored_value_cards",
@@ -98,6 +100,7 @@ cards = Table(
     created_at_column(),
     UniqueConstraint("member_id", "product_id"),
 )
+
 
 card_entries = Table(
     "card_entries",
@@ -118,19 +121,6 @@ card_entries = Table(
     UniqueConstraint("transfer_id", "card_id"),
     Index("ix_card_entries_member_id_id", "member_id", "id"),
 )
-
-
-def check_amount(amount: int, field: str = "amount") -> int:
-    if isinstance(amount, bool) or not isinstance(amount, int):
-        raise DomainError("INVALID_VALUE", field, what="金额")
-    if amount <= 0:
-        raise DomainError("AMOUNT_NOT_POSITIVE", field)
-    if amount > MAX_AMOUNT:
-        raise DomainError("AMOUNT_TOO_LARGE", field, max=f"¥{MAX_AMOUNT // 100:,}")
-    return amount
-
-
-# --- products ---------------------------------------------------------------------------------
 
 
 @dataclass(frozen=True)
@@ -190,14 +180,23 @@ async def get_product(db: AsyncConnection, actor: Actor, product_id: int, field:
     return row
 
 
+async def set_default_product(db: AsyncConnection, actor: Actor, product_id: int) -> None:
+    """The card product a customer's first mini-program top-up opens (a brand setting kept here,
+    where card products are known)."""
+    await get_product(db, actor, product_id, "defaultCardProductId")
+    before = await db.scalar(select(brands.c.default_card_product_id).where(brands.c.id == actor.brand_id))
+    await db.execute(update(brands).where(brands.c.id == actor.brand_id).values(default_card_product_id=product_id))
+    await audit.record(
+        db, actor, "brand.settings", "brand", actor.brand_id,
+        before={"default_card_product_id": before}, after={"default_card_product_id": product_id},
+    )
+
+
 async def rules_of(db: AsyncConnection, product_id: int) -> list[TopUpRule]:
     rows = await db.execute(
         select(top_up_rules.c.threshold, top_up_rules.c.bonus).where(top_up_rules.c.product_id == product_id).order_by(top_up_rules.c.threshold)
     )
     return [TopUpRule(t, b) for t, b in rows]
-
-
-# --- cards ------------------------------------------------------------------------------------
 
 
 async def get_card(db: AsyncConnection, actor: Actor, card_id: int, field: str = "cardId"):

@@ -3,19 +3,35 @@ brand's member with the verified phone. One member may hold both a WeChat and an
 
 from __future__ import annotations
 
+import enum
 from dataclasses import dataclass
 
-from sqlalchemy import Column, ForeignKey, String, Table, UniqueConstraint, select, update
+from sqlalchemy import (
+    Column,
+    ForeignKey,
+    String,
+    Table,
+    UniqueConstraint,
+    select,
+    update,
+)
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from domain import audit
-from domain.db import Id, created_at_column, metadata, utcnow
+from domain.actor import Actor, Role
+from domain.brands.stores import stores
+from domain.db import Id, created_at_column, insert_ignoring_conflicts, metadata, utcnow
 from domain.errors import DomainError
-from domain.ledger import insert_ignoring_conflicts
-from domain.members import members, register_member
-from domain.payment_types import Channel
-from domain.pii import PiiCipher, normalise_phone
-from domain.tenancy import Actor, Role, stores
+from domain.members.members import members, register_member
+from domain.members.pii import PiiCipher, normalise_phone
+
+
+class Channel(enum.StrEnum):
+    """The platform a customer signs in and pays with."""
+
+    WECHAT = "WECHAT"
+    ALIPAY = "ALIPAY"
+
 
 customer_identities = Table(
     "customer_identities",
@@ -90,3 +106,4 @@ async def bind_phone(
     await db.execute(update(customer_identities).where(customer_identities.c.id == customer.identity_id).values(member_id=member_id))
     await audit.record(db, actor, "customer.bind_phone", "member", member_id, after={"channel": customer.channel.value, "identity": customer.identity_id})
     return member_id
+

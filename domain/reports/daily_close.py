@@ -6,26 +6,19 @@ from __future__ import annotations
 import datetime as dt
 from collections import defaultdict
 from dataclasses import dataclass, field
-from zoneinfo import ZoneInfo
 
 from sqlalchemy import and_, func, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from domain.cards import card_entries
-from domain.checkout import order_payments
-from domain.count_cards import count_card_uses
-from domain.errors import DomainError
-from domain.ledger import AccountKind, accounts, postings, transfers
-from domain.orders import order_lines, orders
-from domain.refunds import refund_payments, refunds
-from domain.settlement import settlement_items
-from domain.tenancy import Actor, Role, brands, get_store, stores
-
-
-def day_bounds(day: dt.date, tz_name: str) -> tuple[dt.datetime, dt.datetime]:
-    tz = ZoneInfo(tz_name)
-    start = dt.datetime.combine(day, dt.time.min, tzinfo=tz)
-    return start.astimezone(dt.UTC), (start + dt.timedelta(days=1)).astimezone(dt.UTC)
+from domain.actor import Actor
+from domain.brands.stores import get_store, store_timezone
+from domain.cards.count_cards import count_card_uses
+from domain.cards.stored_value import card_entries
+from domain.ledger.postings import AccountKind, accounts, postings, transfers
+from domain.sales.checkout import order_payments
+from domain.sales.orders import order_lines, orders
+from domain.sales.refunds import refund_payments, refunds
+from domain.timezones import day_bounds
 
 
 @dataclass
@@ -44,14 +37,9 @@ class DailyClose:
     orders_paid: int = 0
 
 
-async def _tz(db: AsyncConnection, store_id: int, brand_id: int) -> str:
-    row = (await db.execute(select(stores.c.timezone, brands.c.timezone.label("brand_tz")).join(brands, brands.c.id == stores.c.brand_id).where(stores.c.id == store_id))).one()
-    return row.timezone or row.brand_tz
-
-
 async def daily_close(db: AsyncConnection, actor: Actor, *, store_id: int, day: dt.date) -> DailyClose:
     await get_store(db, actor, store_id)
-    start, end = day_bounds(day, await _tz(db, store_id, actor.brand_id))
+    start, end = day_bounds(day, await store_timezone(db, store_id, actor.brand_id))
     report = DailyClose(store_id, day)
     paid_today = and_(orders.c.store_id == store_id, orders.c.paid_at >= start, orders.c.paid_at < end)
 
@@ -124,39 +112,3 @@ async def daily_close(db: AsyncConnection, actor: Actor, *, store_id: int, day: 
     report.on_account = {"charged": charged, "repaid": -repaid, "refunded": by_method.get("ON_ACCOUNT", 0),
                          "net_change": charged + repaid - by_method.get("ON_ACCOUNT", 0)}
     return report
-
-
-@dataclass(frozen=True)
-class SettlementLine:
-    payer_store_id: int
-    payee_store_id: int
-    consumed: int
-    amount: int
-    items: int
-
-
-async def settlement_statement(db: AsyncConnection, actor: Actor, *, start_day: dt.date, end_day: dt.date) -> list[SettlementLine]:
-    """Items from `start_day` to `end_day` inclusive, netted per store pair: one line per pair,
-    from the store that owes to the store that is owed."""
-    if end_day < start_day or (end_day - start_day).days > 366:
-        raise DomainError("DATE_RANGE_INVALID", "to")
-    tz = await db.scalar(select(brands.c.timezone).where(brands.c.id == actor.brand_id))
-    start, _ = day_bounds(start_day, tz)
-    _, end = day_bounds(end_day, tz)
-    directed: dict[tuple[int, int], list[int]] = defaultdict(lambda: [0, 0, 0])
-    for payer, payee, consumed, amount, count in await db.execute(
-        select(settlement_items.c.payer_store_id, settlement_items.c.payee_store_id, func.sum(settlement_items.c.consumed),
-               func.sum(settlement_items.c.amount), func.count())
-        .where(settlement_items.c.brand_id == actor.brand_id, settlement_items.c.created_at >= start, settlement_items.c.created_at < end)
-        .group_by(settlement_items.c.payer_store_id, settlement_items.c.payee_store_id)
-    ):
-        directed[(payer, payee)] = [consumed, amount, count]
-    lines = []
-    for a, b in sorted({tuple(sorted(k)) for k in directed}):
-        ab, ba = directed.get((a, b), [0, 0, 0]), directed.get((b, a), [0, 0, 0])
-        amount, consumed, items = ab[1] - ba[1], ab[0] - ba[0], ab[2] + ba[2]
-        payer, payee = (a, b) if (amount, consumed) >= (0, 0) else (b, a)
-        lines.append(SettlementLine(payer, payee, abs(consumed), abs(amount), items))
-    if actor.role == Role.STORE_MANAGER:
-        lines = [l for l in lines if actor.store_id in (l.payer_store_id, l.payee_store_id)]
-    return lines

@@ -12,17 +12,36 @@ import datetime as dt
 import enum
 import secrets
 
-from sqlalchemy import Column, ForeignKey, Index, String, Table, Text, UniqueConstraint, insert, select, update
+from sqlalchemy import (
+    Column,
+    ForeignKey,
+    Index,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+    insert,
+    select,
+    update,
+)
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from domain import audit, cards, checkout, orders
-from domain.catalogue import ItemKind, price_items
-from domain.customers import Customer, system_actor
-from domain.db import Id, UtcDateTime, created_at_column, metadata, utcnow
+from domain import audit
+from domain.brands.stores import brands, get_store
+from domain.cards import stored_value as cards
+from domain.db import (
+    Id,
+    UtcDateTime,
+    created_at_column,
+    insert_ignoring_conflicts,
+    metadata,
+    utcnow,
+)
 from domain.errors import DomainError
-from domain.ledger import insert_ignoring_conflicts
-from domain.payment_types import Channel, EventKind, PaymentNotification, TradeState
-from domain.tenancy import brands, get_store
+from domain.members.customers import Channel, Customer, system_actor
+from domain.payments.types import EventKind, PaymentNotification, TradeState
+from domain.sales import checkout, orders
+from domain.sales.pricing import ItemKind, price_items
 
 INTENT_TTL = dt.timedelta(minutes=30)
 
@@ -67,6 +86,7 @@ payment_intents = Table(
     created_at_column(),
     Index("ix_payment_intents_status_next_query_at", "status", "next_query_at"),
 )
+
 
 payment_events = Table(
     "payment_events",
@@ -151,7 +171,7 @@ async def buy_with_stored_value(db: AsyncConnection, customer: Customer, *, prod
     if customer.member_id is None:
         raise DomainError("NOT_BOUND", "phoneCode")
     actor = system_actor(customer.brand_id)
-    from domain.card_reads import cards_by_member_ids
+    from domain.cards.reads import cards_by_member_ids
 
     active = [c for c in (await cards_by_member_ids(db, [customer.member_id]))[customer.member_id] if c.status == cards.CardStatus.ACTIVE]
     # The card with the most on it; the checkout refuses if even that is short.
@@ -167,7 +187,7 @@ async def _sell_count_card(db, actor, member_id, store_id, product_id, payment, 
         lines=[orders.LineSpec(ItemKind.COUNT_CARD, product_id, 1, agreed_price=agreed_price)],
     )
     await checkout.checkout(db, actor, order_id=order_id, payments=[payment], coupon_codes=[], reference=reference)
-    from domain.count_cards import count_cards
+    from domain.cards.count_cards import count_cards
 
     line_id = await db.scalar(select(orders.order_lines.c.id).where(orders.order_lines.c.order_id == order_id))
     return await db.scalar(select(count_cards.c.id).where(count_cards.c.order_line_id == line_id))

@@ -8,22 +8,49 @@ at all."""
 
 from __future__ import annotations
 
-from sqlalchemy import Column, ForeignKey, Integer, String, Table, func, insert, select, update
+from sqlalchemy import (
+    Column,
+    ForeignKey,
+    Integer,
+    String,
+    Table,
+    func,
+    insert,
+    select,
+    update,
+)
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from domain import audit, count_cards
-from domain.card_spending import CardDebit, credit_back, record_card_entry
-from domain.cards import card_entries, cards, lock_card
-from domain.catalogue import ItemKind
-from domain.checkout import Method, order_line_tenders, order_payments, receivable_account
-from domain.count_cards import CountCardStatus, count_card_uses
+from domain import audit
+from domain.actor import Actor
+from domain.brands.stores import brands
+from domain.cards import count_cards
+from domain.cards.count_cards import CountCardStatus, count_card_uses
+from domain.cards.spending import CardDebit, credit_back, record_card_entry
+from domain.cards.stored_value import card_entries, cards, lock_card
 from domain.db import Id, created_at_column, metadata, utcnow
 from domain.errors import DomainError
-from domain.ledger import AccountKind, InsufficientFunds, Leg, accounts, ensure_accounts, post_transfer, store_account, transfers
-from domain.members import members
-from domain.orders import OrderStatus, order_lines, orders, take_order
-from domain.settlement import PendingItem, clearing_legs, record_items
-from domain.tenancy import Actor, brands, check_text
+from domain.ledger.postings import (
+    AccountKind,
+    InsufficientFunds,
+    Leg,
+    accounts,
+    ensure_accounts,
+    post_transfer,
+    store_account,
+    transfers,
+)
+from domain.members.members import members
+from domain.sales.checkout import (
+    Method,
+    order_line_tenders,
+    order_payments,
+    receivable_account,
+)
+from domain.sales.orders import OrderStatus, order_lines, orders, take_order
+from domain.sales.pricing import ItemKind
+from domain.sales.settlement import PendingItem, clearing_legs, record_items
+from domain.validation import check_text
 
 refunds = Table(
     "refunds",
@@ -40,6 +67,7 @@ refunds = Table(
     Column("staff_id", Id, ForeignKey("staff.id"), nullable=False),
     created_at_column(),
 )
+
 
 refund_payments = Table(
     "refund_payments",
@@ -317,7 +345,6 @@ async def _revoke_cards(db: AsyncConnection, line_id: int, units: int, debit_leg
             debit_legs.append(Leg(card.liability_account_id, balance))
         amount += balance
     return amount
-
 
 
 async def get_refund(db: AsyncConnection, refund_id: int):

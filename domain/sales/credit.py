@@ -6,12 +6,21 @@ from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from domain import audit
-from domain.cards import Tender, check_amount
-from domain.checkout import receivable_account
+from domain.actor import Actor
+from domain.brands.stores import get_store
+from domain.cards.stored_value import Tender
 from domain.errors import DomainError
-from domain.ledger import AccountKind, Leg, accounts, ensure_accounts, post_transfer, store_account
-from domain.members import get_member
-from domain.tenancy import Actor, get_store
+from domain.ledger.postings import (
+    AccountKind,
+    Leg,
+    accounts,
+    ensure_accounts,
+    post_transfer,
+    store_account,
+)
+from domain.members.members import get_member
+from domain.sales.checkout import receivable_account
+from domain.validation import check_amount
 
 MAX_CREDIT_LIMIT = 10_000_000  # ¥100,000
 

@@ -10,10 +10,28 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from domain import audit
-from domain.cards import card_balances, card_entries, cards, check_amount, get_card, lock_card, write_entry
+from domain.actor import Actor
+from domain.brands.stores import SplitRule, brands, get_store
+from domain.cards.stored_value import (
+    card_balances,
+    card_entries,
+    cards,
+    get_card,
+    lock_card,
+    write_entry,
+)
 from domain.errors import DomainError
-from domain.ledger import AccountKind, InsufficientFunds, Leg, ensure_accounts, post_transfer, store_account, transfers
-from domain.tenancy import Actor, SplitRule, brands, get_store
+from domain.ledger.postings import (
+    AccountKind,
+    InsufficientFunds,
+    Leg,
+    ensure_accounts,
+    post_transfer,
+    store_account,
+    transfers,
+)
+from domain.validation import check_amount
+
 
 def split_spend(amount: int, principal: int, gift: int, rule: SplitRule) -> tuple[int, int]:
     """How much of `amount` each balance pays. Deterministic; in the proportional rule the fen
@@ -156,7 +174,6 @@ async def refund_spend(
     )
     await audit.record(db, actor, "card.refund", "stored_value_card", card.id, after={"transfer_id": transfer_id, "principal": back_p, "gift": back_g}, store_id=store_id)
     return SpendResult(refund_id, back_p, back_g, p_after, g_after)
-
 
 
 async def credit_back(db: AsyncConnection, actor: Actor, *, card_id: int, principal: int, gift: int) -> CardDebit:

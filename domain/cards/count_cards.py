@@ -26,11 +26,20 @@ from sqlalchemy import (
 )
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from domain.catalogue import count_card_product_services, count_card_product_stores
+from domain.actor import Actor
+from domain.cards.count_card_products import (
+    count_card_product_services,
+    count_card_product_stores,
+)
 from domain.db import Id, UtcDateTime, created_at_column, metadata
 from domain.errors import DomainError
-from domain.ledger import AccountKind, AccountSpec, Leg, accounts, ensure_accounts
-from domain.tenancy import Actor
+from domain.ledger.postings import (
+    AccountKind,
+    AccountSpec,
+    Leg,
+    accounts,
+    ensure_accounts,
+)
 
 
 class CountCardStatus(enum.StrEnum):
@@ -58,6 +67,7 @@ count_cards = Table(
     created_at_column(),
     CheckConstraint("sessions_left IS NULL OR sessions_left >= 0", name="sessions"),
 )
+
 
 count_card_uses = Table(
     "count_card_uses",
@@ -168,7 +178,7 @@ async def use(
     scope = set((await db.execute(select(count_card_product_stores.c.store_id).where(count_card_product_stores.c.product_id == taken.product_id))).scalars())
     if scope and store_id not in scope:
         raise DomainError("COUNT_CARD_STORE_NOT_ALLOWED", field)
-    from domain.catalogue import count_card_products
+    from domain.cards.count_card_products import count_card_products
 
     product = (await db.execute(select(count_card_products.c.daily_limit, count_card_products.c.weekly_limit).where(count_card_products.c.id == taken.product_id))).one()
     live = (count_card_uses.c.count_card_id == card_id, count_card_uses.c.returned == False)  # noqa: E712
@@ -225,7 +235,7 @@ async def cards_by_member_ids(db: AsyncConnection, member_ids: list[int]) -> dic
 async def verify(db: AsyncConnection):
     """Each session card's sessions left agree with its live uses; each liability is never below zero
     (the ledger's floor) and is zero once a session card is used up."""
-    from domain.ledger import Check
+    from domain.ledger.verify import Check
 
     rows = list(
         await db.execute(

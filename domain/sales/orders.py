@@ -23,14 +23,19 @@ from sqlalchemy import (
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from domain import audit
-from domain.cards import check_amount, get_product
-from domain.catalogue import ITEM_WHAT, ItemKind, price_items
+from domain.actor import Actor
+from domain.brands.staff import staff
+from domain.brands.stores import get_store
+from domain.cards.stored_value import get_product
 from domain.db import Id, UtcDateTime, created_at_column, metadata, utcnow
 from domain.errors import DomainError
-from domain.members import get_member
-from domain.tenancy import Actor, check_text, get_store, staff
+from domain.members.members import get_member
+from domain.sales.pricing import ITEM_WHAT, ItemKind, price_items
+from domain.validation import check_amount, check_text
 
 MAX_LINES = 50
+
+
 MAX_QUANTITY = 99
 
 
@@ -66,6 +71,7 @@ orders = Table(
     created_at_column(),
     Index("ix_orders_store_id_status", "store_id", "status"),
 )
+
 
 order_lines = Table(
     "order_lines",

@@ -8,10 +8,7 @@ import enum
 from dataclasses import dataclass, field
 from typing import Protocol
 
-
-class Channel(enum.StrEnum):
-    WECHAT = "WECHAT"
-    ALIPAY = "ALIPAY"
+from domain.members.customers import Channel
 
 
 class TradeState(enum.StrEnum):

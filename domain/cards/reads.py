@@ -6,11 +6,22 @@ from __future__ import annotations
 from sqlalchemy import func, select, text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from domain.cards import TopUpRule, card_entries, card_products, cards, top_up_rules
-from domain.ledger import Check, accounts
+from domain.cards.stored_value import (
+    TopUpRule,
+    card_entries,
+    card_products,
+    cards,
+    top_up_rules,
+)
+from domain.ledger.postings import accounts
+from domain.ledger.verify import Check
 
 _principal = accounts.alias("principal")
+
+
 _gift = accounts.alias("gift")
+
+
 _card_with_balances = select(
     cards, _principal.c.balance.label("principal"), _gift.c.balance.label("gift")
 ).select_from(

@@ -1,0 +1,172 @@
+"""Staff accounts of a brand: roles, store scope, Argon2 passwords, sign-in and its lockout."""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError
+from sqlalchemy import (
+    Boolean,
+    Column,
+    ForeignKey,
+    Integer,
+    String,
+    Table,
+    insert,
+    select,
+    update,
+)
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from domain.actor import BRAND_WIDE_ROLES, Actor, Role
+from domain.brands.stores import get_store
+from domain.db import Id, UtcDateTime, created_at_column, metadata, utcnow
+from domain.errors import DomainError
+from domain.validation import check_text
+
+staff = Table(
+    "staff",
+    metadata,
+    Column("id", Id, primary_key=True),
+    Column("brand_id", Id, ForeignKey("brands.id"), nullable=False, index=True),
+    Column("store_id", Id, ForeignKey("stores.id"), nullable=True),
+    Column("username", String(40), nullable=False, unique=True),
+    Column("name", String(40), nullable=False),
+    Column("role", String(20), nullable=False),
+    Column("password_hash", String(200), nullable=False),
+    Column("active", Boolean, nullable=False, default=True),
+    Column("failed_logins", Integer, nullable=False, default=0),
+    Column("locked_until", UtcDateTime(), nullable=True),
+    created_at_column(),
+)
+
+
+def _password_hasher() -> PasswordHasher:
+    # The test suite hashes hundreds of passwords; it alone may ask for a cheap profile.
+    if os.environ.get("MEIYE_ARGON2_PROFILE") == "test":
+        return PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1)
+    return PasswordHasher()
+
+
+_hasher = _password_hasher()
+
+
+# Verified against when the username is unknown so that both paths cost the same.
+_DUMMY_HASH = _hasher.hash("meiye-no-such-user")
+
+
+MIN_PASSWORD_LENGTH = 8
+
+
+MAX_FAILED_LOGINS = 5
+
+
+LOCKOUT = dt.timedelta(minutes=15)
+
+
+def hash_password(password: str) -> str:
+    if len(password) < MIN_PASSWORD_LENGTH:
+        raise DomainError("PASSWORD_TOO_SHORT", "password", min=MIN_PASSWORD_LENGTH)
+    return _hasher.hash(password)
+
+
+async def create_staff(
+    db: AsyncConnection,
+    *,
+    brand_id: int,
+    store_id: int | None,
+    username: str,
+    name: str,
+    role: Role,
+    password: str,
+) -> int:
+    username = check_text(username, "username", "用户名", 40)
+    name = check_text(name, "name", "姓名", 40)
+    if role not in BRAND_WIDE_ROLES and store_id is None:
+        raise DomainError("REQUIRED", "storeId", what="门店")
+    if await db.scalar(select(staff.c.id).where(staff.c.username == username)):
+        raise DomainError("USERNAME_TAKEN", "username")
+    password_hash = hash_password(password)
+    return (
+        await db.execute(
+            insert(staff)
+            .values(
+                brand_id=brand_id,
+                store_id=None if role in BRAND_WIDE_ROLES else store_id,
+                username=username,
+                name=name,
+                role=role.value,
+                password_hash=password_hash,
+            )
+            .returning(staff.c.id)
+        )
+    ).scalar_one()
+
+
+async def hire_staff(
+    db: AsyncConnection, actor: Actor, *, store_id: int | None, username: str, name: str, role: Role, password: str
+) -> int:
+    """Owners hire anyone; a store manager hires receptionists and technicians for their own store."""
+    if actor.role == Role.STORE_MANAGER:
+        if role not in (Role.RECEPTIONIST, Role.TECHNICIAN):
+            raise DomainError("ROLE_FORBIDDEN", "role")
+        store_id = store_id or actor.store_id
+    if store_id is not None:
+        await get_store(db, actor, store_id)
+    return await create_staff(
+        db, brand_id=actor.brand_id, store_id=store_id, username=username, name=name, role=role, password=password
+    )
+
+
+def actor_from_row(row) -> Actor:
+    return Actor(staff_id=row.id, brand_id=row.brand_id, role=Role(row.role), store_id=row.store_id, name=row.name)
+
+
+async def authenticate(db: AsyncConnection, *, username: str, password: str) -> Actor:
+    """The actor for a correct username and password. Failed attempts are counted and lock the
+    account for a while; the caller commits even on failure so that the count sticks."""
+    row = (await db.execute(select(staff).where(staff.c.username == (username or "").strip()))).first()
+    if row is None or not row.active:
+        _verify(_DUMMY_HASH, password)
+        raise DomainError("INVALID_CREDENTIALS")
+    now = utcnow()
+    if row.locked_until is not None and row.locked_until > now:
+        raise DomainError("ACCOUNT_LOCKED", minutes=int(LOCKOUT.total_seconds() // 60))
+    if not _verify(row.password_hash, password):
+        failed = row.failed_logins + 1
+        values: dict = {"failed_logins": failed}
+        if failed >= MAX_FAILED_LOGINS:
+            values = {"failed_logins": 0, "locked_until": now + LOCKOUT}
+        await db.execute(update(staff).where(staff.c.id == row.id).values(**values))
+        raise DomainError("INVALID_CREDENTIALS")
+    if row.failed_logins or row.locked_until:
+        await db.execute(update(staff).where(staff.c.id == row.id).values(failed_logins=0, locked_until=None))
+    return actor_from_row(row)
+
+
+def _verify(password_hash: str, password: str) -> bool:
+    try:
+        return _hasher.verify(password_hash, password or "")
+    except (VerificationError, InvalidHashError):
+        return False
+
+
+async def load_actor(db: AsyncConnection, staff_id: int) -> Actor | None:
+    """The actor behind a token, re-read so that a deactivated account stops working at once."""
+    row = (await db.execute(select(staff).where(staff.c.id == staff_id))).first()
+    if row is None or not row.active:
+        return None
+    return actor_from_row(row)
+
+
+async def staff_by_ids(db: AsyncConnection, ids: list[int]) -> dict[int, object]:
+    return {r.id: r for r in await db.execute(select(staff).where(staff.c.id.in_(ids)))}
+
+
+async def list_staff(db: AsyncConnection, actor: Actor) -> list:
+    stmt = select(staff).where(staff.c.brand_id == actor.brand_id).order_by(staff.c.id)
+    if actor.role not in BRAND_WIDE_ROLES:
+        stmt = stmt.where(staff.c.store_id == actor.store_id)
+    return list(await db.execute(stmt))
