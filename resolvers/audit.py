@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from domain import audit
-from domain.pagination import decode_cursor, page_size
 from domain.actor import Role
+from domain.pagination import decode_cursor, page_size
 from resolvers.context import Context
 
 

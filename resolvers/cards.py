@@ -1,10 +1,11 @@
-"""Stored-value card products and cards: create, top up, freeze."""
+"""The cards area: stored-value card products and cards (create, top up, freeze) and count-card products."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
 from domain import idempotency
+from domain.cards import count_card_products as card_catalogue
 from domain.cards import reads as card_reads
 from domain.cards import stored_value as cards
 from domain.cards.stored_value import Tender, TopUpRule
@@ -91,3 +92,26 @@ async def card(ctx: Context, *, card_id: str):
         return None
     row = await ctx.loaders.card.load(parsed[1])
     return row if row is not None and row.brand_id == actor.brand_id else None
+
+
+async def create_count_card_product(
+    ctx: Context, *, name: str, service_ids: list[str], sessions: int | None, price: int, valid_days: int,
+    daily_limit: int | None, weekly_limit: int | None, store_ids: list[str],
+) -> Outcome:
+    async def work(db, actor):
+        product_id = await card_catalogue.create_count_card_product(
+            db, actor, name=name, service_ids=[decode_id(s, "Service", f"serviceIds.{i}") for i, s in enumerate(service_ids)],
+            sessions=sessions, price=price, valid_days=valid_days, daily_limit=daily_limit, weekly_limit=weekly_limit,
+            store_ids=[decode_id(s, "Store", f"storeIds.{i}") for i, s in enumerate(store_ids)],
+        )
+        return (await card_catalogue.count_card_products_by_ids(db, [product_id]))[product_id]
+
+    return await ctx.mutate("createCountCardProduct", work)
+
+
+async def count_card_products(ctx: Context, *, store_id: str | None) -> list:
+    async def work(db, actor):
+        store_pk = decode_id(store_id, "Store", "storeId") if store_id else None
+        return await card_catalogue.list_count_card_products(db, actor.brand_id, store_pk)
+
+    return await ctx.query("countCardProducts", work)

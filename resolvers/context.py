@@ -9,11 +9,11 @@ from typing import Awaitable, Callable, TypeVar
 
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
+from domain.actor import Actor
+from domain.brands.staff import load_actor
 from domain.db import read_transaction, write_transaction
 from domain.errors import DomainError
 from domain.members.pii import PiiCipher
-from domain.actor import Actor
-from domain.brands.staff import load_actor
 from resolvers.errors import Outcome, QueryError, forbidden, unauthenticated
 from resolvers.loaders import Loaders
 from resolvers.permissions import PUBLIC, allowed

@@ -9,15 +9,14 @@ import logging
 from dataclasses import asdict, dataclass
 
 from domain import idempotency
-from domain.members import customers
-from domain.members import members
-from domain.payments import intents as payments
-from domain.validation import check_amount
 from domain.cards.count_card_products import list_count_card_products
 from domain.db import read_transaction, write_transaction
 from domain.errors import DomainError
+from domain.members import customers, members
 from domain.members.customers import Channel
+from domain.payments import intents as payments
 from domain.payments.intents import Purpose
+from domain.validation import check_amount
 from resolvers.customer_context import CustomerContext
 from resolvers.errors import Outcome
 from resolvers.ids import decode_id, parse_global_id

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from functools import cached_property
 
+from domain.db import read_transaction
 from domain.members import customers
 from domain.members.customers import Customer
-from domain.db import read_transaction
 from resolvers.context import Services, bearer_token, parse_language
 from resolvers.errors import AuthError
 from resolvers.loaders import Loaders

@@ -12,15 +12,14 @@ from typing import Awaitable, Callable
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from strawberry.dataloader import DataLoader
 
-from domain.cards import reads as card_reads
-from domain.brands import staff as staff_accounts
-from domain.cards import count_card_products as card_catalogue
 from domain.brands import catalogue
-from domain.sales import checkout
-from domain.cards import count_cards
-from domain.members import members
-from domain.sales import orders
+from domain.brands import staff as staff_accounts
 from domain.brands import stores as tenancy
+from domain.cards import count_card_products as card_catalogue
+from domain.cards import count_cards
+from domain.cards import reads as card_reads
+from domain.members import members
+from domain.sales import checkout, orders
 
 
 class Loaders:

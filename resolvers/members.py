@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from domain.members import members
 from domain.errors import DomainError
+from domain.members import members
 from domain.pagination import decode_cursor, page_size
 from resolvers.context import Context
 from resolvers.errors import Outcome

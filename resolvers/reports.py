@@ -1,16 +1,12 @@
-"""Daily close and the cross-store settlement statement; on-account credit."""
+"""The reports area: the daily close and the cross-store settlement statement."""
 
 from __future__ import annotations
 
 import datetime as dt
 
-from domain import idempotency
-from domain.reports import settlement as settlement_report
-from domain.sales import credit
 from domain.reports import daily_close as reports
-from domain.cards.stored_value import Tender
+from domain.reports import settlement as settlement_report
 from resolvers.context import Context
-from resolvers.errors import Outcome
 from resolvers.ids import decode_id
 
 
@@ -22,50 +18,7 @@ async def settlement(ctx: Context, *, start: dt.date, end: dt.date):
     return await ctx.query("crossStoreSettlement", lambda db, actor: settlement_report.settlement_statement(db, actor, start_day=start, end_day=end))
 
 
-async def set_credit_limit(ctx: Context, *, member_id: str, limit: int) -> Outcome:
-    async def work(db, actor):
-        pk = decode_id(member_id, "Member", "memberId")
-        await credit.set_credit_limit(db, actor, member_id=pk, limit=limit)
-        return pk
-
-    return await ctx.mutate("setCreditLimit", work)
 
 
-async def repay(ctx: Context, *, member_id: str, store_id: str, amount: int, tender: Tender, idempotency_key: str) -> Outcome:
-    request = {"memberId": member_id, "storeId": store_id, "amount": amount, "tender": tender.value}
-
-    async def work(db, actor):
-        done, _ = await idempotency.once(
-            db, brand_id=actor.brand_id, key=idempotency_key, operation="repayOnAccount", request=request, run=lambda: repay_now(db, actor)
-        )
-        return done["member_id"]
-
-    async def repay_now(db, actor) -> dict:
-        pk = decode_id(member_id, "Member", "memberId")
-        await credit.repay(db, actor, member_id=pk, store_id=decode_id(store_id, "Store", "storeId"), amount=amount, tender=tender,
-                           reference=f"repay:{idempotency_key}")
-        return {"member_id": pk}
-
-    return await ctx.mutate("repayOnAccount", work)
 
 
-async def reconcile_bill(ctx: Context, *, channel: str, day: dt.date, bill_base64: str, fix: bool) -> Outcome:
-    """Finance uploads a platform's bill for a day; the report, and with `fix` the safe repairs."""
-    import base64
-    import binascii
-
-    from domain.payments import reconciliation
-    from domain.errors import DomainError
-    from domain.members.customers import Channel
-
-    async def work(db, actor):
-        try:
-            data = base64.b64decode(bill_base64, validate=True)
-            rows = ctx.services.parse_bill(Channel(channel), data)
-        except (binascii.Error, ValueError, UnicodeError) as error:
-            raise DomainError("INVALID_VALUE", "bill", what=f"对账单（{error}）") from None
-        report = await reconciliation.reconcile(db, brand_id=actor.brand_id, channel=Channel(channel), day=day, rows=rows)
-        fixed = await reconciliation.fix_safe(db, report) if fix else 0
-        return report, fixed
-
-    return await ctx.mutate("reconcileBill", work)

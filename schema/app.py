@@ -13,11 +13,11 @@ from strawberry.asgi import GraphQL
 
 from domain.db import create_engine
 from domain.members.pii import PiiCipher
+from integrations.callbacks import callback_routes
 from resolvers.context import Context, Services
+from resolvers.customer_context import CustomerContext
 from resolvers.settings import Settings
 from resolvers.tokens import TokenSigner
-from integrations.callbacks import callback_routes
-from resolvers.customer_context import CustomerContext
 from schema.root import build_customer_schema, build_staff_schema
 
 log = logging.getLogger("meiye")

@@ -8,7 +8,7 @@ import enum
 import strawberry
 from strawberry.types import Info
 
-from resolvers import reports as resolvers
+from resolvers import payments as resolvers
 from schema.errors import UserError, user_errors
 from schema.scalars import Fen
 

@@ -14,10 +14,10 @@ from domain.members.members import Tier
 from domain.members.pii import mask_phone
 from resolvers import customer as resolvers
 from resolvers.ids import to_global_id
+from resolvers.members import entries_page_args
 from schema.errors import UserError, user_errors
 from schema.scalars import Fen
 from schema.types import CountCardProduct, PageInfo, Store, _store, encode_cursor
-from resolvers.members import entries_page_args
 
 
 @strawberry.enum
@@ -184,9 +184,10 @@ class Payment:
 
 
 async def _my_count_card(info: Info, card_id: int) -> MyCountCard | None:
+    from sqlalchemy import select
+
     from domain.cards.count_cards import count_cards
     from domain.db import read_transaction
-    from sqlalchemy import select
 
     async with read_transaction(info.context.engine) as db:
         row = (await db.execute(select(count_cards).where(count_cards.c.id == card_id))).first()

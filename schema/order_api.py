@@ -5,17 +5,25 @@ from __future__ import annotations
 import datetime as dt
 
 import strawberry
+from resolvers.sales import LineInput, PaymentInput
 from strawberry.types import Info
 
 from domain.sales.checkout import Method
-from resolvers import catalogue as catalogue_resolvers
-from resolvers import orders as resolvers
-from resolvers import reports as report_resolvers
+from resolvers import brands as brand_resolvers
+from resolvers import cards as card_resolvers
+from resolvers import sales as resolvers
 from resolvers.ids import to_global_id
-from resolvers.orders import LineInput, PaymentInput
 from schema.errors import UserError, user_errors
 from schema.scalars import Fen
-from schema.types import CountCardProduct, Member, Node, Staff, Store, TenderEnum, _store
+from schema.types import (
+    CountCardProduct,
+    Member,
+    Node,
+    Staff,
+    Store,
+    TenderEnum,
+    _store,
+)
 
 MethodEnum = strawberry.enum(Method, description="How an order is paid")
 
@@ -295,11 +303,11 @@ class MemberCreditPayload:
 class OrderQuery:
     @strawberry.field
     async def retail_products(self, info: Info) -> list[RetailProduct]:
-        return [RetailProduct.of(r) for r in await catalogue_resolvers.retail_products(info.context)]
+        return [RetailProduct.of(r) for r in await brand_resolvers.retail_products(info.context)]
 
     @strawberry.field
     async def count_card_products(self, info: Info, store_id: strawberry.ID | None = None) -> list[CountCardProduct]:
-        return [CountCardProduct.of(r) for r in await catalogue_resolvers.count_card_products(info.context, store_id=store_id)]
+        return [CountCardProduct.of(r) for r in await card_resolvers.count_card_products(info.context, store_id=store_id)]
 
     @strawberry.field(description="挂单: orders on hold at a store")
     async def held_orders(self, info: Info, store_id: strawberry.ID) -> list[Order]:
@@ -323,12 +331,12 @@ def _order_payload(info: Info, outcome) -> OrderPayload:
 class OrderMutation:
     @strawberry.mutation
     async def create_retail_product(self, info: Info, input: CreateRetailProductInput) -> CreateRetailProductPayload:
-        outcome = await catalogue_resolvers.create_retail_product(info.context, name=input.name, price=input.price, category=input.category)
+        outcome = await brand_resolvers.create_retail_product(info.context, name=input.name, price=input.price, category=input.category)
         return CreateRetailProductPayload(product=RetailProduct.of(outcome.value) if outcome.ok else None, errors=user_errors(outcome.errors, info.context.lang))
 
     @strawberry.mutation
     async def create_count_card_product(self, info: Info, input: CreateCountCardProductInput) -> CreateCountCardProductPayload:
-        outcome = await catalogue_resolvers.create_count_card_product(
+        outcome = await card_resolvers.create_count_card_product(
             info.context, name=input.name, service_ids=input.service_ids, sessions=input.sessions, price=input.price,
             valid_days=input.valid_days, daily_limit=input.daily_limit, weekly_limit=input.weekly_limit, store_ids=input.store_ids or [],
         )
@@ -336,7 +344,7 @@ class OrderMutation:
 
     @strawberry.mutation(description="A store's own price for a service, product or count card")
     async def set_store_price(self, info: Info, input: SetStorePriceInput) -> SetStorePricePayload:
-        outcome = await catalogue_resolvers.set_store_price(info.context, store_id=input.store_id, item_id=input.item_id, price=input.price)
+        outcome = await resolvers.set_store_price(info.context, store_id=input.store_id, item_id=input.item_id, price=input.price)
         return SetStorePricePayload(ok=outcome.ok, errors=user_errors(outcome.errors, info.context.lang))
 
     @strawberry.mutation
@@ -382,7 +390,7 @@ class OrderMutation:
         )
         if not outcome.ok:
             return RefundPayload(refund=None, errors=user_errors(outcome.errors, info.context.lang))
-        from resolvers.orders import refund_row
+        from resolvers.sales import refund_row
 
         row = await refund_row(info.context, outcome.value)
         return RefundPayload(
@@ -392,12 +400,12 @@ class OrderMutation:
 
     @strawberry.mutation(description="挂账额度")
     async def set_credit_limit(self, info: Info, input: SetCreditLimitInput) -> MemberCreditPayload:
-        outcome = await report_resolvers.set_credit_limit(info.context, member_id=input.member_id, limit=input.limit)
+        outcome = await resolvers.set_credit_limit(info.context, member_id=input.member_id, limit=input.limit)
         return await _member_payload(info, outcome)
 
     @strawberry.mutation(description="挂账还款")
     async def repay_on_account(self, info: Info, input: RepayOnAccountInput) -> MemberCreditPayload:
-        outcome = await report_resolvers.repay(
+        outcome = await resolvers.repay(
             info.context, member_id=input.member_id, store_id=input.store_id, amount=input.amount, tender=input.tender, idempotency_key=input.idempotency_key
         )
         return await _member_payload(info, outcome)

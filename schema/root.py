@@ -20,17 +20,24 @@ from strawberry.schema.config import StrawberryConfig
 from strawberry.tools import merge_types
 
 from resolvers.errors import AuthError, QueryError
-from schema.report_api import ReportQuery
-from schema.scalars import SCALAR_MAP
 from schema.finance_api import FinanceMutation
 from schema.member_api import MemberMutation, MemberQuery
-from schema.order_api import OrderMutation, OrderQuery, RetailProduct, Order, OrderLine, Refund
+from schema.order_api import (
+    Order,
+    OrderLine,
+    OrderMutation,
+    OrderQuery,
+    Refund,
+    RetailProduct,
+)
+from schema.report_api import ReportQuery
+from schema.scalars import SCALAR_MAP
 from schema.staff_api import StaffMutation, StaffQuery
 from schema.types import (
     AuditEntry,
+    Brand,
     CountCard,
     CountCardProduct,
-    Brand,
     Member,
     MemberTransaction,
     Service,

@@ -5,8 +5,7 @@ from __future__ import annotations
 import strawberry
 from strawberry.types import Info
 
-from resolvers import catalogue as catalogue_resolvers
-from resolvers import staff as resolvers
+from resolvers import brands as resolvers
 from schema.errors import UserError, user_errors
 from schema.scalars import Fen
 from schema.types import Brand, RoleEnum, Service, SplitRuleEnum, Staff, Store
@@ -99,7 +98,7 @@ class StaffQuery:
 
     @strawberry.field
     async def services(self, info: Info) -> list[Service]:
-        return [Service.of(r) for r in await catalogue_resolvers.services(info.context)]
+        return [Service.of(r) for r in await resolvers.services(info.context)]
 
 
 @strawberry.type
@@ -138,7 +137,7 @@ class StaffMutation:
 
     @strawberry.mutation
     async def create_service(self, info: Info, input: CreateServiceInput) -> CreateServicePayload:
-        outcome = await catalogue_resolvers.create_service(
+        outcome = await resolvers.create_service(
             info.context, name=input.name, price=input.price, duration_minutes=input.duration_minutes, category=input.category
         )
         return CreateServicePayload(service=Service.of(outcome.value) if outcome.ok else None, errors=user_errors(outcome.errors, info.context.lang))

@@ -8,12 +8,12 @@ from typing import Annotated
 import strawberry
 from strawberry.types import Info
 
-from domain.cards.stored_value import CardStatus, Tender
-from domain.members.members import Tier
-from domain.pagination import encode_cursor
-from domain.members.pii import mask_phone
 from domain.actor import Role
 from domain.brands.stores import SplitRule
+from domain.cards.stored_value import CardStatus, Tender
+from domain.members.members import Tier
+from domain.members.pii import mask_phone
+from domain.pagination import encode_cursor
 from resolvers.ids import to_global_id
 from resolvers.members import entries_page_args
 from schema.scalars import Fen

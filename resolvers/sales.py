@@ -1,17 +1,17 @@
-"""Orders and checkout: open, lines, hold/resume, cancel, checkout, refunds."""
+"""The sales area: orders (open, lines, hold/resume, cancel), checkout, refunds, store prices, on-account credit."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-from domain.sales import checkout as checkout_service
 from domain import idempotency
-from domain.sales import orders
-from domain.sales import refunds
-from domain.sales.pricing import ItemKind
-from domain.sales.checkout import Method, PaymentSpec
+from domain.cards.stored_value import Tender
 from domain.errors import DomainError
+from domain.sales import checkout as checkout_service
+from domain.sales import credit, orders, pricing, refunds
+from domain.sales.checkout import Method, PaymentSpec
 from domain.sales.orders import LineSpec
+from domain.sales.pricing import ItemKind
 from resolvers.context import Context
 from resolvers.errors import Outcome
 from resolvers.ids import decode_id, parse_global_id
@@ -161,3 +161,42 @@ async def refund_row(ctx: Context, refund_id: int):
 
     async with read_transaction(ctx.engine) as db:
         return await refunds.get_refund(db, refund_id)
+
+
+async def set_store_price(ctx: Context, *, store_id: str, item_id: str, price: int | None) -> Outcome:
+    async def work(db, actor):
+        parsed = parse_global_id(item_id or "")
+        kinds = {"Service": ItemKind.SERVICE, "RetailProduct": ItemKind.PRODUCT, "CountCardProduct": ItemKind.COUNT_CARD}
+        if parsed is None or parsed[0] not in kinds:
+            raise DomainError("NOT_FOUND", "itemId", what="项目")
+        await pricing.set_store_price(db, actor, store_id=decode_id(store_id, "Store", "storeId"), kind=kinds[parsed[0]], item_id=parsed[1], price=price)
+        return True
+
+    return await ctx.mutate("setStorePrice", work)
+
+
+async def set_credit_limit(ctx: Context, *, member_id: str, limit: int) -> Outcome:
+    async def work(db, actor):
+        pk = decode_id(member_id, "Member", "memberId")
+        await credit.set_credit_limit(db, actor, member_id=pk, limit=limit)
+        return pk
+
+    return await ctx.mutate("setCreditLimit", work)
+
+
+async def repay(ctx: Context, *, member_id: str, store_id: str, amount: int, tender: Tender, idempotency_key: str) -> Outcome:
+    request = {"memberId": member_id, "storeId": store_id, "amount": amount, "tender": tender.value}
+
+    async def work(db, actor):
+        done, _ = await idempotency.once(
+            db, brand_id=actor.brand_id, key=idempotency_key, operation="repayOnAccount", request=request, run=lambda: repay_now(db, actor)
+        )
+        return done["member_id"]
+
+    async def repay_now(db, actor) -> dict:
+        pk = decode_id(member_id, "Member", "memberId")
+        await credit.repay(db, actor, member_id=pk, store_id=decode_id(store_id, "Store", "storeId"), amount=amount, tender=tender,
+                           reference=f"repay:{idempotency_key}")
+        return {"member_id": pk}
+
+    return await ctx.mutate("repayOnAccount", work)

@@ -31,7 +31,7 @@ from integrations.standins.keys import load_public, new_rsa_key, private_pem, si
 from integrations.wechat_login import PlatformError
 from integrations.wechat_pay import WeChatPayError, WeChatPayGateway
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture(autouse=True)

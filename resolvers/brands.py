@@ -1,16 +1,17 @@
-"""Staff login, the brand, its stores and staff accounts."""
+"""The brands area: sign-in, the brand and its stores, staff, settings, and the catalogue of services and retail products."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-from domain.brands import stores as tenancy
-from domain.brands import staff as staff_accounts
-from domain.db import write_transaction
-from domain.errors import DomainError
 from domain.actor import Actor, Role
+from domain.brands import catalogue
+from domain.brands import staff as staff_accounts
+from domain.brands import stores as tenancy
 from domain.brands.stores import SplitRule
 from domain.cards import stored_value
+from domain.db import write_transaction
+from domain.errors import DomainError
 from resolvers.context import Context
 from resolvers.errors import Outcome
 from resolvers.ids import decode_id
@@ -87,3 +88,27 @@ async def update_brand_settings(
         return await tenancy.get_brand(db, actor.brand_id)
 
     return await ctx.mutate("updateBrandSettings", work)
+
+
+async def create_service(ctx: Context, *, name: str, price: int, duration_minutes: int, category: str) -> Outcome:
+    async def work(db, actor):
+        service_id = await catalogue.create_service(db, actor, name=name, price=price, duration_minutes=duration_minutes, category=category)
+        return next(s for s in await catalogue.list_services(db, actor.brand_id) if s.id == service_id)
+
+    return await ctx.mutate("createService", work)
+
+
+async def services(ctx: Context) -> list:
+    return await ctx.query("services", lambda db, actor: catalogue.list_services(db, actor.brand_id))
+
+
+async def create_retail_product(ctx: Context, *, name: str, price: int, category: str | None) -> Outcome:
+    async def work(db, actor):
+        product_id = await catalogue.create_retail_product(db, actor, name=name, price=price, category=category)
+        return next(p for p in await catalogue.list_retail_products(db, actor.brand_id) if p.id == product_id)
+
+    return await ctx.mutate("createRetailProduct", work)
+
+
+async def retail_products(ctx: Context) -> list:
+    return await ctx.query("retailProducts", lambda db, actor: catalogue.list_retail_products(db, actor.brand_id))
