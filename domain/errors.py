@@ -74,7 +74,7 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "CREDIT_LIMIT_EXCEEDED": ("超出挂账额度（可用{available}）", "Over the credit limit (available {available})"),
     "CREDIT_LIMIT_BELOW_DEBT": ("额度不能低于当前欠款{debt}", "The limit cannot be below the current debt {debt}"),
     "OVERPAYMENT": ("还款金额超过欠款{debt}", "The repayment exceeds the debt {debt}"),
-    "COUPON_NOT_FOUND": ("优惠券不存在或不可用：{code}", "Coupon not found or not usable: {code}"),
+    "COUPON_NOT_FOUND": ("优惠券不存在或不可用：{coupon}", "Coupon not found or not usable: {coupon}"),
     "REFUND_QUANTITY_EXCEEDED": ("退款数量超过可退数量（可退{available}）", "Refund quantity exceeds what is left ({available})"),
     "ALREADY_REFUNDED": ("订单已全部退款", "The order is already fully refunded"),
     "DATE_RANGE_INVALID": ("日期范围无效", "Invalid date range"),

@@ -105,23 +105,69 @@ class _Line:
 
 
 @dataclass
-class _Tally:
+class _Sale:
+    """What one checkout has decided so far: the order, the store's rules, its lines and what each
+    tender took, gathered step by step before anything is written."""
+
+    order: object
+    store: object
+    now: object
+    local_date: str
+    iso_week: str
+    lines: list[_Line]
     debits: list[Leg] = field(default_factory=list)
+    credits: list[Leg] = field(default_factory=list)
     payments: list[dict] = field(default_factory=list)
+    line_tenders: list[tuple[int, int, int]] = field(default_factory=list)
     settlements: list[PendingItem] = field(default_factory=list)
-    card_debits: list = field(default_factory=list)
-    use_ids: list[int] = field(default_factory=list)
+    card_debits: list[CardDebit] = field(default_factory=list)
+    deposits: list[CardDebit] = field(default_factory=list)
     real_money: int = 0
+    liability_total: int = 0
+
+    def settle(self, kind: str, issued_store_id: int, amount: int) -> None:
+        """A card sold at another store and used here: that store owes this one (跨店结算)."""
+        if issued_store_id != self.order.store_id:
+            self.settlements.append(PendingItem(kind, issued_store_id, self.order.store_id, amount, self.store.settlement_rate_bp))
 
 
-async def checkout(db: AsyncConnection, actor: Actor, *, order_id: int, payments: list[PaymentSpec], coupon_codes: list[str], reference: str) -> int:
+async def checkout(db: AsyncConnection, actor: Actor, *, order_id: int, payments: list[PaymentSpec], coupon_codes: list[str], reference: str) -> int | None:
+    """Pay an open order with `payments`; returns the ledger transfer (None when nothing of value
+    moved: an order paid wholly by time-card sessions)."""
+    sale = await _begin(db, actor, order_id, payments, coupon_codes)
+    await _use_count_cards(db, actor, sale, payments)
+    sv_cards, amounts = await _allocate(db, actor, sale, payments)
+    await _take_money(db, actor, sale, payments, sv_cards, amounts)
+    await _issue_count_cards(db, actor, sale)
+    sale.deposits = await _deposits(db, actor, sale.order, sale.lines, sale.credits)
+    legs = await _balanced_legs(db, actor, sale)
+    # The order's own rows first: the transfer below takes the store's revenue row, which every
+    # checkout at this store needs, so as little as possible should run while it is held.
+    await _record_payments(db, sale)
+    # A deposit earns nothing now: its principal earns when it is spent.
+    points = await _earn_points(db, sale.order.member_id, sale.real_money - sum(d.principal for d in sale.deposits))
+    total = sum(l.covered_value + l.money_net for l in sale.lines)
+    await audit.record(db, actor, "order.checkout", "order", order_id, after={"total": total, "payments": sale.payments}, store_id=sale.order.store_id)
+    transfer_id = await _post(db, actor, sale, legs, reference)
+    list_total = sum(l.row.unit_price * l.row.quantity for l in sale.lines)
+    await db.execute(
+        update(orders).where(orders.c.id == order_id).values(
+            status=OrderStatus.PAID.value, list_total=list_total, discount=list_total - total, total=total, paid=total,
+            points_earned=points, paid_at=sale.now, transfer_id=transfer_id,
+        )
+    )
+    return transfer_id
+
+
+async def _begin(db: AsyncConnection, actor: Actor, order_id: int, payments: list[PaymentSpec], coupon_codes: list[str]) -> _Sale:
+    """Take the open order under its lock, check the payments' shapes, read the store's rules."""
     now = utcnow()
     order = await take_order(
         db, actor, order_id, [OrderStatus.OPEN],
         refusal=lambda status: "ORDER_HELD" if status == OrderStatus.HELD else "ORDER_NOT_OPEN",
     )
-    for code in coupon_codes:
-        raise DomainError("COUPON_NOT_FOUND", "couponCodes", code=code)
+    for coupon in coupon_codes:
+        raise DomainError("COUPON_NOT_FOUND", "couponCodes", coupon=coupon)
     lines = [_Line(r) for r in await db.execute(select(order_lines).where(order_lines.c.order_id == order_id).order_by(order_lines.c.id))]
     if not lines:
         raise DomainError("ORDER_EMPTY", "orderId")
@@ -130,162 +176,165 @@ async def checkout(db: AsyncConnection, actor: Actor, *, order_id: int, payments
         for i, pay in enumerate(payments):
             if pay.method in (Method.STORED_VALUE, Method.ON_ACCOUNT):
                 raise DomainError("PAYMENT_INVALID", f"payments.{i}.method", why="充值只能用现金、银行卡、微信或支付宝支付")
-
-    brand = (
+    store = (
         await db.execute(
             select(stores.c.timezone.label("store_timezone"), brands.c.timezone, brands.c.settlement_rate_bp, brands.c.split_rule)
             .join(brands, brands.c.id == stores.c.brand_id).where(stores.c.id == order.store_id)
         )
     ).one()
-    local_date, iso_week = business_day(now, brand.store_timezone or brand.timezone)
-    tally = _Tally()
+    local_date, iso_week = business_day(now, store.store_timezone or store.timezone)
+    return _Sale(order, store, now, local_date, iso_week, lines)
 
-    # 1. Count cards cover one session of one service line each, in the order given.
+
+async def _use_count_cards(db: AsyncConnection, actor: Actor, sale: _Sale, payments: list[PaymentSpec]) -> None:
+    """Count cards cover one session of one service line each, in the order given."""
+    order = sale.order
     for i, pay in enumerate(payments):
         if pay.method != Method.COUNT_CARD:
             continue
-        line = await _line_for_count_card(db, actor.brand_id, lines, pay.count_card_id, f"payments.{i}.countCardId")
+        field_name = f"payments.{i}.countCardId"
+        line = await _line_for_count_card(db, actor.brand_id, sale.lines, pay.count_card_id, field_name)
         used = await count_cards.use(
             db, actor, card_id=pay.count_card_id, member_id=order.member_id, service_id=line.row.item_id, store_id=order.store_id,
-            technician_id=line.row.technician_id, order_id=order_id, order_line_id=line.row.id, now=now,
-            local_date=local_date, iso_week=iso_week, field=f"payments.{i}.countCardId",
+            technician_id=line.row.technician_id, order_id=order.id, order_line_id=line.row.id, now=sale.now,
+            local_date=sale.local_date, iso_week=sale.iso_week, field=field_name,
         )
         line.covered_units += 1
         line.covered_value += used.value
-        tally.debits.extend(used.legs)
-        tally.use_ids.append(used.use_id)
-        tally.payments.append({"method": Method.COUNT_CARD.value, "amount": used.value, "count_card_id": pay.count_card_id,
-                               "count_card_use_id": used.use_id, "order_line_id": line.row.id})
-        if used.issued_store_id != order.store_id:
-            tally.settlements.append(PendingItem("COUNT_CARD", used.issued_store_id, order.store_id, used.value, brand.settlement_rate_bp))
+        sale.debits.extend(used.legs)
+        sale.payments.append({"method": Method.COUNT_CARD.value, "amount": used.value, "count_card_id": pay.count_card_id,
+                              "count_card_use_id": used.use_id, "order_line_id": line.row.id})
+        sale.settle("COUNT_CARD", used.issued_store_id, used.value)
 
-    # 2. Decide which tender pays which line: a stored-value card pays services first and earns
-    # its discount on what it pays (domain.allocation).
+
+async def _allocate(db: AsyncConnection, actor: Actor, sale: _Sale, payments: list[PaymentSpec]) -> tuple[dict[int, object], dict[int, int]]:
+    """Decide which tender pays which line: a stored-value card pays services first and earns its
+    discount on what it pays (domain.sales.allocation). Returns the cards and each tender's amount,
+    by payment index."""
     sv_cards = await _stored_value_cards(db, actor, payments)
     money_tenders = {i: Tender(p.method.value, p.amount, sv_cards[i].percent if i in sv_cards else None)
                      for i, p in enumerate(payments) if p.method != Method.COUNT_CARD}
     order_of_tenders = list(money_tenders)
     split = allocate_tenders(
-        [(l.row.id, l.row.kind == ItemKind.SERVICE.value, l.row.unit_price * (l.row.quantity - l.covered_units)) for l in lines],
+        [(l.row.id, l.row.kind == ItemKind.SERVICE.value, l.row.unit_price * (l.row.quantity - l.covered_units)) for l in sale.lines],
         [money_tenders[i] for i in order_of_tenders],
     )
-    amounts = {order_of_tenders[k]: amount for k, amount in split.amounts.items()}
-    line_tenders = [(order_of_tenders[k], line_id, amount) for k, line_id, amount in split.paid]
-    for line in lines:
+    sale.line_tenders = [(order_of_tenders[k], line_id, amount) for k, line_id, amount in split.paid]
+    for line in sale.lines:
         row = line.row
-        money_list = row.unit_price * (row.quantity - line.covered_units)
-        line.money_net = money_list - split.discount[row.id]
+        line.money_net = row.unit_price * (row.quantity - line.covered_units) - split.discount[row.id]
         line.discount = row.unit_price * line.covered_units - line.covered_value + split.discount[row.id]
+    return sv_cards, {order_of_tenders[k]: amount for k, amount in split.amounts.items()}
 
-    # 3. Take the money.
+
+async def _take_money(
+    db: AsyncConnection, actor: Actor, sale: _Sale, payments: list[PaymentSpec], sv_cards: dict[int, object], amounts: dict[int, int]
+) -> None:
+    """Debit every money tender its share: the card under its lock, the member's receivable, or the
+    store's drawer account of that tender."""
+    order = sale.order
     for i, pay in enumerate(payments):
         if pay.method == Method.COUNT_CARD:
             continue
         amount = amounts.get(i, 0)
         if amount <= 0:
             raise DomainError("PAYMENT_MISMATCH", "payments", paid=_yuan(sum(amounts.values())), due=_yuan(sum(amounts.values())))
+        taken = {"method": pay.method.value, "amount": amount, "index": i}
         if pay.method == Method.STORED_VALUE:
             debit = await debit_card(db, actor, card_id=pay.card_id, amount=amount, field=f"payments.{i}.cardId",
-                                     card=sv_cards[i], rule=SplitRule(brand.split_rule))
+                                     card=sv_cards[i], rule=SplitRule(sale.store.split_rule))
             if debit.member_id != order.member_id:
                 raise DomainError("CARD_MEMBER_MISMATCH", f"payments.{i}.cardId")
-            tally.debits.extend(debit.legs)
-            tally.card_debits.append(debit)
-            tally.real_money += debit.principal
-            tally.payments.append({"method": pay.method.value, "amount": amount, "principal": debit.principal, "gift": debit.gift, "card_id": pay.card_id, "index": i})
-            if debit.card.issued_store_id != order.store_id:
-                tally.settlements.append(PendingItem("STORED_VALUE", debit.card.issued_store_id, order.store_id, amount, brand.settlement_rate_bp))
+            sale.debits.extend(debit.legs)
+            sale.card_debits.append(debit)
+            sale.real_money += debit.principal
+            taken.update(principal=debit.principal, gift=debit.gift, card_id=pay.card_id)
+            sale.settle("STORED_VALUE", debit.card.issued_store_id, amount)
         elif pay.method == Method.ON_ACCOUNT:
-            receivable = await receivable_account(db, actor.brand_id, order.member_id)
-            tally.debits.append(Leg(receivable, amount))
-            tally.payments.append({"method": pay.method.value, "amount": amount, "index": i})
+            sale.debits.append(Leg(await receivable_account(db, actor.brand_id, order.member_id), amount))
         else:
             spec = store_account(AccountKind.STORE_TENDER, order.store_id, pay.method.value)
-            tally.debits.append(Leg((await ensure_accounts(db, actor.brand_id, [spec]))[spec.code], amount))
-            tally.real_money += amount
-            tally.payments.append({"method": pay.method.value, "amount": amount, "index": i})
+            sale.debits.append(Leg((await ensure_accounts(db, actor.brand_id, [spec]))[spec.code], amount))
+            sale.real_money += amount
+        sale.payments.append(taken)
 
-    # 4. Count cards bought here are issued now; what was paid for them is owed as sessions.
-    credits: list[Leg] = []
-    liability_total = 0
-    for line in lines:
+
+async def _issue_count_cards(db: AsyncConnection, actor: Actor, sale: _Sale) -> None:
+    """Count cards bought here are issued now; what was paid for them is owed as sessions."""
+    for line in sale.lines:
         if line.row.kind != ItemKind.COUNT_CARD.value:
             continue
         product = (await db.execute(select(count_card_products).where(count_card_products.c.id == line.row.item_id))).one()
         per_unit, remainder = divmod(line.money_net, line.row.quantity)
         for unit in range(line.row.quantity):
             _card_id, liability = await count_cards.issue(
-                db, brand_id=actor.brand_id, member_id=order.member_id, product=product, store_id=order.store_id, order_line_id=line.row.id, now=now
+                db, brand_id=actor.brand_id, member_id=sale.order.member_id, product=product, store_id=sale.order.store_id,
+                order_line_id=line.row.id, now=sale.now,
             )
             paid_for_card = per_unit + (remainder if unit == 0 else 0)
             if paid_for_card:
-                credits.append(Leg(liability, -paid_for_card))
-                liability_total += paid_for_card
+                sale.credits.append(Leg(liability, -paid_for_card))
+                sale.liability_total += paid_for_card
 
-    # 5. Top-ups sold in the order go onto the member's card: a deposit owed to them, not revenue.
-    deposits = await _deposits(db, actor, order, lines, credits)
-    deposit_total = sum(d.principal for d in deposits)
 
-    gift_total = sum(d.gift for d in tally.card_debits)
-    ids = await ensure_accounts(db, actor.brand_id, [store_account(AccountKind.STORE_REVENUE, order.store_id), store_account(AccountKind.STORE_GIFT_CONSUMED, order.store_id)])
-    revenue = sum(l.amount for l in tally.debits) - liability_total - gift_total - deposit_total
+async def _balanced_legs(db: AsyncConnection, actor: Actor, sale: _Sale) -> list[Leg]:
+    """Every leg of the checkout's one transfer: what the tenders took, what is owed for cards and
+    deposits, the store's revenue and the gift it consumed, and the clearing between stores."""
+    store_id = sale.order.store_id
+    gift_total = sum(d.gift for d in sale.card_debits)
+    deposit_total = sum(d.principal for d in sale.deposits)
+    ids = await ensure_accounts(db, actor.brand_id, [store_account(AccountKind.STORE_REVENUE, store_id), store_account(AccountKind.STORE_GIFT_CONSUMED, store_id)])
+    revenue = sum(l.amount for l in sale.debits) - sale.liability_total - gift_total - deposit_total
     if revenue:
-        credits.append(Leg(ids[f"store:{order.store_id}:store_revenue"], -revenue))
+        sale.credits.append(Leg(ids[f"store:{store_id}:store_revenue"], -revenue))
     if gift_total:
-        credits.append(Leg(ids[f"store:{order.store_id}:store_gift_consumed"], -gift_total))
-    legs = tally.debits + credits + await clearing_legs(db, actor.brand_id, tally.settlements)
+        sale.credits.append(Leg(ids[f"store:{store_id}:store_gift_consumed"], -gift_total))
+    return sale.debits + sale.credits + await clearing_legs(db, actor.brand_id, sale.settlements)
 
-    # The order's own rows first: the transfer below takes the store's revenue row, which every
-    # checkout at this store needs, so as little as possible should run while it is held.
+
+async def _record_payments(db: AsyncConnection, sale: _Sale) -> None:
+    """The order's payments, which tender paid which line, and each line's final amounts."""
     payment_ids = {}
-    for p in tally.payments:
-        row = {"order_id": order_id, "principal": 0, "gift": 0, "card_id": None, "count_card_id": None, "count_card_use_id": None,
+    for p in sale.payments:
+        row = {"order_id": sale.order.id, "principal": 0, "gift": 0, "card_id": None, "count_card_id": None, "count_card_use_id": None,
                "order_line_id": None, "refunded_amount": 0, "refunded_principal": 0, "refunded_gift": 0,
                **{k: v for k, v in p.items() if k != "index"}}
         payment_id = (await db.execute(insert(order_payments).values(**row).returning(order_payments.c.id))).scalar_one()
         if "index" in p:
             payment_ids[p["index"]] = payment_id
-    if line_tenders:
+    if sale.line_tenders:
         await db.execute(insert(order_line_tenders), [
-            {"order_line_id": line_id, "order_payment_id": payment_ids[i], "amount": amount, "refunded": 0} for i, line_id, amount in line_tenders
+            {"order_line_id": line_id, "order_payment_id": payment_ids[i], "amount": amount, "refunded": 0} for i, line_id, amount in sale.line_tenders
         ])
-    for line in lines:
+    for line in sale.lines:
         await db.execute(
             update(order_lines).where(order_lines.c.id == line.row.id).values(
                 list_amount=line.row.unit_price * line.row.quantity, discount=line.discount, covered_units=line.covered_units,
                 net_amount=line.covered_value + line.money_net,
             )
         )
-    # A deposit earns nothing now: its principal earns when it is spent.
-    points = await _earn_points(db, order.member_id, tally.real_money - deposit_total)
-    list_total = sum(l.row.unit_price * l.row.quantity for l in lines)
-    total = sum(l.covered_value + l.money_net for l in lines)
-    await audit.record(db, actor, "order.checkout", "order", order_id, after={"total": total, "payments": tally.payments}, store_id=order.store_id)
 
-    # None when nothing of value moved: an order paid wholly by time-card (年卡/月卡) sessions.
-    transfer_id = None
-    if any(leg.amount for leg in legs):
-        try:
-            transfer_id, after = await post_transfer(
-                db, brand_id=actor.brand_id, kind="CHECKOUT", reference=reference, legs=legs, store_id=order.store_id,
-                staff_id=actor.staff_id, member_id=order.member_id, memo=f"order {order_id}",
-            )
-        except InsufficientFunds as error:
-            # Card balances were checked under their locks, so only a credit limit can refuse here.
-            row = (await db.execute(select(accounts.c.balance, accounts.c.ceiling).where(accounts.c.id == error.account_id))).one()
-            raise DomainError("CREDIT_LIMIT_EXCEEDED", "payments", available=_yuan(max(0, (row.ceiling or 0) - row.balance))) from None
-        for debit in tally.card_debits:
-            await record_card_entry(db, actor, debit, transfer_id=transfer_id, kind="CHECKOUT", after=after, store_id=order.store_id)
-        for deposit in deposits:
-            await record_card_entry(db, actor, deposit, transfer_id=transfer_id, kind="TOP_UP", after=after, store_id=order.store_id, sign=1)
-            await cards.raise_tier(db, order.member_id, actor.brand_id, deposit.principal)
-        await record_items(db, actor.brand_id, transfer_id, order_id, tally.settlements)
-    await db.execute(
-        update(orders).where(orders.c.id == order_id).values(
-            status=OrderStatus.PAID.value, list_total=list_total, discount=list_total - total, total=total, paid=total,
-            points_earned=points, paid_at=now, transfer_id=transfer_id,
+
+async def _post(db: AsyncConnection, actor: Actor, sale: _Sale, legs: list[Leg], reference: str) -> int | None:
+    """The one ledger transfer, then the card statements and settlement items that name it."""
+    if not any(leg.amount for leg in legs):
+        return None
+    order = sale.order
+    try:
+        transfer_id, after = await post_transfer(
+            db, brand_id=actor.brand_id, kind="CHECKOUT", reference=reference, legs=legs, store_id=order.store_id,
+            staff_id=actor.staff_id, member_id=order.member_id, memo=f"order {order.id}",
         )
-    )
+    except InsufficientFunds as error:
+        # Card balances were checked under their locks, so only a credit limit can refuse here.
+        row = (await db.execute(select(accounts.c.balance, accounts.c.ceiling).where(accounts.c.id == error.account_id))).one()
+        raise DomainError("CREDIT_LIMIT_EXCEEDED", "payments", available=_yuan(max(0, (row.ceiling or 0) - row.balance))) from None
+    for debit in sale.card_debits:
+        await record_card_entry(db, actor, debit, transfer_id=transfer_id, kind="CHECKOUT", after=after, store_id=order.store_id)
+    for deposit in sale.deposits:
+        await record_card_entry(db, actor, deposit, transfer_id=transfer_id, kind="TOP_UP", after=after, store_id=order.store_id, sign=1)
+        await cards.raise_tier(db, order.member_id, actor.brand_id, deposit.principal)
+    await record_items(db, actor.brand_id, transfer_id, order.id, sale.settlements)
     return transfer_id
 
 
@@ -341,6 +390,9 @@ def _check_payment_shapes(payments: list[PaymentSpec], member_id: int | None) ->
             raise DomainError("MEMBER_REQUIRED", where)
     if open_amounts > 1:
         raise DomainError("PAYMENT_INVALID", "payments", why="最多一种支付方式可不填金额")
+    cards_named = [pay.card_id for pay in payments if pay.method == Method.STORED_VALUE]
+    if len(cards_named) != len(set(cards_named)):
+        raise DomainError("PAYMENT_INVALID", "payments", why="同一张储值卡只能作为一种支付方式，请合并金额")
 
 
 def _yuan(fen: int) -> str:

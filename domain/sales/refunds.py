@@ -8,6 +8,8 @@ at all."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
+
 from sqlalchemy import (
     Column,
     ForeignKey,
@@ -93,9 +95,37 @@ def allocate(total_paid: int, before: int, after: int, tenders: list[tuple[int, 
     return shares
 
 
+@dataclass
+class _Refund:
+    """What one refund gives back, gathered line by line and tender by tender before it is written."""
+
+    order: object
+    rows: dict
+    payments: list
+    rate_bp: int
+    debit_legs: list[Leg] = field(default_factory=list)
+    credit_legs: list[Leg] = field(default_factory=list)
+    settlements: list[PendingItem] = field(default_factory=list)
+    deposits: dict[int, CardDebit] = field(default_factory=dict)
+    card_credits: list[CardDebit] = field(default_factory=list)
+    money_by_line: dict[int, int] = field(default_factory=dict)
+    line_updates: dict[int, tuple[int, int]] = field(default_factory=dict)
+    refund_lines_out: list[dict] = field(default_factory=list)
+    money: int = 0
+    sessions_returned: int = 0
+    revenue_back: int = 0
+    gift_back: int = 0
+
+    def settle(self, kind: str, issued_store_id: int, amount: int) -> None:
+        """Taking back a cross-store use takes back its settlement item too."""
+        if issued_store_id != self.order.store_id:
+            self.settlements.append(PendingItem(kind, issued_store_id, self.order.store_id, -amount, self.rate_bp))
+
+
 async def refund_order(
     db: AsyncConnection, actor: Actor, *, order_id: int, lines: list[tuple[int, int]] | None, reason: str, reference: str
 ) -> int:
+    """Refund `lines` ((line id, quantity); None: all that is left) of a paid order; returns the refund."""
     reason = check_text(reason, "reason", "退款原因", 200)
     order = await take_order(
         db, actor, order_id, [OrderStatus.PAID, OrderStatus.PARTIALLY_REFUNDED],
@@ -103,156 +133,182 @@ async def refund_order(
     )
     rows = {r.id: r for r in await db.execute(select(order_lines).where(order_lines.c.order_id == order_id).order_by(order_lines.c.id))}
     wanted = _units_wanted(rows, lines)
-    rate_bp = await db.scalar(select(brands.c.settlement_rate_bp).where(brands.c.id == actor.brand_id))
-    payments = list(await db.execute(select(order_payments).where(order_payments.c.order_id == order_id).order_by(order_payments.c.id)))
-
-    debit_legs: list[Leg] = []
-    credit_legs: list[Leg] = []
-    settlements: list[PendingItem] = []
-    money = 0
-    money_by_line: dict[int, int] = {}
-    deposits: dict[int, CardDebit] = {}
-    sessions_returned = 0
-    revenue_back = 0
-    line_updates: dict[int, tuple[int, int]] = {}
+    refund = _Refund(
+        order, rows,
+        list(await db.execute(select(order_payments).where(order_payments.c.order_id == order_id).order_by(order_payments.c.id))),
+        await db.scalar(select(brands.c.settlement_rate_bp).where(brands.c.id == actor.brand_id)),
+    )
     for line_id, units in wanted.items():
-        row = rows[line_id]
-        covered_left = row.covered_units - min(row.refunded_quantity, row.covered_units)
-        from_cards = min(units, covered_left)
-        line_amount = 0
-        if from_cards:
-            uses = [p for p in payments if p.method == Method.COUNT_CARD and p.order_line_id == line_id and p.refunded_amount == 0]
-            live = set((await db.execute(select(count_card_uses.c.id).where(count_card_uses.c.id.in_([p.count_card_use_id for p in uses]), count_card_uses.c.returned == False))).scalars())  # noqa: E712
-            for pay in [p for p in reversed(uses) if p.count_card_use_id in live][:from_cards]:
-                card_id, legs, value = await count_cards.return_use(db, use_id=pay.count_card_use_id)
-                credit_legs.extend(legs)
-                revenue_back += value
-                line_amount += value
-                sessions_returned += 1
-                await db.execute(update(order_payments).where(order_payments.c.id == pay.id).values(refunded_amount=pay.amount))
-                issued = await db.scalar(select(count_cards.count_cards.c.issued_store_id).where(count_cards.count_cards.c.id == card_id))
-                if issued != order.store_id:
-                    settlements.append(PendingItem("COUNT_CARD", issued, order.store_id, -value, rate_bp))
-        money_units = units - from_cards
-        if money_units and row.kind == ItemKind.COUNT_CARD.value:
-            amount = await _revoke_cards(db, line_id, money_units, debit_legs)
-        elif money_units and row.kind == ItemKind.TOP_UP.value:
-            amount = row.net_amount
-            await _take_back_deposit(db, actor, order, row.item_id, amount, debit_legs, deposits)
-        elif money_units:
-            covered_value = sum(p.amount for p in payments if p.method == Method.COUNT_CARD and p.order_line_id == line_id)
-            money_net = row.net_amount - covered_value
-            units_total = row.quantity - row.covered_units
-            done = max(0, row.refunded_quantity - row.covered_units)
-            amount = money_net * (done + money_units) // units_total - money_net * done // units_total
-            revenue_back += amount
+        await _refund_line(db, actor, refund, line_id, units)
+    if refund.money:
+        await _return_to_tenders(db, actor, refund)
+    transfer_id = await _post(db, actor, refund, reason, reference)
+    points_back = await _close_lines(db, refund)
+    refund_id = (
+        await db.execute(
+            insert(refunds).values(
+                brand_id=actor.brand_id, order_id=order_id, store_id=order.store_id, reason=reason, amount=refund.money,
+                sessions_returned=refund.sessions_returned, transfer_id=transfer_id, staff_id=actor.staff_id, created_at=utcnow(),
+            ).returning(refunds.c.id)
+        )
+    ).scalar_one()
+    if refund.refund_lines_out:
+        await db.execute(insert(refund_payments), [{"refund_id": refund_id, **r} for r in refund.refund_lines_out])
+    await audit.record(db, actor, "order.refund", "order", order_id, after={"amount": refund.money, "sessions": refund.sessions_returned,
+                                                                         "reason": reason, "points": -points_back}, store_id=order.store_id)
+    return refund_id
+
+
+async def _refund_line(db: AsyncConnection, actor: Actor, refund: _Refund, line_id: int, units: int) -> None:
+    """`units` of one line: count-card sessions that covered it first, then what money paid."""
+    row = refund.rows[line_id]
+    covered_left = row.covered_units - min(row.refunded_quantity, row.covered_units)
+    from_cards = min(units, covered_left)
+    line_amount = await _return_sessions(db, refund, line_id, from_cards) if from_cards else 0
+    money_units = units - from_cards
+    if money_units and row.kind == ItemKind.COUNT_CARD.value:
+        amount = await _revoke_cards(db, line_id, money_units, refund.debit_legs)
+    elif money_units and row.kind == ItemKind.TOP_UP.value:
+        amount = row.net_amount
+        await _take_back_deposit(db, actor, refund.order, row.item_id, amount, refund.debit_legs, refund.deposits)
+    elif money_units:
+        covered_value = sum(p.amount for p in refund.payments if p.method == Method.COUNT_CARD and p.order_line_id == line_id)
+        money_net = row.net_amount - covered_value
+        units_total = row.quantity - row.covered_units
+        done = max(0, row.refunded_quantity - row.covered_units)
+        amount = money_net * (done + money_units) // units_total - money_net * done // units_total
+        refund.revenue_back += amount
+    else:
+        amount = 0
+    refund.money += amount
+    if amount:
+        refund.money_by_line[line_id] = amount
+    refund.line_updates[line_id] = (row.refunded_quantity + units, row.refunded_amount + line_amount + amount)
+
+
+async def _return_sessions(db: AsyncConnection, refund: _Refund, line_id: int, count: int) -> int:
+    """Give back the last `count` live count-card sessions that covered the line; their value."""
+    uses = [p for p in refund.payments if p.method == Method.COUNT_CARD and p.order_line_id == line_id and p.refunded_amount == 0]
+    live = set((await db.execute(select(count_card_uses.c.id).where(count_card_uses.c.id.in_([p.count_card_use_id for p in uses]), count_card_uses.c.returned == False))).scalars())  # noqa: E712
+    value_back = 0
+    for pay in [p for p in reversed(uses) if p.count_card_use_id in live][:count]:
+        card_id, legs, value = await count_cards.return_use(db, use_id=pay.count_card_use_id)
+        refund.credit_legs.extend(legs)
+        refund.revenue_back += value
+        refund.sessions_returned += 1
+        value_back += value
+        await db.execute(update(order_payments).where(order_payments.c.id == pay.id).values(refunded_amount=pay.amount))
+        issued = await db.scalar(select(count_cards.count_cards.c.issued_store_id).where(count_cards.count_cards.c.id == card_id))
+        refund.settle("COUNT_CARD", issued, value)
+    return value_back
+
+
+async def _return_to_tenders(db: AsyncConnection, actor: Actor, refund: _Refund) -> None:
+    """Each tender gets back its share of the lines it paid; card value never comes out as cash."""
+    by_payment = await _shares_by_payment(db, refund.money_by_line)
+    for pay in refund.payments:
+        share = by_payment.get(pay.id, 0) if pay.method != Method.COUNT_CARD else 0
+        if not share:
+            continue
+        if pay.method == Method.STORED_VALUE:
+            principal, gift = await _back_to_card(db, actor, refund, pay, share)
+            out = {"method": pay.method, "amount": share, "principal": principal, "gift": gift}
+        elif pay.method == Method.ON_ACCOUNT:
+            principal, gift = await _back_on_account(db, actor, refund, share), 0
+            out = {"method": pay.method, "amount": principal, "principal": 0, "gift": 0} if principal else None
         else:
-            amount = 0
-        money += amount
-        if amount:
-            money_by_line[line_id] = amount
-        line_amount += amount
-        line_updates[line_id] = (row.refunded_quantity + units, row.refunded_amount + line_amount)
-
-    gift_back = 0
-    card_credits = []
-    tender_rows = [p for p in payments if p.method != Method.COUNT_CARD]
-    paid_total = sum(p.amount for p in tender_rows)
-    refund_lines_out = []
-    if money:
-        by_payment = await _shares_by_payment(db, money_by_line)
-        for pay in tender_rows:
-            share = by_payment.get(pay.id, 0)
-            if not share:
-                continue
             principal, gift = share, 0
-            if pay.method == Method.STORED_VALUE:
-                done_after = pay.refunded_amount + share
-                gift = pay.gift * done_after // pay.amount - pay.refunded_gift
-                principal = share - gift
-                credit = await credit_back(db, actor, card_id=pay.card_id, principal=principal, gift=gift)
-                credit_legs.extend(credit.legs)
-                card_credits.append(credit)
-                gift_back += gift
-                if credit.card.issued_store_id != order.store_id:
-                    settlements.append(PendingItem("STORED_VALUE", credit.card.issued_store_id, order.store_id, -share, rate_bp))
-            elif pay.method == Method.ON_ACCOUNT:
-                # What is still owed is written off; what the member has repaid since goes back in cash.
-                receivable = await receivable_account(db, actor.brand_id, order.member_id)
-                debt = await db.scalar(select(accounts.c.balance).where(accounts.c.id == receivable))
-                off_account = min(share, max(0, debt))
-                if off_account:
-                    credit_legs.append(Leg(receivable, -off_account))
-                if share - off_account:
-                    spec = store_account(AccountKind.STORE_TENDER, order.store_id, Method.CASH.value)
-                    credit_legs.append(Leg((await ensure_accounts(db, actor.brand_id, [spec]))[spec.code], -(share - off_account)))
-                    refund_lines_out.append({"method": Method.CASH.value, "amount": share - off_account, "principal": 0, "gift": 0})
-                    principal = off_account
-            else:
-                spec = store_account(AccountKind.STORE_TENDER, order.store_id, pay.method)
-                credit_legs.append(Leg((await ensure_accounts(db, actor.brand_id, [spec]))[spec.code], -share))
-            await db.execute(
-                update(order_payments).where(order_payments.c.id == pay.id).values(
-                    refunded_amount=pay.refunded_amount + share,
-                    refunded_principal=pay.refunded_principal + (principal if pay.method == Method.STORED_VALUE else 0),
-                    refunded_gift=pay.refunded_gift + gift,
-                )
+            spec = store_account(AccountKind.STORE_TENDER, refund.order.store_id, pay.method)
+            refund.credit_legs.append(Leg((await ensure_accounts(db, actor.brand_id, [spec]))[spec.code], -share))
+            out = {"method": pay.method, "amount": share, "principal": 0, "gift": 0}
+        await db.execute(
+            update(order_payments).where(order_payments.c.id == pay.id).values(
+                refunded_amount=pay.refunded_amount + share,
+                refunded_principal=pay.refunded_principal + (principal if pay.method == Method.STORED_VALUE else 0),
+                refunded_gift=pay.refunded_gift + gift,
             )
-            if pay.method != Method.ON_ACCOUNT or principal:
-                refund_lines_out.append({"method": pay.method, "amount": principal + gift if pay.method != Method.STORED_VALUE else share,
-                                         "principal": principal if pay.method == Method.STORED_VALUE else 0, "gift": gift})
+        )
+        if out is not None:
+            refund.refund_lines_out.append(out)
 
+
+async def _back_to_card(db: AsyncConnection, actor: Actor, refund: _Refund, pay, share: int) -> tuple[int, int]:
+    """The principal and gift this share took from the card, in the payment's own proportion."""
+    gift = pay.gift * (pay.refunded_amount + share) // pay.amount - pay.refunded_gift
+    principal = share - gift
+    credit = await credit_back(db, actor, card_id=pay.card_id, principal=principal, gift=gift)
+    refund.credit_legs.extend(credit.legs)
+    refund.card_credits.append(credit)
+    refund.gift_back += gift
+    refund.settle("STORED_VALUE", credit.card.issued_store_id, share)
+    return principal, gift
+
+
+async def _back_on_account(db: AsyncConnection, actor: Actor, refund: _Refund, share: int) -> int:
+    """What is still owed is written off; what the member has repaid since goes back in cash.
+    Returns the part written off the account."""
+    order = refund.order
+    receivable = await receivable_account(db, actor.brand_id, order.member_id)
+    debt = await db.scalar(select(accounts.c.balance).where(accounts.c.id == receivable))
+    off_account = min(share, max(0, debt))
+    if off_account:
+        refund.credit_legs.append(Leg(receivable, -off_account))
+    if share - off_account:
+        spec = store_account(AccountKind.STORE_TENDER, order.store_id, Method.CASH.value)
+        refund.credit_legs.append(Leg((await ensure_accounts(db, actor.brand_id, [spec]))[spec.code], -(share - off_account)))
+        refund.refund_lines_out.append({"method": Method.CASH.value, "amount": share - off_account, "principal": 0, "gift": 0})
+    return off_account
+
+
+async def _post(db: AsyncConnection, actor: Actor, refund: _Refund, reason: str, reference: str) -> int | None:
+    """The refund's one transfer, reversing part of the checkout's: revenue and gift consumed come
+    back off the store, then the card statements and settlement items that name it."""
+    order = refund.order
     ids = await ensure_accounts(db, actor.brand_id, [store_account(AccountKind.STORE_REVENUE, order.store_id), store_account(AccountKind.STORE_GIFT_CONSUMED, order.store_id)])
-    revenue_debit = revenue_back - gift_back
+    revenue_debit = refund.revenue_back - refund.gift_back
     if revenue_debit:
-        debit_legs.append(Leg(ids[f"store:{order.store_id}:store_revenue"], revenue_debit))
-    if gift_back:
-        debit_legs.append(Leg(ids[f"store:{order.store_id}:store_gift_consumed"], gift_back))
-    legs = debit_legs + credit_legs + await clearing_legs(db, actor.brand_id, settlements)
-    transfer_id = None
-    if any(leg.amount for leg in legs):
-        try:
-            transfer_id, after = await post_transfer(
-                db, brand_id=actor.brand_id, kind="REFUND", reference=reference, legs=legs, store_id=order.store_id,
-                staff_id=actor.staff_id, member_id=order.member_id, reverses_id=order.transfer_id, memo=reason[:200],
-            )
-        except InsufficientFunds:
-            # Only a top-up's card can be short: the member has already spent what it put there.
-            raise DomainError("NOT_REFUNDABLE", "lines") from None
-        for credit in card_credits:
-            await record_card_entry(db, actor, credit, transfer_id=transfer_id, kind="REFUND", after=after, store_id=order.store_id, sign=1)
-        for deposit in deposits.values():
-            await record_card_entry(db, actor, deposit, transfer_id=transfer_id, kind="TOP_UP_REFUND", after=after, store_id=order.store_id)
-        await record_items(db, actor.brand_id, transfer_id, order_id, settlements)
+        refund.debit_legs.append(Leg(ids[f"store:{order.store_id}:store_revenue"], revenue_debit))
+    if refund.gift_back:
+        refund.debit_legs.append(Leg(ids[f"store:{order.store_id}:store_gift_consumed"], refund.gift_back))
+    legs = refund.debit_legs + refund.credit_legs + await clearing_legs(db, actor.brand_id, refund.settlements)
+    if not any(leg.amount for leg in legs):
+        return None
+    try:
+        transfer_id, after = await post_transfer(
+            db, brand_id=actor.brand_id, kind="REFUND", reference=reference, legs=legs, store_id=order.store_id,
+            staff_id=actor.staff_id, member_id=order.member_id, reverses_id=order.transfer_id, memo=reason[:200],
+        )
+    except InsufficientFunds:
+        # Only a top-up's card can be short: the member has already spent what it put there.
+        raise DomainError("NOT_REFUNDABLE", "lines") from None
+    for credit in refund.card_credits:
+        await record_card_entry(db, actor, credit, transfer_id=transfer_id, kind="REFUND", after=after, store_id=order.store_id, sign=1)
+    for deposit in refund.deposits.values():
+        await record_card_entry(db, actor, deposit, transfer_id=transfer_id, kind="TOP_UP_REFUND", after=after, store_id=order.store_id)
+    await record_items(db, actor.brand_id, transfer_id, order.id, refund.settlements)
+    return transfer_id
 
-    for line_id, (quantity, amount) in line_updates.items():
+
+async def _close_lines(db: AsyncConnection, refund: _Refund) -> int:
+    """Lines and the order take the refund; the points the refunded money earned come back out
+    (never below zero). Returns those points."""
+    order = refund.order
+    for line_id, (quantity, amount) in refund.line_updates.items():
         await db.execute(update(order_lines).where(order_lines.c.id == line_id).values(refunded_quantity=quantity, refunded_amount=amount))
-    fully = all(line_updates.get(r.id, (r.refunded_quantity, 0))[0] == r.quantity for r in rows.values())
+    fully = all(refund.line_updates.get(r.id, (r.refunded_quantity, 0))[0] == r.quantity for r in refund.rows.values())
+    paid_total = sum(p.amount for p in refund.payments if p.method != Method.COUNT_CARD)
     points_back = 0
     if order.member_id and order.points_earned and paid_total:
-        points_back = order.points_earned * (order.refunded + money) // paid_total - order.points_earned * order.refunded // paid_total
+        points_back = order.points_earned * (order.refunded + refund.money) // paid_total - order.points_earned * order.refunded // paid_total
         if points_back:
             await db.execute(update(members).where(members.c.id == order.member_id).values(points=members.c.points - points_back))
             await db.execute(update(members).where(members.c.id == order.member_id, members.c.points < 0).values(points=0))
     await db.execute(
-        update(orders).where(orders.c.id == order_id).values(
-            refunded=order.refunded + money, status=(OrderStatus.REFUNDED if fully else OrderStatus.PARTIALLY_REFUNDED).value
+        update(orders).where(orders.c.id == order.id).values(
+            refunded=order.refunded + refund.money, status=(OrderStatus.REFUNDED if fully else OrderStatus.PARTIALLY_REFUNDED).value
         )
     )
-    refund_id = (
-        await db.execute(
-            insert(refunds).values(
-                brand_id=actor.brand_id, order_id=order_id, store_id=order.store_id, reason=reason, amount=money,
-                sessions_returned=sessions_returned, transfer_id=transfer_id,
-                staff_id=actor.staff_id, created_at=utcnow(),
-            ).returning(refunds.c.id)
-        )
-    ).scalar_one()
-    if refund_lines_out:
-        await db.execute(insert(refund_payments), [{"refund_id": refund_id, **r} for r in refund_lines_out])
-    await audit.record(db, actor, "order.refund", "order", order_id, after={"amount": money, "sessions": sessions_returned, "reason": reason,
-                                                                         "points": -points_back}, store_id=order.store_id)
-    return refund_id
+    return points_back
 
 
 async def _shares_by_payment(db: AsyncConnection, money_by_line: dict[int, int]) -> dict[int, int]:

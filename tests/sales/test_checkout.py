@@ -139,6 +139,28 @@ async def test_payments_must_add_up_and_be_well_formed(demo, engine):
     assert [e["code"] for e in twice["errors"]] == ["ORDER_NOT_OPEN"]
 
 
+async def test_one_card_twice_in_a_checkout_and_unknown_coupons_are_coded_refusals(demo, engine):
+    """Two payments of one card would write that card's statement twice for one transfer; a coupon
+    code that does not exist (even "%") is COUPON_NOT_FOUND. Neither moves anything."""
+    member = await demo.register()
+    card = (await demo.top_up(member["id"], 100_000))["card"]
+    order = await open_order(demo, [{"serviceId": demo.services["洗剪吹"]["id"]}], member_id=member["id"])
+    before = await snapshot(engine)
+    twice = await checkout(demo, order["id"], [{"method": "STORED_VALUE", "cardId": card["id"], "amount": 4_000},
+                                               {"method": "STORED_VALUE", "cardId": card["id"]}])
+    assert [(e["code"], e["field"]) for e in twice["errors"]] == [("PAYMENT_INVALID", "payments")]
+    for code in ("%", "NOPE-1", "x" * 64):
+        result = (await demo.gql(
+            "mutation($i: CheckoutInput!) { checkout(input: $i) { order { id } errors { code field message } } }",
+            {"i": {"orderId": order["id"], "couponCodes": [code], "payments": [{"method": "CASH"}], "idempotencyKey": f"cp-{len(code)}"}},
+            as_="reception",
+        ))["checkout"]
+        assert [(e["code"], e["field"]) for e in result["errors"]] == [("COUPON_NOT_FOUND", "couponCodes")]
+        assert code in result["errors"][0]["message"]
+    assert await snapshot(engine) == before
+    await assert_ledger_ok(engine)
+
+
 async def test_on_account_within_the_credit_limit_and_repayment(demo, engine):
     member = await demo.register()
     limit = (await demo.gql("mutation($i: SetCreditLimitInput!) { setCreditLimit(input: $i) { member { onAccount { debt creditLimit available } } errors { code } } }",
