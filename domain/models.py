@@ -5,6 +5,6 @@ from domain.brands import catalogue, staff, stores  # noqa: F401
 from domain.cards import count_card_products, count_cards, stored_value  # noqa: F401
 from domain.db import metadata  # noqa: F401
 from domain.ledger import postings  # noqa: F401
-from domain.members import customers, members  # noqa: F401
+from domain.members import customers, members, points  # noqa: F401
 from domain.payments import channels, intents  # noqa: F401
 from domain.sales import checkout, orders, pricing, refunds, settlement  # noqa: F401

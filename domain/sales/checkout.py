@@ -6,7 +6,7 @@ from __future__ import annotations
 import enum
 from dataclasses import dataclass, field
 
-from sqlalchemy import Column, ForeignKey, String, Table, case, insert, select, update
+from sqlalchemy import Column, ForeignKey, String, Table, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from domain import audit
@@ -31,7 +31,9 @@ from domain.ledger.postings import (
     post_transfer,
     store_account,
 )
+from domain.members import points
 from domain.members.members import Tier, members
+from domain.members.points import PointsKind
 from domain.sales.allocation import Tender, allocate_tenders, discounted, round_half_up  # noqa: F401 - re-exported
 from domain.sales.orders import OrderStatus, order_lines, orders, take_order
 from domain.sales.pricing import ItemKind
@@ -145,7 +147,7 @@ async def checkout(db: AsyncConnection, actor: Actor, *, order_id: int, payments
     # checkout at this store needs, so as little as possible should run while it is held.
     await _record_payments(db, sale)
     # A deposit earns nothing now: its principal earns when it is spent.
-    points = await _earn_points(db, sale.order.member_id, sale.real_money - sum(d.principal for d in sale.deposits))
+    earned = await _earn_points(db, actor, sale.order, sale.real_money - sum(d.principal for d in sale.deposits))
     total = sum(l.covered_value + l.money_net for l in sale.lines)
     await audit.record(db, actor, "order.checkout", "order", order_id, after={"total": total, "payments": sale.payments}, store_id=sale.order.store_id)
     transfer_id = await _post(db, actor, sale, legs, reference)
@@ -153,7 +155,7 @@ async def checkout(db: AsyncConnection, actor: Actor, *, order_id: int, payments
     await db.execute(
         update(orders).where(orders.c.id == order_id).values(
             status=OrderStatus.PAID.value, list_total=list_total, discount=list_total - total, total=total, paid=total,
-            points_earned=points, paid_at=sale.now, transfer_id=transfer_id,
+            points_earned=earned, paid_at=sale.now, transfer_id=transfer_id,
         )
     )
     return transfer_id
@@ -439,16 +441,16 @@ async def receivable_account(db: AsyncConnection, brand_id: int, member_id: int)
     return account_id
 
 
-async def _earn_points(db: AsyncConnection, member_id: int | None, real_money: int) -> int:
+async def _earn_points(db: AsyncConnection, actor: Actor, order, real_money: int) -> int:
     """积分: per whole yuan actually paid (not gift, not count-card sessions, not credit), times the tier."""
-    if member_id is None or real_money <= 0:
+    if order.member_id is None or real_money <= 0:
         return 0
-    yuan = real_money // 100
-    earned = case(
-        *((members.c.tier == tier.value, yuan * pct // 100) for tier, pct in POINTS_MULTIPLIER_PCT.items()), else_=yuan
-    )
-    # One statement: read the tier and add what it earns.
-    return (await db.execute(update(members).where(members.c.id == member_id).values(points=members.c.points + earned).returning(earned))).scalar_one()
+    tier = await db.scalar(select(members.c.tier).where(members.c.id == order.member_id))
+    earned = real_money // 100 * POINTS_MULTIPLIER_PCT.get(Tier(tier), 100) // 100
+    if earned:
+        await points.change(db, brand_id=actor.brand_id, member_id=order.member_id, delta=earned, kind=PointsKind.EARNED,
+                            order_id=order.id, store_id=order.store_id, staff_id=actor.staff_id)
+    return earned
 
 
 async def payments_by_order_ids(db: AsyncConnection, ids: list[int]) -> dict[int, list]:

@@ -42,7 +42,9 @@ from domain.ledger.postings import (
     store_account,
     transfers,
 )
+from domain.members import points
 from domain.members.members import members
+from domain.members.points import PointsKind
 from domain.sales.checkout import (
     Method,
     order_line_tenders,
@@ -143,7 +145,7 @@ async def refund_order(
     if refund.money:
         await _return_to_tenders(db, actor, refund)
     transfer_id = await _post(db, actor, refund, reason, reference)
-    points_back = await _close_lines(db, refund)
+    points_back = await _close_lines(db, actor, refund)
     refund_id = (
         await db.execute(
             insert(refunds).values(
@@ -289,7 +291,7 @@ async def _post(db: AsyncConnection, actor: Actor, refund: _Refund, reason: str,
     return transfer_id
 
 
-async def _close_lines(db: AsyncConnection, refund: _Refund) -> int:
+async def _close_lines(db: AsyncConnection, actor: Actor, refund: _Refund) -> int:
     """Lines and the order take the refund; the points the refunded money earned come back out
     (never below zero). Returns those points."""
     order = refund.order
@@ -301,8 +303,11 @@ async def _close_lines(db: AsyncConnection, refund: _Refund) -> int:
     if order.member_id and order.points_earned and paid_total:
         points_back = order.points_earned * (order.refunded + refund.money) // paid_total - order.points_earned * order.refunded // paid_total
         if points_back:
-            await db.execute(update(members).where(members.c.id == order.member_id).values(points=members.c.points - points_back))
-            await db.execute(update(members).where(members.c.id == order.member_id, members.c.points < 0).values(points=0))
+            taken = await points.change(
+                db, brand_id=actor.brand_id, member_id=order.member_id, delta=-points_back, kind=PointsKind.REFUND_REVERSAL,
+                order_id=order.id, store_id=order.store_id, staff_id=actor.staff_id, at_most_what_is_left=True,
+            )
+            points_back = -taken.delta
     await db.execute(
         update(orders).where(orders.c.id == order.id).values(
             refunded=order.refunded + refund.money, status=(OrderStatus.REFUNDED if fully else OrderStatus.PARTIALLY_REFUNDED).value
