@@ -13,6 +13,7 @@ from domain import (  # noqa: F401
     members,
     orders,
     payments,
+    platform_refunds,
     refunds,
     settlement,
     tenancy,

@@ -175,7 +175,7 @@ async def _sell_count_card(db, actor, member_id, store_id, product_id, payment, 
 
 async def apply_notification(db: AsyncConnection, note: PaymentNotification) -> str:
     """Apply a verified report exactly once. Returns the outcome: APPLIED, DUPLICATE, MISMATCH,
-    UNKNOWN_TRADE, PENDING, CLOSED or REFUND_RECORDED. Every outcome is a success for the platform:
+    UNKNOWN_TRADE, PENDING, CLOSED, or for refunds REFUND_SUCCEEDED, REFUND_FAILED, REFUND_UNSOLICITED…. Every outcome is a success for the platform:
     the event is recorded and retrying it would change nothing."""
     inserted = (
         await db.execute(
@@ -211,13 +211,9 @@ async def _apply(db: AsyncConnection, intent, note: PaymentNotification) -> tupl
         await db.execute(update(payment_intents).where(payment_intents.c.id == intent.id).values(flag=reason))
         return "MISMATCH", reason
     if note.kind == EventKind.REFUND:
-        refunded = min(intent.amount, intent.refunded + (note.refund_amount or 0))
-        await db.execute(
-            update(payment_intents).where(payment_intents.c.id == intent.id).values(
-                refunded=refunded, status=IntentStatus.REFUNDED.value if refunded >= intent.amount else intent.status
-            )
-        )
-        return "REFUND_RECORDED", note.out_refund_no
+        from domain import platform_refunds
+
+        return await platform_refunds.apply_report(db, intent, note)
     if note.state == TradeState.PENDING:
         return "PENDING", None
     if note.state in (TradeState.CLOSED, TradeState.REFUNDED) and intent.status == IntentStatus.PENDING:

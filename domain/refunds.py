@@ -8,6 +8,8 @@ at all."""
 
 from __future__ import annotations
 
+from typing import Protocol
+
 from sqlalchemy import Column, ForeignKey, Integer, String, Table, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -51,6 +53,30 @@ refund_payments = Table(
     Column("principal", Id, nullable=False),
     Column("gift", Id, nullable=False),
 )
+
+
+class OnlineTenders(Protocol):
+    """A tender paid through a payment platform goes back through it: its refund is owed until the
+    platform confirms it. The payments area registers the handler (sales may not import payments,
+    DESIGN.md §3); the handler writes its outbox rows in this same transaction."""
+
+    async def refund_leg(self, db: AsyncConnection, brand_id: int, order, payment, share: int) -> tuple[Leg, object] | None:
+        """The leg crediting what is owed, and what to record once the refund exists; None: not ours."""
+
+    async def record(self, db: AsyncConnection, refund_id: int, planned: object) -> None: ...
+
+
+ONLINE_TENDERS: list[OnlineTenders] = []
+
+
+async def _tender_leg(db: AsyncConnection, brand_id: int, order, pay, share: int, online: list) -> Leg:
+    for handler in ONLINE_TENDERS:
+        taken = await handler.refund_leg(db, brand_id, order, pay, share)
+        if taken is not None:
+            online.append((handler, taken[1]))
+            return taken[0]
+    spec = store_account(AccountKind.STORE_TENDER, order.store_id, pay.method)
+    return Leg((await ensure_accounts(db, brand_id, [spec]))[spec.code], -share)
 
 
 def allocate(total_paid: int, before: int, after: int, tenders: list[tuple[int, int]]) -> list[int]:
@@ -127,6 +153,7 @@ async def refund_order(
         line_updates[line_id] = (row.refunded_quantity + units, row.refunded_amount + line_amount)
 
     gift_back = 0
+    online: list[tuple[OnlineTenders, object]] = []
     card_credits = []
     tender_rows = [p for p in payments if p.method != Method.COUNT_CARD]
     paid_total = sum(p.amount for p in tender_rows)
@@ -161,8 +188,7 @@ async def refund_order(
                     refund_lines_out.append({"method": Method.CASH.value, "amount": share - off_account, "principal": 0, "gift": 0})
                     principal = off_account
             else:
-                spec = store_account(AccountKind.STORE_TENDER, order.store_id, pay.method)
-                credit_legs.append(Leg((await ensure_accounts(db, actor.brand_id, [spec]))[spec.code], -share))
+                credit_legs.append(await _tender_leg(db, actor.brand_id, order, pay, share, online))
             await db.execute(
                 update(order_payments).where(order_payments.c.id == pay.id).values(
                     refunded_amount=pay.refunded_amount + share,
@@ -222,6 +248,8 @@ async def refund_order(
     ).scalar_one()
     if refund_lines_out:
         await db.execute(insert(refund_payments), [{"refund_id": refund_id, **r} for r in refund_lines_out])
+    for handler, planned in online:
+        await handler.record(db, refund_id, planned)
     await audit.record(db, actor, "order.refund", "order", order_id, after={"amount": money, "sessions": sessions_returned, "reason": reason,
                                                                          "points": -points_back}, store_id=order.store_id)
     return refund_id
