@@ -104,6 +104,12 @@ class PlatformRegistry:
     def by_app_id(self, channel: Channel, app_id: str) -> ChannelApp | None:
         return next((a for a in self.apps if a.channel == channel and a.app_id == app_id), None)
 
+    async def send_refunds(self, services, refund_id: int) -> None:
+        """After a desk refund commits: send its platform refunds now (integrations/refunds.py)."""
+        from integrations.refunds import send_after_commit
+
+        await send_after_commit(services, refund_id)
+
 
 def build_app(row: dict, public_url: str) -> ChannelApp:
     """Clients for one stored account; notify URLs carry the app id so callbacks find their keys."""

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from domain import checkout as checkout_service
-from domain import idempotency, orders, refunds
+from domain import idempotency, orders, platform_refunds, refunds  # noqa: F401 - platform_refunds registers its tenders
 from domain.catalogue import ItemKind
 from domain.checkout import Method, PaymentSpec
 from domain.errors import DomainError
@@ -151,7 +151,12 @@ async def refund(ctx: Context, *, order_id: str, lines: list[tuple[str, int]] | 
         )
         return {"refund_id": refund_id}
 
-    return await ctx.mutate("refundOrder", work)
+    outcome = await ctx.mutate("refundOrder", work)
+    if outcome.ok:
+        from resolvers.platform_refunds import send_after_commit
+
+        await send_after_commit(ctx, outcome.value)
+    return outcome
 
 
 async def refund_row(ctx: Context, refund_id: int):

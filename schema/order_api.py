@@ -14,6 +14,7 @@ from resolvers import reports as report_resolvers
 from resolvers.ids import to_global_id
 from resolvers.orders import LineInput, PaymentInput
 from schema.errors import UserError, user_errors
+from schema.platform_refund_api import PlatformRefund, RefundStatus, of_refund, status_of
 from schema.scalars import Fen
 from schema.types import CountCardProduct, Member, Node, Staff, Store, TenderEnum, _store
 
@@ -218,6 +219,8 @@ class Refund(Node):
     amount: Fen
     sessions_returned: int
     order: Order
+    platform_refunds: list[PlatformRefund] = strawberry.field(description="What WeChat Pay / Alipay owe back for it, and where each stands")
+    status: RefundStatus
 
 
 @strawberry.type
@@ -385,8 +388,10 @@ class OrderMutation:
         from resolvers.orders import refund_row
 
         row = await refund_row(info.context, outcome.value)
+        owed = await of_refund(info, row.id)
         return RefundPayload(
-            refund=Refund(id=to_global_id("Refund", row.id), amount=row.amount, sessions_returned=row.sessions_returned, order=await _order(info, row.order_id)),
+            refund=Refund(id=to_global_id("Refund", row.id), amount=row.amount, sessions_returned=row.sessions_returned, order=await _order(info, row.order_id),
+                          platform_refunds=owed, status=status_of(owed)),
             errors=[],
         )
 

@@ -20,6 +20,7 @@ from strawberry.schema.config import StrawberryConfig
 from strawberry.tools import merge_types
 
 from resolvers.errors import AuthError, QueryError
+from schema.platform_refund_api import PlatformRefundQuery
 from schema.report_api import ReportQuery
 from schema.scalars import SCALAR_MAP
 from schema.finance_api import FinanceMutation
@@ -42,7 +43,7 @@ from schema.types import (
 
 log = logging.getLogger("meiye.graphql")
 
-StaffQueryRoot = merge_types("Query", (StaffQuery, MemberQuery, OrderQuery, ReportQuery))
+StaffQueryRoot = merge_types("Query", (StaffQuery, MemberQuery, OrderQuery, ReportQuery, PlatformRefundQuery))
 StaffMutationRoot = merge_types("Mutation", (StaffMutation, MemberMutation, OrderMutation, FinanceMutation))
 
 EXPOSED_ERRORS = (AuthError, QueryError)

@@ -27,6 +27,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from integrations.standins.base import CHINA_TZ, StandIn, post_notification
+from integrations.standins.refunds import AlipayRefunds
 from integrations.standins.keys import DEMO_ALIPAY_APP_ID, DEMO_ALIPAY_SELLER_ID, DemoKeys, load_private, load_public, sign_b64, verify_b64
 
 _YUAN = re.compile(r"(0|[1-9][0-9]{0,9})\.[0-9]{2}")
@@ -46,7 +47,7 @@ def _now() -> str:
     return dt.datetime.now(CHINA_TZ).strftime("%Y-%m-%d %H:%M:%S")
 
 
-class AlipayStandIn(StandIn):
+class AlipayStandIn(StandIn, AlipayRefunds):
     def __init__(self, keys: DemoKeys, *, app_id: str = DEMO_ALIPAY_APP_ID, seller_id: str = DEMO_ALIPAY_SELLER_ID) -> None:
         self.app_id, self.seller_id = app_id, seller_id
         self.keys = keys
@@ -55,6 +56,7 @@ class AlipayStandIn(StandIn):
         self.trades: dict[str, dict] = {}
         self.requests: list[dict[str, str]] = []  # every verified request's parameters, for tests
         self._lock = threading.Lock()
+        self._init_refunds()
         self.app = Starlette(routes=[
             Route("/gateway.do", self._gateway, methods=["POST"]),
             Route("/demo/pay/{no}", self._demo_pay, methods=["POST"]),
@@ -85,7 +87,7 @@ class AlipayStandIn(StandIn):
         except ValueError:
             biz = None
         handler = {"alipay.trade.create": self._create, "alipay.trade.query": self._query,
-                   "alipay.trade.close": self._close, "alipay.system.oauth.token": self._oauth}.get(method)
+                   "alipay.trade.close": self._close, "alipay.system.oauth.token": self._oauth, **self.refund_handlers()}.get(method)
         if handler is None or not isinstance(biz, dict):
             return self._signed("error_response", _fail("40004", "isv.invalid-method", "不存在的方法名"))
         key, inner = handler(params, biz)

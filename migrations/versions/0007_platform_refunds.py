@@ -8,8 +8,6 @@ Create Date: 2026-12-01 09:01:48.359504
 from alembic import op
 import sqlalchemy as sa
 
-from domain.db import UtcDateTime
-
 
 revision = '0007'
 down_revision = '0005'
@@ -35,10 +33,10 @@ def upgrade() -> None:
     sa.Column('detail', sa.String(length=200), nullable=True),
     sa.Column('attempts', sa.Integer(), nullable=False),
     sa.Column('sent', sa.Integer(), nullable=False),
-    sa.Column('next_attempt_at', UtcDateTime(), nullable=True),
-    sa.Column('settled_at', UtcDateTime(), nullable=True),
+    sa.Column('next_attempt_at', sa.DateTime(timezone=True), nullable=True),
+    sa.Column('settled_at', sa.DateTime(timezone=True), nullable=True),
     sa.Column('transfer_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=True),
-    sa.Column('created_at', UtcDateTime(), nullable=False),
+    sa.Column('created_at', sa.DateTime(timezone=True), nullable=False),
     sa.ForeignKeyConstraint(['brand_id'], ['brands.id'], name=op.f('fk_platform_refunds_brand_id_brands')),
     sa.ForeignKeyConstraint(['intent_id'], ['payment_intents.id'], name=op.f('fk_platform_refunds_intent_id_payment_intents')),
     sa.ForeignKeyConstraint(['refund_id'], ['refunds.id'], name=op.f('fk_platform_refunds_refund_id_refunds')),
