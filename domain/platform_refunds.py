@@ -292,9 +292,9 @@ async def for_refund(db: AsyncConnection, refund_id: int) -> list:
     return list(await db.execute(select(platform_refunds).where(platform_refunds.c.refund_id == refund_id).order_by(platform_refunds.c.id)))
 
 
-def refund_status(rows: list) -> str:
+def refund_status(statuses: list[str]) -> str:
     """A desk refund is COMPLETED once every platform refund in it succeeded."""
-    states = {r.status for r in rows}
+    states = set(statuses)
     if RefundState.FAILED in states:
         return "PLATFORM_FAILED"
     if RefundState.PENDING in states:

@@ -60,12 +60,7 @@ async def of_refund(info: Info, refund_id: int) -> list[PlatformRefund]:
 def status_of(rows: list[PlatformRefund]) -> RefundStatus:
     from domain.platform_refunds import refund_status
 
-    return RefundStatus(refund_status([_Status(r.status.value) for r in rows]))
-
-
-class _Status:
-    def __init__(self, status: str) -> None:
-        self.status = status
+    return RefundStatus(refund_status([r.status.value for r in rows]))
 
 
 @strawberry.type

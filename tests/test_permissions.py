@@ -242,6 +242,7 @@ OPERATIONS: dict[str, Op] = {
         lambda ids, extra: {"f": today(), "t": today()},
     ),
     "auditLog": Op("{ auditLog(first: 10) { edges { node { id action entity entityId staff { id } } } pageInfo { hasNextPage } } }"),
+    "platformRefunds": Op("{ platformRefunds(first: 10) { id amount status unsolicited refundId } }"),
     # mutations
     "staffLogin": Op(
         mutation("staffLogin", "StaffLoginInput", "token staff { id role }"),
