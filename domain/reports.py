@@ -22,6 +22,16 @@ from domain.settlement import settlement_items
 from domain.tenancy import Actor, Role, brands, get_store, stores
 
 
+# Business days a report may ask about: 0001-01-01 or 9999-12-31 would overflow a datetime in
+# the store's time zone, and no salon's books reach outside these.
+FIRST_DAY, LAST_DAY = dt.date(2000, 1, 1), dt.date(2100, 12, 31)
+
+
+def check_day(day: dt.date, field: str) -> None:
+    if not FIRST_DAY <= day <= LAST_DAY:
+        raise DomainError("INVALID_VALUE", field, what=f"日期（{FIRST_DAY}至{LAST_DAY}）")
+
+
 def day_bounds(day: dt.date, tz_name: str) -> tuple[dt.datetime, dt.datetime]:
     tz = ZoneInfo(tz_name)
     start = dt.datetime.combine(day, dt.time.min, tzinfo=tz)
@@ -50,6 +60,7 @@ async def _tz(db: AsyncConnection, store_id: int, brand_id: int) -> str:
 
 
 async def daily_close(db: AsyncConnection, actor: Actor, *, store_id: int, day: dt.date) -> DailyClose:
+    check_day(day, "date")
     await get_store(db, actor, store_id)
     start, end = day_bounds(day, await _tz(db, store_id, actor.brand_id))
     report = DailyClose(store_id, day)
@@ -138,6 +149,8 @@ class SettlementLine:
 async def settlement_statement(db: AsyncConnection, actor: Actor, *, start_day: dt.date, end_day: dt.date) -> list[SettlementLine]:
     """Items from `start_day` to `end_day` inclusive, netted per store pair: one line per pair,
     from the store that owes to the store that is owed."""
+    check_day(start_day, "from")
+    check_day(end_day, "to")
     if end_day < start_day or (end_day - start_day).days > 366:
         raise DomainError("DATE_RANGE_INVALID", "to")
     tz = await db.scalar(select(brands.c.timezone).where(brands.c.id == actor.brand_id))

@@ -56,10 +56,13 @@ async def reconcile_bill(ctx: Context, *, channel: str, day: dt.date, bill_base6
     from domain.payment_types import Channel
 
     async def work(db, actor):
+        reports.check_day(day, "date")
         try:
             data = base64.b64decode(bill_base64, validate=True)
             rows = ctx.services.parse_bill(Channel(channel), data)
         except (binascii.Error, ValueError, UnicodeError) as error:
+            if getattr(error, "code", None) == "BILL_TOO_LARGE":
+                raise DomainError("BILL_TOO_LARGE", "bill", max="32 MB") from None
             raise DomainError("INVALID_VALUE", "bill", what=f"对账单（{error}）") from None
         report = await reconciliation.reconcile(db, brand_id=actor.brand_id, channel=Channel(channel), day=day, rows=rows)
         fixed = await reconciliation.fix_safe(db, report) if fix else 0
