@@ -229,9 +229,12 @@ async def apply_report(db: AsyncConnection, intent, note: PaymentNotification) -
 async def _unsolicited_amount(db: AsyncConnection, intent, note: PaymentNotification) -> int:
     if note.channel == Channel.WECHAT:
         return note.refund_amount or 0
-    # Alipay's refund_fee is the total refunded on the trade so far: what we know of is not new.
+    # Alipay's refund_fee is the total refunded on the trade so far: what we know of (confirmed, or
+    # ours still awaited) is not new.
     known = await db.scalar(select(func.coalesce(func.sum(platform_refunds.c.amount), 0)).where(
-        platform_refunds.c.intent_id == intent.id, platform_refunds.c.status == RefundState.SUCCEEDED.value))
+        platform_refunds.c.intent_id == intent.id,
+        (platform_refunds.c.status == RefundState.SUCCEEDED.value)
+        | ((platform_refunds.c.origin == Origin.OURS.value) & (platform_refunds.c.status == RefundState.PENDING.value))))
     return (note.refund_amount or 0) - known
 
 
