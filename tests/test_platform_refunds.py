@@ -55,7 +55,9 @@ async def mp(demo, settings, engine, standins):
         async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://meiye.test") as http:
             services = make_services(settings, engine)
             services.platforms = registry
-            yield Mp(http, platforms, services, demo, engine)
+            mp = Mp(http, platforms, services, demo, engine)
+            mp.platforms_base = server.base_url
+            yield mp
 
 
 class Mp:
@@ -300,4 +302,16 @@ async def test_a_desk_refund_of_a_desk_wechat_payment_is_not_sent_to_the_platfor
     refund = await mp.refund(order["id"])
     assert (refund["status"], refund["platformRefunds"]) == ("COMPLETED", [])
     assert await mp.balances(Channel.WECHAT) == (0, 0)
+    await assert_ledger_ok(engine)
+
+
+async def test_the_demo_refund_control_refuses_unknown_refunds(mp, engine):
+    """POST /_standins/wechatpay/demo/refund/{no} finishes a refund in demo mode (its callback goes to
+    the notify URL, unreachable from here); an unknown refund or status is a 404, never a 500."""
+    _, order_id = await mp.paid_order(Channel.WECHAT)
+    [owed] = (await mp.refund(order_id))["platformRefunds"]
+    async with httpx.AsyncClient(base_url=mp.platforms_base) as platform:
+        assert (await platform.post("/_standins/wechatpay/demo/refund/RF-UNKNOWN")).status_code == 404
+        assert (await platform.post(f"/_standins/wechatpay/demo/refund/{owed['outRefundNo']}?status=BOGUS")).status_code == 404
+    assert mp.platforms.wechatpay.refunds[owed["outRefundNo"]]["status"] == "PROCESSING"
     await assert_ledger_ok(engine)

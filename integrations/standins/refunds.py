@@ -9,7 +9,8 @@ and trade_status_sync notifications carrying refund_fee (the trade's total so fa
 
 Test controls: `refund_mode` (WeChat PROCESSING|SUCCESS, Alipay SYNC|PENDING) is what a new refund
 is at once; `refund_refusal` makes the next requests answer an error; `settle_refund(…)` finishes a
-refund and returns its signed callback; `deliver_refund(…)` also posts it.
+refund and returns its signed callback; `deliver_refund(…)` also posts it. Demo mode: POST
+/_standins/wechatpay/demo/refund/{out_refund_no} finishes a WeChat refund (Alipay's refund at once).
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ import re
 import secrets
 
 from starlette.requests import Request
-from starlette.responses import Response
+from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from integrations.standins.base import CHINA_TZ, post_notification
@@ -44,7 +45,17 @@ class WeChatPayRefunds:
 
     def refund_routes(self) -> list[Route]:
         return [Route("/v3/refund/domestic/refunds", self._refund, methods=["POST"]),
-                Route("/v3/refund/domestic/refunds/{no}", self._query_refund, methods=["GET"])]
+                Route("/v3/refund/domestic/refunds/{no}", self._query_refund, methods=["GET"]),
+                Route("/demo/refund/{no}", self._demo_refund, methods=["POST"])]
+
+    async def _demo_refund(self, request: Request) -> Response:
+        """Demo only, not a WeChat endpoint: the refund ends (?status=SUCCESS|ABNORMAL|CLOSED) and
+        its callback is posted, as WeChat does minutes after accepting a refund."""
+        status = request.query_params.get("status", "SUCCESS")
+        if request.path_params["no"] not in self.refunds or status not in ("SUCCESS", "ABNORMAL", "CLOSED"):
+            return JSONResponse({"code": "RESOURCE_NOT_EXISTS", "message": "no such refund or status"}, status_code=404)
+        notify_status, _ = await self.deliver_refund(request.path_params["no"], status)
+        return JSONResponse({"notify_status": notify_status})
 
     async def _refund(self, request: Request) -> Response:
         body, failure = await self._authorized(request)
