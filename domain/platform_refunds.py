@@ -147,7 +147,7 @@ async def settle(db: AsyncConnection, row_id: int, answer: RefundAnswer, now: dt
     seen = {"platform_status": answer.platform_status[:40], "platform_refund_id": answer.platform_refund_id or row.platform_refund_id}
     if answer.state == RefundState.PENDING:
         await db.execute(update(platform_refunds).where(platform_refunds.c.id == row_id, platform_refunds.c.status == RefundState.PENDING.value)
-                         .values(sent=1, detail=(answer.detail or row.detail), **seen))
+                         .values(sent=1, detail=answer.detail, **seen))
         return "PENDING"
     if answer.state == RefundState.FAILED:
         moved = await db.execute(update(platform_refunds).where(platform_refunds.c.id == row_id, platform_refunds.c.status == RefundState.PENDING.value)
