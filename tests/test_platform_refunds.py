@@ -214,6 +214,12 @@ async def test_refused_refunds_are_shown_to_finance_and_never_recorded_as_return
     _, abnormal_order = await mp.paid_order(Channel.WECHAT)
     [abnormal] = (await mp.refund(abnormal_order))["platformRefunds"]
     assert (await mp.post_wechat(*mp.platforms.wechatpay.settle_refund(abnormal["outRefundNo"], "ABNORMAL"))).status_code == 204
+    # …and one WeChat closes, found by the worker's query.
+    _, closed_order = await mp.paid_order(Channel.WECHAT)
+    [closed] = (await mp.refund(closed_order))["platformRefunds"]
+    mp.platforms.wechatpay.settle_refund(closed["outRefundNo"], "CLOSED")
+    await mp.make_due()
+    assert (await worker.run_once(mp.services))["refunds_failed"] == 1
     # Alipay refuses outright.
     mp.platforms.alipay.refund_refusal = ("ACQ.SELLER_BALANCE_NOT_ENOUGH", "卖家余额不足")
     _, alipay_order = await mp.paid_order(Channel.ALIPAY)
@@ -221,9 +227,9 @@ async def test_refused_refunds_are_shown_to_finance_and_never_recorded_as_return
 
     failed = await mp.finance("FAILED")
     assert sorted((r["channel"], r["platformStatus"], r["amount"]) for r in failed) == [
-        ("ALIPAY", "ACQ.SELLER_BALANCE_NOT_ENOUGH", PRICE), ("WECHAT", "ABNORMAL", PRICE), ("WECHAT", "NOT_ENOUGH", PRICE)]
+        ("ALIPAY", "ACQ.SELLER_BALANCE_NOT_ENOUGH", PRICE), ("WECHAT", "ABNORMAL", PRICE), ("WECHAT", "CLOSED", PRICE), ("WECHAT", "NOT_ENOUGH", PRICE)]
     assert all(r["refundId"] and r["detail"] for r in failed)
-    assert await mp.balances(Channel.WECHAT) == (2 * PRICE, 2 * PRICE)
+    assert await mp.balances(Channel.WECHAT) == (3 * PRICE, 3 * PRICE)
     assert await mp.balances(Channel.ALIPAY) == (PRICE, PRICE)
     assert await _transfers(engine, "PLATFORM_REFUND") == 0
     # A refused refund is finance's: the worker does not send it again.
