@@ -107,8 +107,8 @@ def cmd_reconcile(args) -> int:
     """Match a platform bill against payment intents; --fix applies what is safe (paid there, pending here)."""
     import datetime as dt
 
-    from domain.payments import reconciliation
     from domain.members.customers import Channel
+    from domain.payments import reconciliation
     from integrations import bills
 
     settings = _settings(args)
@@ -164,10 +164,10 @@ def cmd_ledger_verify(args) -> int:
 
 def cmd_bootstrap(args) -> int:
     """Create a real brand with its first store and owner account."""
+    from domain.actor import Role
     from domain.brands import staff as staff_accounts
     from domain.brands import stores as tenancy
     from domain.errors import DomainError
-    from domain.actor import Role
 
     settings = _settings(args)
     password = os.environ.get("MEIYE_OWNER_PASSWORD")

@@ -6,10 +6,14 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from domain.cards import count_cards
 from domain.cards import reads as card_reads
-from domain.ledger import verify as ledger_verify
 from domain.ledger.verify import Check
+from domain.ledger import verify as ledger_verify
 from domain.members import points
+from domain.payments import refunds as platform_refunds
 
 
 async def verify_all(db: AsyncConnection) -> list[Check]:
-    return [*await ledger_verify.verify(db), *await card_reads.verify(db), *await count_cards.verify(db), *await points.verify(db)]
+    return [
+        *await ledger_verify.verify(db), *await card_reads.verify(db), *await count_cards.verify(db),
+        *await points.verify(db), *await platform_refunds.verify(db),
+    ]

@@ -1,10 +1,13 @@
 """Imports every module that declares tables, so that `metadata` is complete for Alembic."""
+# ruff: noqa: F401
 
-from domain import audit, idempotency, outbox  # noqa: F401
-from domain.brands import catalogue, staff, stores  # noqa: F401
-from domain.cards import count_card_products, count_cards, stored_value  # noqa: F401
-from domain.db import metadata  # noqa: F401
-from domain.ledger import postings  # noqa: F401
-from domain.members import customers, members, points  # noqa: F401
-from domain.payments import channels, intents  # noqa: F401
-from domain.sales import checkout, orders, pricing, refunds, settlement  # noqa: F401
+from domain import audit, idempotency, outbox
+from domain.brands import catalogue, staff, stores
+from domain.cards import count_card_products, count_cards, stored_value
+from domain.db import metadata
+from domain.ledger import postings
+from domain.members import customers, members, points
+from domain.payments import channels, intents, records
+from domain.payments import refunds as platform_refunds
+from domain.sales import checkout, orders, pricing, settlement
+from domain.sales import refunds as sales_refunds

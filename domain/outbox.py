@@ -20,10 +20,31 @@ import logging
 from dataclasses import dataclass
 from typing import Awaitable, Callable, Iterable
 
-from sqlalchemy import Column, ForeignKey, Index, String, Table, Text, UniqueConstraint, and_, delete, exists, select, update
+from sqlalchemy import (
+    Column,
+    ForeignKey,
+    Index,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+    and_,
+    delete,
+    exists,
+    select,
+    update,
+)
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from domain.db import Id, UtcDateTime, created_at_column, insert_ignoring_conflicts, metadata, utcnow, write_transaction
+from domain.db import (
+    Id,
+    UtcDateTime,
+    created_at_column,
+    insert_ignoring_conflicts,
+    metadata,
+    utcnow,
+    write_transaction,
+)
 
 MAX_KEY_LENGTH = 120
 log = logging.getLogger("meiye.outbox")

@@ -30,18 +30,26 @@ from alipay.aop.api.domain.AlipayTradeCloseModel import AlipayTradeCloseModel
 from alipay.aop.api.domain.AlipayTradeCreateModel import AlipayTradeCreateModel
 from alipay.aop.api.domain.AlipayTradeQueryModel import AlipayTradeQueryModel
 from alipay.aop.api.exception.Exception import RequestException
-from alipay.aop.api.request.AlipaySystemOauthTokenRequest import AlipaySystemOauthTokenRequest
+from alipay.aop.api.request.AlipaySystemOauthTokenRequest import (
+    AlipaySystemOauthTokenRequest,
+)
 from alipay.aop.api.request.AlipayTradeCloseRequest import AlipayTradeCloseRequest
 from alipay.aop.api.request.AlipayTradeCreateRequest import AlipayTradeCreateRequest
 from alipay.aop.api.request.AlipayTradeQueryRequest import AlipayTradeQueryRequest
 from alipay.aop.api.util.SignatureUtils import get_sign_content, verify_with_rsa
 from cryptography.exceptions import InvalidSignature
-from cryptography.hazmat.primitives import hashes, padding as sym_padding, serialization
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives import padding as sym_padding
 from cryptography.hazmat.primitives.asymmetric import padding
 from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 
-from domain.payments.types import CallbackRejected, EventKind, PaymentNotification, TradeState
 from domain.members.customers import Channel
+from domain.payments.types import (
+    CallbackRejected,
+    EventKind,
+    PaymentNotification,
+    TradeState,
+)
 
 CHINA_TZ = dt.timezone(dt.timedelta(hours=8))
 HTTP_TIMEOUT = 10  # seconds; the SDK's own default is 15

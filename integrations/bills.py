@@ -23,12 +23,12 @@ from __future__ import annotations
 
 import csv
 import datetime as dt
-import gzip
 import hashlib
 import hmac
 import io
 import re
 import zipfile
+import zlib
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 
@@ -36,6 +36,58 @@ from domain.members.customers import Channel
 from domain.payments.types import EventKind, TradeState
 
 CHINA_TZ = dt.timezone(dt.timedelta(hours=8))  # Asia/Shanghai: UTC+8 without DST since 1991
+# A day's bill of a salon chain is a few MB; a decompression bomb must stop here, not in memory.
+MAX_BILL_BYTES = 32 * 1024 * 1024
+_CHUNK = 1024 * 1024
+
+
+class BillTooLarge(ValueError):
+    code = "BILL_TOO_LARGE"
+
+
+def _gunzip(data: bytes, limit: int = MAX_BILL_BYTES) -> bytes:
+    """gzip.decompress, streamed, stopping once the output passes `limit`."""
+    inflater = zlib.decompressobj(16 + zlib.MAX_WBITS)
+    out, pending, size = [], data, 0
+    try:
+        while not inflater.eof:
+            chunk = inflater.decompress(pending, _CHUNK)
+            pending = inflater.unconsumed_tail
+            if not chunk and not pending:
+                raise ValueError("bad gzip bill: truncated")
+            size += len(chunk)
+            if size > limit:
+                raise BillTooLarge("the bill is larger than the limit once decompressed")
+            out.append(chunk)
+    except zlib.error:
+        raise ValueError("bad gzip bill") from None
+    return b"".join(out)
+
+
+def _read_capped(archive: zipfile.ZipFile, info: zipfile.ZipInfo, limit: int = MAX_BILL_BYTES) -> bytes:
+    """One zip entry, read in chunks up to `limit` (its declared size is not trusted)."""
+    if info.file_size > limit:
+        raise BillTooLarge("the bill is larger than the limit once decompressed")
+    out, size = [], 0
+    with archive.open(info) as entry:
+        while chunk := entry.read(_CHUNK):
+            size += len(chunk)
+            if size > limit:
+                raise BillTooLarge("the bill is larger than the limit once decompressed")
+            out.append(chunk)
+    return b"".join(out)
+
+
+def _csv_rows(lines):
+    """csv.reader whose errors (a field over csv's 128 KiB limit, a stray NUL) are ValueErrors."""
+    reader = csv.reader(lines)
+    while True:
+        try:
+            yield next(reader)
+        except StopIteration:
+            return
+        except csv.Error:
+            raise ValueError("malformed CSV (a field longer than 128 KiB?)") from None
 _YUAN = re.compile(r"[+-]?[0-9]+(?:\.[0-9]+)?", re.ASCII)  # ASCII digits only: Decimal() takes any Unicode digit
 
 
@@ -136,10 +188,7 @@ def parse_wechat_trade_bill(data: bytes, *, sha1: str | None = None) -> list[Bil
     if sha1 is not None and not hmac.compare_digest(hashlib.sha1(data).hexdigest(), sha1.strip().lower()):
         raise ValueError("bill SHA1 does not match hash_value")
     if data[:2] == b"\x1f\x8b":
-        try:
-            data = gzip.decompress(data)
-        except (OSError, EOFError) as exc:
-            raise ValueError(f"bad gzip bill: {exc}") from None
+        data = _gunzip(data)
     try:
         text = data.decode("utf-8-sig")
     except UnicodeDecodeError:
@@ -149,7 +198,7 @@ def parse_wechat_trade_bill(data: bytes, *, sha1: str | None = None) -> list[Bil
     lines = [line for line in text.splitlines() if line.strip()]
     if not lines:
         raise ValueError("empty bill")
-    header = [_wechat_field(h) for h in next(csv.reader([lines[0]]))]
+    header = [_wechat_field(h) for h in next(_csv_rows([lines[0]]))]
     missing = [c for c in _WECHAT_REQUIRED if c not in header]
     if missing:
         raise ValueError(f"not a WeChat trade bill: no column {', '.join(missing)}")
@@ -160,7 +209,7 @@ def parse_wechat_trade_bill(data: bytes, *, sha1: str | None = None) -> list[Bil
         raise ValueError("lines after the summary row")
 
     rows: list[BillRow] = []
-    for number, values in enumerate(csv.reader(lines[1:summary_at]), start=2):
+    for number, values in enumerate(_csv_rows(lines[1:summary_at]), start=2):
         if len(values) != len(header):
             raise ValueError(f"line {number}: {len(values)} fields, the header has {len(header)}")
         rec = {name: _wechat_field(value) for name, value in zip(header, values)}
@@ -170,7 +219,7 @@ def parse_wechat_trade_bill(data: bytes, *, sha1: str | None = None) -> list[Bil
             raise ValueError(f"line {number}: {exc}") from None
 
     summary_header = [h.strip() for h in lines[summary_at].split(",")]
-    summary_values = [_wechat_field(v) for v in next(csv.reader([lines[summary_at + 1]]))]
+    summary_values = [_wechat_field(v) for v in next(_csv_rows([lines[summary_at + 1]]))]
     summary = dict(zip(summary_header, summary_values))
     _check_wechat_summary(summary, rows)
     return rows
@@ -261,7 +310,10 @@ def _detail_entry(data: bytes) -> tuple[str, str]:
             name = _zip_entry_name(info)
             base = name.rsplit("/", 1)[-1]
             if base.endswith("_业务明细.csv"):
-                raw = archive.read(info)
+                try:
+                    raw = _read_capped(archive, info)
+                except (zipfile.BadZipFile, NotImplementedError, RuntimeError, EOFError, zlib.error):
+                    raise ValueError("a damaged Alipay bill zip") from None
                 break
         else:
             raise ValueError("no …_业务明细.csv in the Alipay bill")
@@ -280,7 +332,7 @@ def parse_alipay_bill(data: bytes) -> list[BillRow]:
     table = [line for line in text.splitlines() if line.strip(_ALIPAY_PAD) and not line.strip().startswith("#")]
     if not table:
         raise ValueError("no table in the Alipay bill")
-    reader = csv.reader(table)
+    reader = _csv_rows(table)
     header = [h.strip(_ALIPAY_PAD).replace("(", "（").replace(")", "）") for h in next(reader)]
     missing = [c for c in _ALIPAY_REQUIRED if c not in header]
     if missing:

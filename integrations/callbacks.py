@@ -11,10 +11,10 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route
 
-from domain.payments import intents as payments
 from domain.db import utcnow, write_transaction
-from domain.payments.types import CallbackRejected
 from domain.members.customers import Channel
+from domain.payments import intents as payments
+from domain.payments.types import CallbackRejected
 
 log = logging.getLogger("meiye.callbacks")
 MAX_CALLBACK_BYTES = 64 * 1024

@@ -27,6 +27,15 @@ ALIPAY_ENV = {
     "alipay_public_key_pem": "MEIYE_ALIPAY_PUBLIC_KEY_FILE", "gateway": "MEIYE_ALIPAY_GATEWAY", "aes_key": "MEIYE_ALIPAY_AES_KEY",
     "seller_id": "MEIYE_ALIPAY_SELLER_ID",
 }
+# The settings of one merchant account. When the environment configures that account (WeChat Pay:
+# its merchant id; Alipay: its app id), none of them may come from the demo stand-ins: a stand-in's
+# seller id, key or gateway beside a real account makes every real callback a mismatch.
+ACCOUNT_KEYS = {
+    Channel.WECHAT: ("mch_id", "private_key_pem", "cert_serial", "apiv3_key", "platform_public_key_pem", "platform_public_key_id",
+                     "pay_api_base", "demo"),
+    Channel.ALIPAY: (*ALIPAY_ENV, "demo"),
+}
+ACCOUNT_MARKER = {Channel.WECHAT: "mch_id", Channel.ALIPAY: "app_id"}
 REAL_DEFAULTS = {
     Channel.WECHAT: {"api_base": "https://api.weixin.qq.com", "pay_api_base": "https://api.mch.weixin.qq.com"},
     Channel.ALIPAY: {"gateway": "https://openapi.alipay.com/gateway.do"},
@@ -43,6 +52,16 @@ def config_from_env(channel: Channel, environ: dict | None = None) -> dict:
         if value:
             found[key] = Path(value).read_text() if name.endswith("_FILE") else value
     return found
+
+
+def account_config(channel: Channel, standin_config: dict | None, environ: dict | None = None) -> dict:
+    """The environment's settings, over the stand-ins' only for an account the environment does not
+    configure (demo mode pointed piece by piece at someone else's stand-in)."""
+    env = config_from_env(channel, environ)
+    base = dict(standin_config or {})
+    if env.get(ACCOUNT_MARKER[channel]):
+        base = {k: v for k, v in base.items() if k not in ACCOUNT_KEYS[channel]}
+    return {**base, **env}
 
 
 @dataclass
@@ -85,6 +104,12 @@ class PlatformRegistry:
 
     def by_app_id(self, channel: Channel, app_id: str) -> ChannelApp | None:
         return next((a for a in self.apps if a.channel == channel and a.app_id == app_id), None)
+
+    async def send_refunds(self, services, refund_id: int) -> None:
+        """After a desk refund commits: send its platform refunds now (integrations/refunds.py)."""
+        from integrations.refunds import send_after_commit
+
+        await send_after_commit(services, refund_id)
 
 
 def build_app(row: dict, public_url: str) -> ChannelApp:
@@ -144,10 +169,10 @@ async def setup(services, settings, standins) -> PlatformRegistry:
     then build clients for every brand's stored accounts."""
     from sqlalchemy import select
 
-    from domain.payments.channels import load_channels, save_channel
-    from domain.db import write_transaction
-    from domain.brands.stores import brands
     from domain.brands.staff import staff
+    from domain.brands.stores import brands
+    from domain.db import write_transaction
+    from domain.payments.channels import load_channels, save_channel
 
     async with write_transaction(services.engine) as db:
         if standins is not None:
@@ -158,7 +183,7 @@ async def setup(services, settings, standins) -> PlatformRegistry:
             ids = list((await db.execute(select(brands.c.id).limit(2))).scalars())
             brand_id = ids[0] if len(ids) == 1 else None
         for channel in Channel:
-            config = {**(standins.config(channel) if standins is not None else {}), **config_from_env(channel)}
+            config = account_config(channel, standins.config(channel) if standins is not None else None)
             if brand_id is not None and config.get("app_id"):
                 await save_channel(
                     db, services.cipher, brand_id=brand_id, channel=channel, app_id=config["app_id"],

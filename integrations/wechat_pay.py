@@ -23,8 +23,14 @@ from dataclasses import dataclass, field
 
 from wechatpayv3 import WeChatPay, WeChatPayType
 
-from domain.payments.types import CallbackRejected, EventKind, PaymentNotification, TradeState, WeChatPayParams
 from domain.members.customers import Channel
+from domain.payments.types import (
+    CallbackRejected,
+    EventKind,
+    PaymentNotification,
+    TradeState,
+    WeChatPayParams,
+)
 
 CALLBACK_MAX_SKEW = dt.timedelta(minutes=5)
 SIGNATURE_TYPE = "WECHATPAY2-SHA256-RSA2048"

@@ -1,5 +1,6 @@
 """`meiye worker`: asks the platforms about payments whose callback never came, applies what they
-report through the callbacks' own path, and closes intents past their expiry. Any number of
+report through the callbacks' own path, closes intents past their expiry, and sends (or queries)
+the refunds owed back through the platforms (integrations/refunds.py). Any number of
 workers may run: each intent is claimed by a conditional update before it is queried."""
 
 from __future__ import annotations
@@ -9,9 +10,9 @@ import dataclasses
 import datetime as dt
 import logging
 
-from domain.payments import intents as payments
 from domain.db import read_transaction, utcnow, write_transaction
 from domain.members.customers import Channel
+from domain.payments import intents as payments
 from domain.payments.types import TradeState
 
 log = logging.getLogger("meiye.worker")
@@ -48,6 +49,9 @@ async def run_once(services, now: dt.datetime | None = None) -> dict[str, int]:
         except Exception:  # noqa: BLE001 - one platform hiccup must not stop the others; the intent is retried
             log.exception("querying %s %s failed", intent.channel, intent.out_trade_no)
             counts["failed"] += 1
+    from integrations import refunds
+
+    counts.update(await refunds.send_due(services, now))
     return counts
 
 

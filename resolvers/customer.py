@@ -37,16 +37,27 @@ def _app(ctx: CustomerContext, channel: Channel, brand_id: int | None = None):
     return app
 
 
+MAX_LOGIN_CODE = 128
+MAX_OPEN_ID = 128  # customer_identities.open_id
+
+
 async def login(ctx: CustomerContext, channel: Channel, code: str) -> Outcome[LoggedIn]:
     try:
-        if not (code or "").strip() or len(code) > 512:
-            raise DomainError("REQUIRED", "code" if channel == Channel.WECHAT else "authCode", what="登录凭证")
+        field = "code" if channel == Channel.WECHAT else "authCode"
+        if not (code or "").strip():
+            raise DomainError("REQUIRED", field, what="登录凭证")
+        if len(code) > MAX_LOGIN_CODE:
+            # Both platforms' codes are about 32 characters; a longer one is not theirs.
+            raise DomainError("TOO_LONG", field, what="登录凭证", max=MAX_LOGIN_CODE)
         app = _app(ctx, channel)
         try:
             open_id = await app.login(code.strip())
         except Exception as error:  # noqa: BLE001 - any platform failure is a failed login to the customer
             log.warning("%s login failed: %s", channel, error)
-            raise DomainError("LOGIN_FAILED", "code" if channel == Channel.WECHAT else "authCode") from None
+            raise DomainError("LOGIN_FAILED", field) from None
+        if not isinstance(open_id, str) or not 0 < len(open_id) <= MAX_OPEN_ID or not open_id.isprintable():
+            log.warning("%s login answered an unusable user id of %s characters", channel, len(open_id) if isinstance(open_id, str) else "?")
+            raise DomainError("LOGIN_FAILED", field)
         async with write_transaction(ctx.engine) as db:
             customer = await customers.login(db, brand_id=app.brand_id, channel=channel, app_id=app.app_id, open_id=open_id)
             member = await members.get_member(db, customers.system_actor(customer.brand_id), customer.member_id) if customer.member_id else None

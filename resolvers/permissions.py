@@ -62,6 +62,7 @@ OPERATION_ROLES: dict[str, frozenset[Role]] = {
     "dailyClose": frozenset({OWNER, MANAGER, FINANCE}),
     "crossStoreSettlement": frozenset({OWNER, MANAGER, FINANCE}),
     "reconcileBill": frozenset({OWNER, FINANCE}),
+    "platformRefunds": frozenset({OWNER, FINANCE}),
     # oversight
     "auditLog": frozenset({OWNER, MANAGER, FINANCE}),
 }

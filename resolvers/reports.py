@@ -16,9 +16,3 @@ async def daily_close(ctx: Context, *, store_id: str, day: dt.date):
 
 async def settlement(ctx: Context, *, start: dt.date, end: dt.date):
     return await ctx.query("crossStoreSettlement", lambda db, actor: settlement_report.settlement_statement(db, actor, start_day=start, end_day=end))
-
-
-
-
-
-

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from domain import idempotency
 from domain.cards.stored_value import Tender
 from domain.errors import DomainError
+from domain.payments import refunds as platform_refunds  # noqa: F401 - registers the platforms' tenders
 from domain.sales import checkout as checkout_service
 from domain.sales import credit, orders, pricing, refunds
 from domain.sales.checkout import Method, PaymentSpec
@@ -153,7 +154,12 @@ async def refund(ctx: Context, *, order_id: str, lines: list[tuple[str, int]] | 
         )
         return {"refund_id": refund_id}
 
-    return await ctx.mutate("refundOrder", work)
+    outcome = await ctx.mutate("refundOrder", work)
+    if outcome.ok:
+        from resolvers.payments import send_after_commit
+
+        await send_after_commit(ctx, outcome.value)
+    return outcome
 
 
 async def refund_row(ctx: Context, refund_id: int):

@@ -5,7 +5,6 @@ from __future__ import annotations
 import datetime as dt
 
 import strawberry
-from resolvers.sales import LineInput, PaymentInput
 from strawberry.types import Info
 
 from domain.sales.checkout import Method
@@ -13,7 +12,14 @@ from resolvers import brands as brand_resolvers
 from resolvers import cards as card_resolvers
 from resolvers import sales as resolvers
 from resolvers.ids import to_global_id
+from resolvers.sales import LineInput, PaymentInput
 from schema.errors import UserError, user_errors
+from schema.platform_refund_api import (
+    PlatformRefund,
+    RefundStatus,
+    of_refund,
+    status_of,
+)
 from schema.scalars import Fen
 from schema.types import (
     CountCardProduct,
@@ -226,6 +232,8 @@ class Refund(Node):
     amount: Fen
     sessions_returned: int
     order: Order
+    platform_refunds: list[PlatformRefund] = strawberry.field(description="What WeChat Pay / Alipay owe back for it, and where each stands")
+    status: RefundStatus
 
 
 @strawberry.type
@@ -393,8 +401,10 @@ class OrderMutation:
         from resolvers.sales import refund_row
 
         row = await refund_row(info.context, outcome.value)
+        owed = await of_refund(info, row.id)
         return RefundPayload(
-            refund=Refund(id=to_global_id("Refund", row.id), amount=row.amount, sessions_returned=row.sessions_returned, order=await _order(info, row.order_id)),
+            refund=Refund(id=to_global_id("Refund", row.id), amount=row.amount, sessions_returned=row.sessions_returned, order=await _order(info, row.order_id),
+                          platform_refunds=owed, status=status_of(owed)),
             errors=[],
         )
 

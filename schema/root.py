@@ -30,6 +30,7 @@ from schema.order_api import (
     Refund,
     RetailProduct,
 )
+from schema.platform_refund_api import PlatformRefundQuery
 from schema.report_api import ReportQuery
 from schema.scalars import SCALAR_MAP
 from schema.staff_api import StaffMutation, StaffQuery
@@ -49,7 +50,7 @@ from schema.types import (
 
 log = logging.getLogger("meiye.graphql")
 
-StaffQueryRoot = merge_types("Query", (StaffQuery, MemberQuery, OrderQuery, ReportQuery))
+StaffQueryRoot = merge_types("Query", (StaffQuery, MemberQuery, OrderQuery, ReportQuery, PlatformRefundQuery))
 StaffMutationRoot = merge_types("Mutation", (StaffMutation, MemberMutation, OrderMutation, FinanceMutation))
 
 EXPOSED_ERRORS = (AuthError, QueryError)

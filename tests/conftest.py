@@ -15,9 +15,9 @@ from sqlalchemy import text
 
 from domain.db import create_engine, is_sqlite, write_transaction
 from domain.demo import seed
+from domain.members.pii import PiiCipher
 from domain.migrate import upgrade
 from domain.models import metadata
-from domain.members.pii import PiiCipher
 from resolvers.settings import Settings
 from schema.app import create_app
 from tests.support import GraphQLClient, fresh_postgres_database

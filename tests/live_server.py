@@ -5,12 +5,12 @@ from __future__ import annotations
 
 import contextlib
 import os
-import uuid
 import signal
 import socket
 import subprocess
 import sys
 import time
+import uuid
 from dataclasses import dataclass
 from pathlib import Path
 

@@ -23,11 +23,11 @@ import jwt
 import pytest
 from sqlalchemy import select, update
 
-from domain.brands import stores as tenancy
+from domain.actor import Role
 from domain.brands import staff as staff_accounts
+from domain.brands import stores as tenancy
 from domain.db import read_transaction, write_transaction
 from domain.models import metadata
-from domain.actor import Role
 from resolvers.permissions import OPERATION_ROLES, PUBLIC
 from resolvers.tokens import STAFF_AUDIENCE
 from schema.root import build_staff_schema
@@ -243,6 +243,7 @@ OPERATIONS: dict[str, Op] = {
         lambda ids, extra: {"f": today(), "t": today()},
     ),
     "auditLog": Op("{ auditLog(first: 10) { edges { node { id action entity entityId staff { id } } } pageInfo { hasNextPage } } }"),
+    "platformRefunds": Op("{ platformRefunds(first: 10) { id amount status unsolicited refundId } }"),
     # mutations
     "staffLogin": Op(
         mutation("staffLogin", "StaffLoginInput", "token staff { id role }"),

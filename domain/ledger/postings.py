@@ -53,6 +53,8 @@ class AccountKind(enum.StrEnum):
     STORE_GIFT_CONSUMED = "STORE_GIFT_CONSUMED"
     STORE_CLEARING = "STORE_CLEARING"
     COUNT_CARD_LIABILITY = "COUNT_CARD_LIABILITY"
+    # Refunds owed back through WeChat Pay / Alipay that the platform has not yet confirmed.
+    PLATFORM_REFUND_PAYABLE = "PLATFORM_REFUND_PAYABLE"
 
 
 NORMAL_SIDE = {
@@ -66,6 +68,7 @@ NORMAL_SIDE = {
     AccountKind.STORE_GIFT_CONSUMED: CREDIT,
     AccountKind.STORE_CLEARING: DEBIT,
     AccountKind.COUNT_CARD_LIABILITY: CREDIT,
+    AccountKind.PLATFORM_REFUND_PAYABLE: CREDIT,
 }
 
 

@@ -9,17 +9,9 @@ changes nothing."""
 from __future__ import annotations
 
 import datetime as dt
-import enum
 import secrets
 
 from sqlalchemy import (
-    Column,
-    ForeignKey,
-    Index,
-    String,
-    Table,
-    Text,
-    UniqueConstraint,
     insert,
     select,
     update,
@@ -30,78 +22,23 @@ from domain import audit
 from domain.brands.stores import brands, get_store
 from domain.cards import stored_value as cards
 from domain.db import (
-    Id,
-    UtcDateTime,
-    created_at_column,
     insert_ignoring_conflicts,
-    metadata,
     utcnow,
 )
 from domain.errors import DomainError
 from domain.members.customers import Channel, Customer, system_actor
+from domain.payments import refunds as platform_refunds
+from domain.payments.records import (  # noqa: F401 - read from here too
+    IntentStatus,
+    Purpose,
+    payment_events,
+    payment_intents,
+)
 from domain.payments.types import EventKind, PaymentNotification, TradeState
 from domain.sales import checkout, orders
 from domain.sales.pricing import ItemKind, price_items
 
 INTENT_TTL = dt.timedelta(minutes=30)
-
-
-class IntentStatus(enum.StrEnum):
-    PENDING = "PENDING"
-    PAID = "PAID"
-    CLOSED = "CLOSED"
-    MISMATCH = "MISMATCH"
-    REFUNDED = "REFUNDED"
-
-
-class Purpose(enum.StrEnum):
-    TOP_UP = "TOP_UP"
-    BUY_COUNT_CARD = "BUY_COUNT_CARD"
-
-
-payment_intents = Table(
-    "payment_intents",
-    metadata,
-    Column("id", Id, primary_key=True),
-    Column("brand_id", Id, ForeignKey("brands.id"), nullable=False),
-    Column("member_id", Id, ForeignKey("members.id"), nullable=False),
-    Column("store_id", Id, ForeignKey("stores.id"), nullable=False),
-    Column("channel", String(10), nullable=False),
-    Column("purpose", String(20), nullable=False),
-    Column("item_id", Id, nullable=False),
-    Column("amount", Id, nullable=False),
-    Column("out_trade_no", String(32), nullable=False, unique=True),
-    Column("app_id", String(40), nullable=False),
-    Column("merchant_id", String(40), nullable=True),
-    Column("payer_id", String(128), nullable=False),
-    Column("status", String(10), nullable=False),
-    Column("platform_trade_no", String(64), nullable=True),
-    Column("client_params", Text, nullable=True),
-    Column("result_id", Id, nullable=True),
-    Column("refunded", Id, nullable=False, default=0),
-    Column("flag", String(200), nullable=True),
-    Column("expires_at", UtcDateTime(), nullable=False),
-    Column("paid_at", UtcDateTime(), nullable=True),
-    Column("next_query_at", UtcDateTime(), nullable=True),
-    created_at_column(),
-    Index("ix_payment_intents_status_next_query_at", "status", "next_query_at"),
-)
-
-
-payment_events = Table(
-    "payment_events",
-    metadata,
-    Column("id", Id, primary_key=True),
-    Column("channel", String(10), nullable=False),
-    Column("event_id", String(128), nullable=False),
-    Column("intent_id", Id, ForeignKey("payment_intents.id"), nullable=True),
-    Column("out_trade_no", String(64), nullable=False),
-    Column("kind", String(10), nullable=False),
-    Column("outcome", String(20), nullable=False),
-    Column("detail", String(300), nullable=True),
-    created_at_column(),
-    UniqueConstraint("channel", "event_id"),
-)
 
 
 def new_out_trade_no(now: dt.datetime) -> str:
@@ -195,7 +132,7 @@ async def _sell_count_card(db, actor, member_id, store_id, product_id, payment, 
 
 async def apply_notification(db: AsyncConnection, note: PaymentNotification) -> str:
     """Apply a verified report exactly once. Returns the outcome: APPLIED, DUPLICATE, MISMATCH,
-    UNKNOWN_TRADE, PENDING, CLOSED or REFUND_RECORDED. Every outcome is a success for the platform:
+    UNKNOWN_TRADE, PENDING, CLOSED, or for refunds REFUND_SUCCEEDED, REFUND_FAILED, REFUND_UNSOLICITED…. Every outcome is a success for the platform:
     the event is recorded and retrying it would change nothing."""
     inserted = (
         await db.execute(
@@ -231,13 +168,7 @@ async def _apply(db: AsyncConnection, intent, note: PaymentNotification) -> tupl
         await db.execute(update(payment_intents).where(payment_intents.c.id == intent.id).values(flag=reason))
         return "MISMATCH", reason
     if note.kind == EventKind.REFUND:
-        refunded = min(intent.amount, intent.refunded + (note.refund_amount or 0))
-        await db.execute(
-            update(payment_intents).where(payment_intents.c.id == intent.id).values(
-                refunded=refunded, status=IntentStatus.REFUNDED.value if refunded >= intent.amount else intent.status
-            )
-        )
-        return "REFUND_RECORDED", note.out_refund_no
+        return await platform_refunds.apply_report(db, intent, note)
     if note.state == TradeState.PENDING:
         return "PENDING", None
     if note.state in (TradeState.CLOSED, TradeState.REFUNDED) and intent.status == IntentStatus.PENDING:

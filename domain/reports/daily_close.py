@@ -14,11 +14,12 @@ from domain.actor import Actor
 from domain.brands.stores import get_store, store_timezone
 from domain.cards.count_cards import count_card_uses
 from domain.cards.stored_value import card_entries
+from domain.errors import DomainError  # noqa: F401
 from domain.ledger.postings import AccountKind, accounts, postings, transfers
 from domain.sales.checkout import order_payments
 from domain.sales.orders import order_lines, orders
 from domain.sales.refunds import refund_payments, refunds
-from domain.timezones import day_bounds
+from domain.timezones import check_day, day_bounds
 
 
 @dataclass
@@ -38,6 +39,7 @@ class DailyClose:
 
 
 async def daily_close(db: AsyncConnection, actor: Actor, *, store_id: int, day: dt.date) -> DailyClose:
+    check_day(day, "date")
     await get_store(db, actor, store_id)
     start, end = day_bounds(day, await store_timezone(db, store_id, actor.brand_id))
     report = DailyClose(store_id, day)

@@ -13,7 +13,7 @@ from domain.actor import Actor, Role
 from domain.brands.stores import brands
 from domain.errors import DomainError
 from domain.sales.settlement import settlement_items
-from domain.timezones import day_bounds
+from domain.timezones import check_day, day_bounds
 
 
 @dataclass(frozen=True)
@@ -28,6 +28,8 @@ class SettlementLine:
 async def settlement_statement(db: AsyncConnection, actor: Actor, *, start_day: dt.date, end_day: dt.date) -> list[SettlementLine]:
     """Items from `start_day` to `end_day` inclusive, netted per store pair: one line per pair,
     from the store that owes to the store that is owed."""
+    check_day(start_day, "from")
+    check_day(end_day, "to")
     if end_day < start_day or (end_day - start_day).days > 366:
         raise DomainError("DATE_RANGE_INVALID", "to")
     tz = await db.scalar(select(brands.c.timezone).where(brands.c.id == actor.brand_id))

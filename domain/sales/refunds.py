@@ -9,6 +9,7 @@ at all."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Protocol
 
 from sqlalchemy import (
     Column,
@@ -85,6 +86,30 @@ refund_payments = Table(
 )
 
 
+class OnlineTenders(Protocol):
+    """A tender paid through a payment platform goes back through it: its refund is owed until the
+    platform confirms it. The payments area registers the handler (sales may not import payments,
+    DESIGN.md §3); the handler writes its own rows in this same transaction."""
+
+    async def refund_leg(self, db: AsyncConnection, brand_id: int, order, payment, share: int) -> tuple[Leg, object] | None:
+        """The leg crediting what is owed, and what to record once the refund exists; None: not ours."""
+
+    async def record(self, db: AsyncConnection, refund_id: int, planned: object) -> None: ...
+
+
+ONLINE_TENDERS: list[OnlineTenders] = []
+
+
+async def _tender_leg(db: AsyncConnection, brand_id: int, order, pay, share: int, online: list) -> Leg:
+    for handler in ONLINE_TENDERS:
+        taken = await handler.refund_leg(db, brand_id, order, pay, share)
+        if taken is not None:
+            online.append((handler, taken[1]))
+            return taken[0]
+    spec = store_account(AccountKind.STORE_TENDER, order.store_id, pay.method)
+    return Leg((await ensure_accounts(db, brand_id, [spec]))[spec.code], -share)
+
+
 def allocate(total_paid: int, before: int, after: int, tenders: list[tuple[int, int]]) -> list[int]:
     """Shares of a refund taking the order's refunded money from `before` to `after`: tenders are
     (paid, refunded so far). Floors first, then the fen left over to the tenders with room, in order."""
@@ -113,6 +138,8 @@ class _Refund:
     money_by_line: dict[int, int] = field(default_factory=dict)
     line_updates: dict[int, tuple[int, int]] = field(default_factory=dict)
     refund_lines_out: list[dict] = field(default_factory=list)
+    # refunds owed through a payment platform, recorded by their handler once the refund row exists
+    online: list[tuple[OnlineTenders, object]] = field(default_factory=list)
     money: int = 0
     sessions_returned: int = 0
     revenue_back: int = 0
@@ -156,6 +183,8 @@ async def refund_order(
     ).scalar_one()
     if refund.refund_lines_out:
         await db.execute(insert(refund_payments), [{"refund_id": refund_id, **r} for r in refund.refund_lines_out])
+    for handler, planned in refund.online:
+        await handler.record(db, refund_id, planned)
     await audit.record(db, actor, "order.refund", "order", order_id, after={"amount": refund.money, "sessions": refund.sessions_returned,
                                                                          "reason": reason, "points": -points_back}, store_id=order.store_id)
     return refund_id
@@ -220,8 +249,7 @@ async def _return_to_tenders(db: AsyncConnection, actor: Actor, refund: _Refund)
             out = {"method": pay.method, "amount": principal, "principal": 0, "gift": 0} if principal else None
         else:
             principal, gift = share, 0
-            spec = store_account(AccountKind.STORE_TENDER, refund.order.store_id, pay.method)
-            refund.credit_legs.append(Leg((await ensure_accounts(db, actor.brand_id, [spec]))[spec.code], -share))
+            refund.credit_legs.append(await _tender_leg(db, actor.brand_id, refund.order, pay, share, refund.online))
             out = {"method": pay.method, "amount": share, "principal": 0, "gift": 0}
         await db.execute(
             update(order_payments).where(order_payments.c.id == pay.id).values(

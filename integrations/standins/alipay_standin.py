@@ -19,7 +19,8 @@ import secrets
 import threading
 from urllib.parse import parse_qsl, urlencode
 
-from cryptography.hazmat.primitives import hashes, padding as sym_padding
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives import padding as sym_padding
 from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 from starlette.applications import Starlette
 from starlette.requests import Request
@@ -27,7 +28,17 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from integrations.standins.base import CHINA_TZ, StandIn, post_notification
-from integrations.standins.keys import DEMO_ALIPAY_APP_ID, DEMO_ALIPAY_SELLER_ID, DemoKeys, load_private, load_public, sign_b64, verify_b64
+from integrations.standins.base import alipay_failure as _fail
+from integrations.standins.keys import (
+    DEMO_ALIPAY_APP_ID,
+    DEMO_ALIPAY_SELLER_ID,
+    DemoKeys,
+    load_private,
+    load_public,
+    sign_b64,
+    verify_b64,
+)
+from integrations.standins.refunds import AlipayRefunds
 
 _YUAN = re.compile(r"(0|[1-9][0-9]{0,9})\.[0-9]{2}")
 _DEMO_OPEN_ID = "074a1CcTG1LelxKe4xQC0zgNdId0nxi95b5lsNpazWYoCo5"
@@ -46,7 +57,7 @@ def _now() -> str:
     return dt.datetime.now(CHINA_TZ).strftime("%Y-%m-%d %H:%M:%S")
 
 
-class AlipayStandIn(StandIn):
+class AlipayStandIn(StandIn, AlipayRefunds):
     def __init__(self, keys: DemoKeys, *, app_id: str = DEMO_ALIPAY_APP_ID, seller_id: str = DEMO_ALIPAY_SELLER_ID) -> None:
         self.app_id, self.seller_id = app_id, seller_id
         self.keys = keys
@@ -55,6 +66,7 @@ class AlipayStandIn(StandIn):
         self.trades: dict[str, dict] = {}
         self.requests: list[dict[str, str]] = []  # every verified request's parameters, for tests
         self._lock = threading.Lock()
+        self._init_refunds()
         self.app = Starlette(routes=[
             Route("/gateway.do", self._gateway, methods=["POST"]),
             Route("/demo/pay/{no}", self._demo_pay, methods=["POST"]),
@@ -85,7 +97,7 @@ class AlipayStandIn(StandIn):
         except ValueError:
             biz = None
         handler = {"alipay.trade.create": self._create, "alipay.trade.query": self._query,
-                   "alipay.trade.close": self._close, "alipay.system.oauth.token": self._oauth}.get(method)
+                   "alipay.trade.close": self._close, "alipay.system.oauth.token": self._oauth, **self.refund_handlers()}.get(method)
         if handler is None or not isinstance(biz, dict):
             return self._signed("error_response", _fail("40004", "isv.invalid-method", "不存在的方法名"))
         key, inner = handler(params, biz)
@@ -203,5 +215,3 @@ class AlipayStandIn(StandIn):
         return await post_notification(self.trades[out_trade_no]["notify_url"], headers, body)
 
 
-def _fail(code: str, sub_code: str, sub_msg: str) -> dict:
-    return {"code": code, "msg": "Business Failed" if code == "40004" else "Invalid Arguments", "sub_code": sub_code, "sub_msg": sub_msg}

@@ -38,3 +38,8 @@ async def post_notification(url: str, headers: dict[str, str], body: bytes) -> t
     async with httpx.AsyncClient(timeout=10) as client:
         response = await client.post(url, headers=headers, content=body)
     return response.status_code, response.text
+
+
+def alipay_failure(code: str, sub_code: str, sub_msg: str) -> dict:
+    """An Alipay gateway answer of a refused request, as the platform words it."""
+    return {"code": code, "msg": "Business Failed" if code == "40004" else "Invalid Arguments", "sub_code": sub_code, "sub_msg": sub_msg}

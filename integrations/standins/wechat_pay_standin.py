@@ -25,8 +25,23 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from integrations.standins.base import CHINA_TZ, StandIn, post_notification, route_path, unix_time
-from integrations.standins.keys import DEMO_WECHAT_APP_ID, DEMO_WECHAT_MCH_ID, DemoKeys, load_private, load_public, sign_b64, verify_b64
+from integrations.standins.base import (
+    CHINA_TZ,
+    StandIn,
+    post_notification,
+    route_path,
+    unix_time,
+)
+from integrations.standins.keys import (
+    DEMO_WECHAT_APP_ID,
+    DEMO_WECHAT_MCH_ID,
+    DemoKeys,
+    load_private,
+    load_public,
+    sign_b64,
+    verify_b64,
+)
+from integrations.standins.refunds import WeChatPayRefunds
 
 SIGNATURE_TYPE = "WECHATPAY2-SHA256-RSA2048"
 _AUTH_FIELDS = re.compile(r'(\w+)="([^"]*)"')
@@ -34,7 +49,7 @@ _STATE_DESC = {"SUCCESS": "支付成功", "NOTPAY": "未支付", "CLOSED": "已�
                "REVOKED": "已撤销", "PAYERROR": "支付失败", "REFUND": "转入退款"}
 
 
-class WeChatPayStandIn(StandIn):
+class WeChatPayStandIn(StandIn, WeChatPayRefunds):
     def __init__(self, keys: DemoKeys, *, app_id: str = DEMO_WECHAT_APP_ID, mch_id: str = DEMO_WECHAT_MCH_ID) -> None:
         self.app_id, self.mch_id = app_id, mch_id
         self.keys = keys
@@ -42,7 +57,8 @@ class WeChatPayStandIn(StandIn):
         self._merchant_public = load_public(keys.wechat_merchant_public_key_pem)
         self.orders: dict[str, dict] = {}
         self._lock = threading.Lock()
-        self.app = Starlette(routes=[
+        self._init_refunds()
+        self.app = Starlette(routes=[*self.refund_routes(),
             Route("/v3/pay/transactions/jsapi", self._jsapi, methods=["POST"]),
             Route("/v3/pay/transactions/out-trade-no/{no}", self._query, methods=["GET"]),
             Route("/v3/pay/transactions/out-trade-no/{no}/close", self._close, methods=["POST"]),

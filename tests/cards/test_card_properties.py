@@ -21,22 +21,28 @@ from hypothesis import HealthCheck, event, given, note, settings
 from hypothesis import strategies as st
 from sqlalchemy import func, select
 
+from domain.actor import Actor, Role
+from domain.audit import audit_log
+from domain.brands.staff import create_staff
+from domain.brands.stores import (
+    SplitRule,
+    create_brand,
+    create_store,
+    get_brand,
+    update_brand_settings,
+)
 from domain.cards import reads as card_reads
 from domain.cards import spending as card_spending
 from domain.cards import stored_value as card_service
-from domain.audit import audit_log
-from domain.validation import MAX_AMOUNT
 from domain.cards.stored_value import Tender, TopUpRule
 from domain.db import create_engine, read_transaction, write_transaction
 from domain.errors import DomainError
 from domain.invariants import verify_all
 from domain.ledger.postings import AccountKind, accounts, postings, transfers
 from domain.members.members import Tier, members, register_member
-from domain.models import metadata
 from domain.members.pii import PiiCipher
-from domain.actor import Actor, Role
-from domain.brands.stores import SplitRule, create_brand, create_store, get_brand, update_brand_settings
-from domain.brands.staff import create_staff
+from domain.models import metadata
+from domain.validation import MAX_AMOUNT
 
 MIN_STEPS, MAX_STEPS = 10, 25
 NO_SUCH_ID = 987_654_321

@@ -7,9 +7,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from domain.brands.stores import SplitRule
 from domain.cards.spending import split_spend
 from domain.cards.stored_value import TopUpRule, bonus_for
-from domain.brands.stores import SplitRule
 
 P, PF, GF = SplitRule.PROPORTIONAL, SplitRule.PRINCIPAL_FIRST, SplitRule.GIFT_FIRST
 

@@ -13,15 +13,15 @@ from sqlalchemy import select, text, update
 from starlette.applications import Starlette
 
 from domain.db import read_transaction, write_transaction
+from domain.members.customers import Channel
 from domain.payments.intents import payment_intents
+from domain.payments.types import EventKind, TradeState
 from integrations import worker
 from integrations.bills import BillRow
-from integrations.standins.bills import build_wechat_trade_bill
 from integrations.demo import DemoStandins
 from integrations.runtime import build_registry
 from integrations.standins import StandIns, StandInServer, generate_demo_keys
-from domain.members.customers import Channel
-from domain.payments.types import EventKind, TradeState
+from integrations.standins.bills import build_wechat_trade_bill
 from schema.app import create_app, make_services
 from tests.support import GraphQLClient, assert_ledger_ok
 

@@ -23,10 +23,16 @@ from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
 from starlette.routing import Mount, Route
 
-from domain.payments.types import CallbackRejected, EventKind, TradeState
 from domain.members.customers import Channel
+from domain.payments.types import CallbackRejected, EventKind, TradeState
 from integrations.alipay import AlipayError, AlipayGateway, fen_to_yuan, yuan_to_fen
-from integrations.standins import AlipayStandIn, StandIns, StandInServer, WeChatPayStandIn, generate_demo_keys
+from integrations.standins import (
+    AlipayStandIn,
+    StandIns,
+    StandInServer,
+    WeChatPayStandIn,
+    generate_demo_keys,
+)
 from integrations.standins.keys import load_public, new_rsa_key, private_pem, sign_b64
 from integrations.wechat_login import PlatformError
 from integrations.wechat_pay import WeChatPayError, WeChatPayGateway

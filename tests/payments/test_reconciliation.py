@@ -14,17 +14,21 @@ import zipfile
 import pytest
 from sqlalchemy import func, insert, select, update
 
-from domain.cards import stored_value as cards
-from domain.members import members
 from domain.brands import stores as tenancy
-from domain.members.customers import system_actor
+from domain.cards import stored_value as cards
 from domain.db import read_transaction, write_transaction
 from domain.invariants import verify_all
-from domain.members.customers import Channel
-from domain.payments.types import EventKind, PaymentNotification, TradeState
+from domain.members import members
+from domain.members.customers import Channel, system_actor
 from domain.payments.intents import apply_notification, payment_events, payment_intents
 from domain.payments.reconciliation import Report, Sum, fix_safe, reconcile
-from integrations.bills import BillRow, parse_alipay_bill, parse_wechat_trade_bill, yuan_to_fen
+from domain.payments.types import EventKind, PaymentNotification, TradeState
+from integrations.bills import (
+    BillRow,
+    parse_alipay_bill,
+    parse_wechat_trade_bill,
+    yuan_to_fen,
+)
 from integrations.standins.bills import build_alipay_bill, build_wechat_trade_bill
 
 DAY = dt.date(2026, 11, 21)
