@@ -10,6 +10,7 @@ from domain import (  # noqa: F401
     customers,
     idempotency,
     ledger,
+    login_throttle,
     members,
     orders,
     payments,

@@ -76,11 +76,12 @@ class Context:
         return self._actor
 
     async def _load_actor(self) -> Actor | None:
-        claimed = self.services.signer.staff_actor(self._token) if self._token else None
-        if claimed is None:
+        found = self.services.signer.staff_claims(self._token) if self._token else None
+        if found is None:
             return None
+        claimed, version = found
         async with self.engine.connect() as db:
-            current = await load_actor(db, claimed.staff_id)
+            current = await load_actor(db, claimed.staff_id, version)
         return current if current is not None and current.brand_id == claimed.brand_id else None
 
     def sees_full_pii(self) -> bool:

@@ -114,7 +114,8 @@ async def checkout(ctx: Context, *, order_id: str, payments: list[PaymentInput],
 
     async def work(db, actor):
         done, _ = await idempotency.once(
-            db, brand_id=actor.brand_id, key=idempotency_key, operation="checkout", request=request, run=lambda: pay(db, actor)
+            db, brand_id=actor.brand_id, sender=idempotency.staff_sender(actor.staff_id), key=idempotency_key, operation="checkout",
+            request=request, run=lambda: pay(db, actor), guard=lambda: orders.get_order(db, actor, decode_id(order_id, "Order", "orderId")),
         )
         return done["order_id"]
 
@@ -128,7 +129,7 @@ async def checkout(ctx: Context, *, order_id: str, payments: list[PaymentInput],
             )
             for i, p in enumerate(payments)
         ]
-        await checkout_service.checkout(db, actor, order_id=pk, payments=specs, coupon_codes=coupon_codes, reference=f"checkout:{idempotency_key}")
+        await checkout_service.checkout(db, actor, order_id=pk, payments=specs, coupon_codes=coupon_codes, reference=idempotency.scoped_reference("checkout", idempotency.staff_sender(actor.staff_id), idempotency_key))
         return {"order_id": pk}
 
     return await ctx.mutate("checkout", work)
@@ -139,7 +140,8 @@ async def refund(ctx: Context, *, order_id: str, lines: list[tuple[str, int]] | 
 
     async def work(db, actor):
         done, _ = await idempotency.once(
-            db, brand_id=actor.brand_id, key=idempotency_key, operation="refundOrder", request=request, run=lambda: give_back(db, actor)
+            db, brand_id=actor.brand_id, sender=idempotency.staff_sender(actor.staff_id), key=idempotency_key, operation="refundOrder",
+            request=request, run=lambda: give_back(db, actor), guard=lambda: orders.get_order(db, actor, decode_id(order_id, "Order", "orderId")),
         )
         return done["refund_id"]
 
@@ -147,7 +149,7 @@ async def refund(ctx: Context, *, order_id: str, lines: list[tuple[str, int]] | 
         refund_id = await refunds.refund_order(
             db, actor, order_id=decode_id(order_id, "Order", "orderId"),
             lines=None if lines is None else [(decode_id(l, "OrderLine", f"lines.{i}.lineId"), q) for i, (l, q) in enumerate(lines)],
-            reason=reason, reference=f"refund:{idempotency_key}",
+            reason=reason, reference=idempotency.scoped_reference("refund", idempotency.staff_sender(actor.staff_id), idempotency_key),
         )
         return {"refund_id": refund_id}
 

@@ -23,6 +23,9 @@ OPERATION_ROLES: dict[str, frozenset[Role]] = {
     "staffMembers": frozenset({OWNER, MANAGER}),
     "createStore": frozenset({OWNER}),
     "createStaff": frozenset({OWNER, MANAGER}),
+    # the owner: anyone but themselves; a manager: their own store's desk staff (domain/staff_accounts.py)
+    "deactivateStaff": frozenset({OWNER, MANAGER}),
+    "reactivateStaff": frozenset({OWNER, MANAGER}),
     "updateBrandSettings": frozenset({OWNER}),
     # catalogue and card products: HQ defines them, everyone reads them
     "services": EVERY_ROLE,

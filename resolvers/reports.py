@@ -33,15 +33,23 @@ async def repay(ctx: Context, *, member_id: str, store_id: str, amount: int, ten
 
     async def work(db, actor):
         done, _ = await idempotency.once(
-            db, brand_id=actor.brand_id, key=idempotency_key, operation="repayOnAccount", request=request, run=lambda: repay_now(db, actor)
+            db, brand_id=actor.brand_id, sender=idempotency.staff_sender(actor.staff_id), key=idempotency_key, operation="repayOnAccount",
+            request=request, run=lambda: repay_now(db, actor), guard=lambda: may_repay(db, actor),
         )
         return done["member_id"]
 
     async def repay_now(db, actor) -> dict:
         pk = decode_id(member_id, "Member", "memberId")
         await credit.repay(db, actor, member_id=pk, store_id=decode_id(store_id, "Store", "storeId"), amount=amount, tender=tender,
-                           reference=f"repay:{idempotency_key}")
+                           reference=idempotency.scoped_reference("repay", idempotency.staff_sender(actor.staff_id), idempotency_key))
         return {"member_id": pk}
+
+    async def may_repay(db, actor) -> None:
+        from domain.members import get_member
+        from domain.tenancy import get_store
+
+        await get_store(db, actor, decode_id(store_id, "Store", "storeId"))
+        await get_member(db, actor, decode_id(member_id, "Member", "memberId"))
 
     return await ctx.mutate("repayOnAccount", work)
 

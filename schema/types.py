@@ -73,6 +73,7 @@ class Staff(Node):
     username: str
     role: RoleEnum
     store_id: strawberry.Private[int | None]
+    active: bool = strawberry.field(default=True, description="False once deactivated: the account can neither sign in nor act")
 
     @strawberry.field
     async def store(self, info: Info) -> Store | None:
@@ -80,7 +81,8 @@ class Staff(Node):
 
     @staticmethod
     def of(row) -> "Staff":
-        return Staff(id=to_global_id("Staff", row.id), name=row.name, username=row.username, role=Role(row.role), store_id=row.store_id)
+        return Staff(id=to_global_id("Staff", row.id), name=row.name, username=row.username, role=Role(row.role), store_id=row.store_id,
+                     active=row.active)
 
 
 @strawberry.type

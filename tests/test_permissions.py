@@ -174,6 +174,24 @@ async def paid_order(demo: Demo, ids: Ids) -> dict:
     return order
 
 
+async def desk_hire(demo: Demo, ids: Ids) -> dict:
+    """A fresh receptionist at 静安店, hired by the owner: someone a manager may deactivate."""
+    data = await demo.gql(
+        mutation("createStaff", "CreateStaffInput", "staff { id }"),
+        {"i": {"username": f"desk-{key()[:12]}", "name": "新前台", "role": "RECEPTIONIST", "password": "desk-password", "storeId": ids.jingan}},
+        as_="owner",
+    )
+    assert data["createStaff"]["errors"] == [], data
+    return {"staff": data["createStaff"]["staff"]["id"]}
+
+
+async def deactivated_hire(demo: Demo, ids: Ids) -> dict:
+    hired = await desk_hire(demo, ids)
+    data = await demo.gql(mutation("deactivateStaff", "StaffAccountInput", "staff { active }"), {"i": {"staffId": hired["staff"]}}, as_="owner")
+    assert data["deactivateStaff"] == {"staff": {"active": False}, "errors": []}, data
+    return hired
+
+
 async def member_in_debt(demo: Demo, ids: Ids) -> dict:
     data = await demo.gql(
         "mutation($i: SetCreditLimitInput!) { setCreditLimit(input: $i) { errors { code } } }",
@@ -254,6 +272,14 @@ OPERATIONS: dict[str, Op] = {
         mutation("createStaff", "CreateStaffInput", "staff { id role store { id } }"),
         lambda ids, extra: {"i": {"username": f"newhire{extra['n']}", "name": "新同事", "role": "RECEPTIONIST", "password": "new-hire-pass", "storeId": ids.jingan}},
         writes=True,
+    ),
+    "deactivateStaff": Op(
+        mutation("deactivateStaff", "StaffAccountInput", "staff { id active }"),
+        lambda ids, extra: {"i": {"staffId": extra["staff"]}}, prepare=desk_hire, writes=True,
+    ),
+    "reactivateStaff": Op(
+        mutation("reactivateStaff", "StaffAccountInput", "staff { id active }"),
+        lambda ids, extra: {"i": {"staffId": extra["staff"]}}, prepare=deactivated_hire, writes=True,
     ),
     "updateBrandSettings": Op(
         mutation("updateBrandSettings", "UpdateBrandSettingsInput", "brand { settlementRatePercent storedValueSplitRule }"),
