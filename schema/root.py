@@ -20,6 +20,7 @@ from strawberry.schema.config import StrawberryConfig
 from strawberry.tools import merge_types
 
 from resolvers.errors import AuthError, QueryError
+from schema.login_rule import OneLoginPerRequest
 from schema.report_api import ReportQuery
 from schema.scalars import SCALAR_MAP
 from schema.finance_api import FinanceMutation
@@ -72,6 +73,7 @@ def protective_extensions() -> list:
         partial(MaskErrors, should_mask_error=should_mask, error_message="Internal error / 服务器内部错误"),
         _shared_rules(QueryDepthLimiter(max_depth=10), MaxAliasesLimiter(max_alias_count=30)),
         partial(MaxTokensLimiter, max_token_count=3000),
+        partial(AddValidationRules, [OneLoginPerRequest]),
         partial(ParserCache, maxsize=512),
         partial(ValidationCache, maxsize=512),
     ]
