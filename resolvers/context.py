@@ -15,7 +15,7 @@ from domain.pii import PiiCipher
 from domain.tenancy import Actor, load_actor
 from resolvers.errors import Outcome, QueryError, forbidden, unauthenticated
 from resolvers.loaders import Loaders
-from resolvers.permissions import PUBLIC, allowed
+from resolvers.permissions import PUBLIC, allowed, field_allowed
 from resolvers.settings import Settings
 from resolvers.tokens import TokenSigner
 
@@ -97,6 +97,12 @@ class Context:
         if allowed(actor, operation):
             return actor
         raise unauthenticated(self.lang) if actor is None else forbidden(self.lang)
+
+    def authorize_field(self, field: str) -> None:
+        """A FORBIDDEN error on this field's path unless the caller's role may read it
+        (FIELD_ROLES); the object around it still answers. The root field authorized the caller."""
+        if not field_allowed(self.actor, field):
+            raise forbidden(self.lang)
 
     async def mutate(self, operation: str, work: Callable[[AsyncConnection, Actor], Awaitable[T]]) -> Outcome[T]:
         """One mutation field: authorize, then one write transaction around one domain call.

@@ -70,6 +70,27 @@ OPERATION_ROLES: dict[str, frozenset[Role]] = {
 }
 
 
+# Fields that not every role reaching their object may read: `Type.field` -> roles. Technicians
+# and marketers find members (to serve them, to plan campaigns) but do not see money, the same rule
+# as storedValueCard(id): balances, on-account debt and the stored-value statement are refused to
+# them with a FORBIDDEN error on that field's path (the rest of the member still answers).
+# Listed with every role, to say it was decided: count cards (sessions left, no amounts: the
+# technician serves them and must see what is left) and points (loyalty, not money: marketers
+# segment by them).
+MONEY_ROLES = frozenset({OWNER, MANAGER, RECEPTION, FINANCE})
+FIELD_ROLES: dict[str, frozenset[Role]] = {
+    "Member.storedValueCards": MONEY_ROLES,
+    "Member.onAccount": MONEY_ROLES,
+    "Member.transactions": MONEY_ROLES,
+    "Member.countCards": EVERY_ROLE,
+    "Member.points": EVERY_ROLE,
+}
+
+
+def field_allowed(actor: Actor | None, field: str) -> bool:
+    return actor is not None and actor.role in FIELD_ROLES.get(field, EVERY_ROLE)
+
+
 def allowed(actor: Actor | None, operation: str) -> bool:
     if operation in PUBLIC:
         return True

@@ -283,21 +283,24 @@ class Member(Node):
     async def registered_store(self, info: Info) -> Store:
         return await _store(info, self.registered_store_id)
 
-    @strawberry.field
-    async def stored_value_cards(self, info: Info) -> list[StoredValueCard]:
+    @strawberry.field(description="Null with a FORBIDDEN error for roles that do not see money (technicians, marketers)")
+    async def stored_value_cards(self, info: Info) -> list[StoredValueCard] | None:
+        info.context.authorize_field("Member.storedValueCards")
         return [StoredValueCard.of(row) for row in await info.context.loaders.cards_by_member.load(self.pk)]
 
     @strawberry.field
     async def count_cards(self, info: Info) -> list[CountCard]:
         return [CountCard.of(row) for row in await info.context.loaders.count_cards_by_member.load(self.pk)]
 
-    @strawberry.field
-    async def on_account(self, info: Info) -> OnAccount:
+    @strawberry.field(description="Null with a FORBIDDEN error for roles that do not see money (technicians, marketers)")
+    async def on_account(self, info: Info) -> OnAccount | None:
+        info.context.authorize_field("Member.onAccount")
         debt, limit = await info.context.loaders.credit.load(self.pk)
         return OnAccount(debt=debt, credit_limit=limit, available=max(0, limit - debt))
 
-    @strawberry.field
-    async def transactions(self, info: Info, first: int | None = 20, after: str | None = None) -> MemberTransactionConnection:
+    @strawberry.field(description="Null with a FORBIDDEN error for roles that do not see money (technicians, marketers)")
+    async def transactions(self, info: Info, first: int | None = 20, after: str | None = None) -> MemberTransactionConnection | None:
+        info.context.authorize_field("Member.transactions")
         size, before_id = entries_page_args(first, after)
         rows = await info.context.loaders.entries_page(size, before_id).load(self.pk)
         page = rows[:size]

@@ -27,7 +27,7 @@ from domain import tenancy
 from domain.db import read_transaction, write_transaction
 from domain.models import metadata
 from domain.tenancy import Role
-from resolvers.permissions import OPERATION_ROLES, PUBLIC
+from resolvers.permissions import FIELD_ROLES, OPERATION_ROLES, PUBLIC
 from resolvers.tokens import STAFF_AUDIENCE
 from schema.root import build_staff_schema
 from tests.support import ROLES, TOP_UP, Demo, assert_ledger_ok, checkout, open_order
@@ -229,10 +229,10 @@ OPERATIONS: dict[str, Op] = {
         lambda ids, extra: {"s": ids.jingan},
     ),
     "storedValueCardProducts": Op("{ storedValueCardProducts { id name serviceDiscountPercent topUpRules { threshold bonus } } }"),
+    # Money fields (storedValueCards, onAccount, transactions) are walked per role by FIELD_ROLES below.
     "member": Op(
         """query($id: ID!) { member(id: $id) { id memberNo name phone tier points tags registeredStore { id }
-             storedValueCards { id principal gift balance } countCards { id remaining } onAccount { debt creditLimit }
-             transactions(first: 5) { edges { node { kind amount balanceAfter store { id } } } } } }""",
+             countCards { id remaining } } }""",
         lambda ids, extra: {"id": ids.member},
     ),
     "members": Op(
@@ -456,6 +456,52 @@ async def test_operation_as_every_role_and_without_a_token(operation, demo, engi
             failures.append(f"[{operation} as {caller}] {error}")
     assert not failures, "\n".join(failures)
     await assert_ledger_ok(engine)
+
+
+# ---------------------------------------------------------------------------------------------
+# 3b. Fields some roles may not read (FIELD_ROLES), through member(id) and members
+
+FIELD_SELECTIONS = {
+    "Member.storedValueCards": "storedValueCards { id balance }",
+    "Member.onAccount": "onAccount { debt creditLimit available }",
+    "Member.transactions": "transactions(first: 5) { edges { node { kind amount balanceAfter } } }",
+    "Member.countCards": "countCards { id remaining }",
+    "Member.points": "points",
+}
+
+
+def test_every_field_row_names_a_field_and_has_a_selection():
+    schema = build_staff_schema()._schema
+    for name in FIELD_ROLES:
+        type_name, field = name.split(".")
+        assert field in schema.type_map[type_name].fields, name
+    assert set(FIELD_SELECTIONS) == set(FIELD_ROLES)
+
+
+@pytest.mark.parametrize("field", sorted(FIELD_ROLES))
+async def test_field_as_every_role(field, demo):
+    ids = await demo_ids(demo)
+    _type, name = field.split(".")
+    selection = FIELD_SELECTIONS[field]
+    failures = []
+    for caller in ROLES:
+        allowed = ROLE_OF[caller] in FIELD_ROLES[field]
+        for root, document, path in (
+            ("member", f"query($id: ID!) {{ member(id: $id) {{ id name {selection} }} }}", ["member", name]),
+            ("members", f"query($s: String) {{ members(search: $s) {{ edges {{ node {{ id name {selection} }} }} }} }}",
+             ["members", "edges", 0, "node", name]),
+        ):
+            body = await demo.gql.raw(document, {"id": ids.member, "s": CARD_HOLDER}, as_=caller)
+            node = body["data"]["member"] if root == "member" else body["data"]["members"]["edges"][0]["node"]
+            if allowed:
+                ok = not body.get("errors") and node[name] is not None
+            else:
+                errors = body.get("errors") or []
+                ok = ([(e.get("extensions") or {}).get("code") for e in errors] == ["FORBIDDEN"] and errors[0]["path"] == path
+                      and node[name] is None and node["name"] == CARD_HOLDER)
+            if not ok:
+                failures.append(f"{field} via {root} as {caller} (allowed={allowed}): {body}")
+    assert not failures, "\n".join(failures)
 
 
 # ---------------------------------------------------------------------------------------------
