@@ -27,6 +27,9 @@ OPERATION_ROLES: dict[str, frozenset[Role]] = {
     "deactivateStaff": frozenset({OWNER, MANAGER}),
     "reactivateStaff": frozenset({OWNER, MANAGER}),
     "updateBrandSettings": frozenset({OWNER}),
+    # Relay refetch: every role, then each type answers what its own query would (resolvers/nodes.py)
+    "node": EVERY_ROLE,
+    "nodes": EVERY_ROLE,
     # catalogue and card products: HQ defines them, everyone reads them
     "services": EVERY_ROLE,
     "createService": frozenset({OWNER}),

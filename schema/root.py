@@ -25,6 +25,7 @@ from schema.report_api import ReportQuery
 from schema.scalars import SCALAR_MAP
 from schema.finance_api import FinanceMutation
 from schema.member_api import MemberMutation, MemberQuery
+from schema.node_api import NodeQuery
 from schema.order_api import OrderMutation, OrderQuery, RetailProduct, Order, OrderLine, Refund
 from schema.staff_api import StaffMutation, StaffQuery
 from schema.types import (
@@ -43,7 +44,7 @@ from schema.types import (
 
 log = logging.getLogger("meiye.graphql")
 
-StaffQueryRoot = merge_types("Query", (StaffQuery, MemberQuery, OrderQuery, ReportQuery))
+StaffQueryRoot = merge_types("Query", (StaffQuery, MemberQuery, OrderQuery, ReportQuery, NodeQuery))
 StaffMutationRoot = merge_types("Mutation", (StaffMutation, MemberMutation, OrderMutation, FinanceMutation))
 
 EXPOSED_ERRORS = (AuthError, QueryError)
@@ -91,9 +92,10 @@ def build_staff_schema() -> strawberry.Schema:
 
 def build_customer_schema() -> strawberry.Schema:
     from schema.mp_api import MpMutation, MpQuery
+    from schema.node_api import MpNodeQuery
 
     return strawberry.Schema(
-        query=merge_types("Query", (MpQuery,)),
+        query=merge_types("Query", (MpQuery, MpNodeQuery)),
         mutation=merge_types("Mutation", (MpMutation,)),
         extensions=protective_extensions(),
         config=StrawberryConfig(scalar_map=SCALAR_MAP),

@@ -336,3 +336,127 @@ def test_forwarded_for_is_believed_only_from_a_trusted_proxy():
     assert client_address(Request("10.0.0.2", "1.2.3.4, 198.51.100.3"), ("10.0.0.2",)) == "198.51.100.3"
     assert client_address(Request("10.0.0.2", "1.2.3.4, 10.0.0.2"), ("10.0.0.2",)) == "1.2.3.4"
     assert client_address(Request("10.0.0.2", None), ("10.0.0.2",)) == "10.0.0.2"
+
+
+# ---------------------------------------------------------------------------------------------
+# 5. node(id) / nodes(ids)
+
+NODE = "query($id: ID!) { node(id: $id) { __typename id } }"
+NODES = "query($ids: [ID!]!) { nodes(ids: $ids) { __typename id } }"
+
+
+async def one_of_each(demo: Demo, engine) -> dict[str, str]:
+    """A global id of every staff-schema type that has one, made as the owner at 静安店."""
+    ids = await demo_ids(demo)
+    bought = await open_order(demo, [{"countCardProductId": ids.count_card_products["面部清洁10次卡"]}, {"productId": ids.retail["玫瑰精华水"]}],
+                              member_id=ids.member, as_="owner")
+    paid = await checkout(demo, bought["id"], [{"method": "CASH"}], as_="owner")
+    assert paid["errors"] == [], paid
+    refund = await demo.gql(
+        mutation("refundOrder", "RefundOrderInput", "refund { id }"),
+        {"i": {"orderId": bought["id"], "reason": "退货", "idempotencyKey": "node-refund", "lines": [{"lineId": bought["lines"][1]["id"], "quantity": 1}]}},
+        as_="owner",
+    )
+    assert refund["refundOrder"]["errors"] == [], refund
+    data = await demo.gql(
+        """query($id: ID!) { brand { id } services { id } storedValueCardProducts { id } countCardProducts { id } retailProducts { id }
+             staffMembers { id username } auditLog(first: 1) { edges { node { id } } }
+             member(id: $id) { id storedValueCards { id } countCards { id } transactions(first: 1) { edges { node { id } } } } }""",
+        {"id": ids.member}, as_="owner",
+    )
+    member = data["member"]
+    return {
+        "Brand": data["brand"]["id"], "Store": demo.jingan, "Staff": next(s["id"] for s in data["staffMembers"] if s["username"] == "manager"),
+        "Service": data["services"][0]["id"], "StoredValueCardProduct": data["storedValueCardProducts"][0]["id"],
+        "CountCardProduct": data["countCardProducts"][0]["id"], "RetailProduct": data["retailProducts"][0]["id"],
+        "Member": member["id"], "StoredValueCard": member["storedValueCards"][0]["id"], "CountCard": member["countCards"][0]["id"],
+        "MemberTransaction": member["transactions"]["edges"][0]["node"]["id"], "Order": bought["id"], "OrderLine": bought["lines"][0]["id"],
+        "Refund": refund["refundOrder"]["refund"]["id"], "AuditEntry": data["auditLog"]["edges"][0]["node"]["id"],
+    }
+
+
+# What each role may refetch of one_of_each (all at 静安店): the roles of each type's own query.
+HIDDEN = {
+    "owner": set(),
+    "manager": set(),
+    "reception": {"Staff", "AuditEntry"},
+    "finance": {"Staff"},
+    "technician": {"Staff", "StoredValueCard", "MemberTransaction", "Order", "OrderLine", "Refund", "AuditEntry"},
+    "marketer": {"Staff", "StoredValueCard", "MemberTransaction", "Order", "OrderLine", "Refund", "AuditEntry"},
+}
+
+
+def test_every_type_with_a_global_id_can_be_refetched():
+    from resolvers.nodes import STAFF_TYPES
+    from schema.root import build_staff_schema
+
+    schema = build_staff_schema()._schema
+    implementing = {t.name for t in schema.get_possible_types(schema.type_map["Node"])}
+    assert implementing == set(STAFF_TYPES), implementing ^ set(STAFF_TYPES)
+
+
+async def test_node_answers_each_role_what_its_own_query_would(demo, engine):
+    made = await one_of_each(demo, engine)
+    for caller, hidden in HIDDEN.items():
+        data = await demo.gql(NODES, {"ids": list(made.values())}, as_=caller)
+        got = {t: (n["__typename"], n["id"]) if n else None for t, n in zip(made, data["nodes"])}
+        assert got == {t: None if t in hidden else (t, gid) for t, gid in made.items()}, (caller, got)
+    one = await demo.gql(NODE, {"id": made["Order"]}, as_="reception")
+    assert one["node"] == {"__typename": "Order", "id": made["Order"]}
+
+
+async def test_node_never_tells_missing_from_not_yours(demo, engine, xuhui_desk):
+    made = await one_of_each(demo, engine)
+    from resolvers.ids import parse_global_id, to_global_id
+
+    missing = [to_global_id(t, parse_global_id(g)[1] + 10_000) for t, g in made.items()]
+    garbage = ["", "bm90LWFuLWlk", to_global_id("Payment", 1), to_global_id("Nope", 1), "%%%"]
+    data = await demo.gql(NODES, {"ids": missing + garbage}, as_="owner")
+    assert data["nodes"] == [None] * (len(missing) + len(garbage))
+    # 徐汇店's desk sees 静安店's orders, refunds and staff as if they did not exist.
+    data = await demo.gql(NODES, {"ids": [made["Order"], made["OrderLine"], made["Refund"], made["Staff"]]}, as_=xuhui_desk)
+    assert data["nodes"] == [None] * 4
+
+
+async def test_nodes_is_capped(demo):
+    body = await demo.gql.raw(NODES, {"ids": [demo.jingan] * 101}, as_="owner")
+    assert [(e["extensions"]["code"], e["extensions"]["field"]) for e in body["errors"]] == [("TOO_MANY", "ids")], body
+    assert len((await demo.gql(NODES, {"ids": [demo.jingan] * 100}, as_="owner"))["nodes"]) == 100
+    body = await demo.gql.raw(NODE, {"id": demo.jingan})
+    assert [e["extensions"]["code"] for e in body["errors"]] == ["UNAUTHENTICATED"]
+
+
+async def customer_token(engine, settings, member_gid: str | None, open_id: str) -> str:
+    from domain import customers
+    from domain.payment_types import Channel
+    from resolvers.ids import parse_global_id
+    from resolvers.tokens import TokenSigner
+
+    async with write_transaction(engine) as db:
+        brand_id = (await db.execute(select(tenancy.brands.c.id))).scalar_one()
+        customer = await customers.login(db, brand_id=brand_id, channel=Channel.WECHAT, app_id="wx-test", open_id=open_id)
+        if member_gid:
+            await db.execute(update(customers.customer_identities).where(customers.customer_identities.c.id == customer.identity_id)
+                             .values(member_id=parse_global_id(member_gid)[1]))
+    return TokenSigner(settings.secret_key, 600).customer_token(customer.identity_id, brand_id)
+
+
+async def test_a_customer_refetches_only_their_own(demo, engine, settings, client):
+    made = await one_of_each(demo, engine)
+    mp = GraphQLClient(client.http, path="/mp/graphql")
+    mine = await customer_token(engine, settings, made["Member"], "o_mine")
+    other_member = await demo.register(name="别人", as_="owner")
+    theirs = await customer_token(engine, settings, other_member["id"], "o_theirs")
+
+    own = ["Member", "StoredValueCard", "CountCard", "Store", "CountCardProduct"]
+    expected_types = {"Member": "Me", "StoredValueCard": "MyStoredValueCard", "CountCard": "MyCountCard", "Store": "Store",
+                      "CountCardProduct": "CountCardProduct"}
+    data = await mp(NODES, {"ids": [made[t] for t in own]}, token=mine)
+    assert [(n["__typename"], n["id"]) for n in data["nodes"]] == [(expected_types[t], made[t]) for t in own], data
+    staff_only = [made[t] for t in made if t not in own]
+    assert (await mp(NODES, {"ids": staff_only}, token=mine))["nodes"] == [None] * len(staff_only)
+    # Another customer: the brand's stores and products, nothing of 张小美's.
+    data = await mp(NODES, {"ids": [made[t] for t in own]}, token=theirs)
+    assert [n["__typename"] if n else None for n in data["nodes"]] == [None, None, None, "Store", "CountCardProduct"], data
+    body = await mp.raw(NODE, {"id": made["Member"]})
+    assert [e["extensions"]["code"] for e in body["errors"]] == ["UNAUTHENTICATED"]

@@ -238,6 +238,8 @@ OPERATIONS: dict[str, Op] = {
     "members": Op(
         "query { members(first: 10) { edges { cursor node { id name phone } } pageInfo { hasNextPage endCursor } } }"
     ),
+    "node": Op("query($id: ID!) { node(id: $id) { id ... on Store { name } } }", lambda ids, extra: {"id": ids.jingan}),
+    "nodes": Op("query($ids: [ID!]!) { nodes(ids: $ids) { id } }", lambda ids, extra: {"ids": [ids.jingan, ids.xuhui]}),
     "storedValueCard": Op(
         "query($id: ID!) { storedValueCard(id: $id) { id principal gift balance status product { name } member { id phone } } }",
         lambda ids, extra: {"id": ids.card},
