@@ -87,6 +87,10 @@ class Context:
     def sees_full_pii(self) -> bool:
         return self.actor is not None and self.actor.sees_full_pii
 
+    async def signed_in(self) -> bool:
+        """Whether the token names an active staff account (for introspection in production)."""
+        return await self._current_actor() is not None
+
     @cached_property
     def loaders(self) -> Loaders:
         return Loaders(self.engine)

@@ -20,6 +20,7 @@ from strawberry.schema.config import StrawberryConfig
 from strawberry.tools import merge_types
 
 from resolvers.errors import AuthError, QueryError
+from schema.introspection import IntrospectionGate
 from schema.login_rule import OneLoginPerRequest
 from schema.report_api import ReportQuery
 from schema.scalars import SCALAR_MAP
@@ -85,7 +86,7 @@ def build_staff_schema() -> strawberry.Schema:
         query=StaffQueryRoot,
         mutation=StaffMutationRoot,
         types=[AuditEntry, Brand, CountCard, CountCardProduct, Order, OrderLine, Refund, RetailProduct, Member, MemberTransaction, Service, Staff, Store, StoredValueCard, StoredValueCardProduct],
-        extensions=protective_extensions(),
+        extensions=[*protective_extensions(), partial(IntrospectionGate, staff=True)],
         config=StrawberryConfig(scalar_map=SCALAR_MAP),
     )
 
@@ -97,6 +98,6 @@ def build_customer_schema() -> strawberry.Schema:
     return strawberry.Schema(
         query=merge_types("Query", (MpQuery, MpNodeQuery)),
         mutation=merge_types("Mutation", (MpMutation,)),
-        extensions=protective_extensions(),
+        extensions=[*protective_extensions(), partial(IntrospectionGate, staff=False)],
         config=StrawberryConfig(scalar_map=SCALAR_MAP),
     )

@@ -460,3 +460,61 @@ async def test_a_customer_refetches_only_their_own(demo, engine, settings, clien
     assert [n["__typename"] if n else None for n in data["nodes"]] == [None, None, None, "Store", "CountCardProduct"], data
     body = await mp.raw(NODE, {"id": made["Member"]})
     assert [e["extensions"]["code"] for e in body["errors"]] == ["UNAUTHENTICATED"]
+
+
+# ---------------------------------------------------------------------------------------------
+# 6. Introspection and GraphiQL by mode
+
+SCHEMA_PROBE = "{ __schema { queryType { name } } }"
+TYPE_PROBE = '{ __type(name: "Query") { name } }'
+
+
+@pytest.fixture
+async def production(settings, engine):
+    """The app as in production, on the test database (its own secrets; the demo accounts' passwords still work)."""
+    from dataclasses import replace
+
+    from schema.app import create_app
+
+    prod = replace(settings, env="production", secret_key="p" * 40, data_key="d" * 40)
+    app = create_app(prod, engine=engine, platforms=object())
+    async with app.router.lifespan_context(app):
+        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://meiye.test") as http:
+            yield http
+
+
+def codes(body: dict) -> list[str]:
+    return [(e.get("extensions") or {}).get("code") for e in body.get("errors") or []]
+
+
+async def test_production_introspection_only_for_signed_in_staff(demo, production):
+    gql = GraphQLClient(production)
+    for probe in (SCHEMA_PROBE, TYPE_PROBE):
+        body = await gql.raw(probe)
+        assert body.get("data") is None and codes(body) == ["INTROSPECTION_DISABLED"], body
+        mp = await production.post("/mp/graphql", json={"query": probe})
+        assert mp.status_code == 200 and codes(mp.json()) == ["INTROSPECTION_DISABLED"], mp.text
+    assert (await gql("{ __typename }")) == {"__typename": "Query"}
+    # A token of the development secret is no sign-in here.
+    body = await gql.raw(SCHEMA_PROBE, as_="owner", token=demo.gql.tokens["owner"])
+    assert codes(body) == ["INTROSPECTION_DISABLED"], body
+    token = await gql.login("technician")
+    assert (await gql(SCHEMA_PROBE, token=token)) == {"__schema": {"queryType": {"name": "Query"}}}
+    mp = await production.post("/mp/graphql", json={"query": SCHEMA_PROBE}, headers={"authorization": f"Bearer {token}"})
+    assert codes(mp.json()) == ["INTROSPECTION_DISABLED"], mp.text
+
+
+async def test_development_introspection_for_anyone(client):
+    assert (await client.http.post("/graphql", json={"query": SCHEMA_PROBE})).json() == {"data": {"__schema": {"queryType": {"name": "Query"}}}}
+    assert (await client.http.post("/mp/graphql", json={"query": SCHEMA_PROBE})).json() == {"data": {"__schema": {"queryType": {"name": "Query"}}}}
+
+
+async def test_graphiql_in_development_never_in_production(client, production):
+    for path in ("/graphql", "/mp/graphql"):
+        page = await client.http.get(path, headers={"accept": "text/html"})
+        assert page.status_code == 200 and "graphiql" in page.text.lower(), page.text[:200]
+        # A query in a GET never runs, IDE or not.
+        refused = await client.http.get(path, params={"query": "{ __typename }"}, headers={"accept": "application/json"})
+        assert refused.status_code >= 400 and "__typename" not in refused.text.replace("%7B", ""), refused.text
+        assert (await production.get(path, headers={"accept": "text/html"})).status_code == 405
+        assert (await production.get(path, params={"query": "{ __typename }"})).status_code == 405
