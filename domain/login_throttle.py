@@ -61,7 +61,9 @@ class Verdict:
 
 
 def _key(username: str | None, address: str | None) -> tuple[str, str]:
-    return (username or "").strip()[:MAX_USERNAME], (address or "unknown")[:MAX_ADDRESS]
+    # Escaped to ASCII: whatever was typed (NUL, lone surrogates) is storable on both databases.
+    name = (username or "").strip().encode("unicode_escape").decode("ascii")
+    return name[:MAX_USERNAME], (address or "unknown")[:MAX_ADDRESS]
 
 
 def pair_wait(failures: int) -> dt.timedelta:

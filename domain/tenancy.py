@@ -228,7 +228,11 @@ async def authenticate(db: AsyncConnection, *, username: str, password: str):
     inactive username costs one hash too, and answers the same. Throttling is the caller's
     (domain/login_throttle.py): it is keyed by who tries from where, not by the account alone,
     so that a stranger cannot lock the owner out."""
-    row = (await db.execute(select(staff).where(staff.c.username == (username or "").strip()))).first()
+    name = (username or "").strip()
+    # A name no account can have (control characters, lone surrogates) is not looked up: PostgreSQL
+    # would refuse the text, and it must answer like any unknown name.
+    storable = not any(ord(c) < 32 or 0xD800 <= ord(c) <= 0xDFFF for c in name)
+    row = (await db.execute(select(staff).where(staff.c.username == name))).first() if storable else None
     if row is None or not row.active:
         _verify(_DUMMY_HASH, password)
         raise DomainError("INVALID_CREDENTIALS")
@@ -239,7 +243,8 @@ async def authenticate(db: AsyncConnection, *, username: str, password: str):
 
 def _verify(password_hash: str, password: str) -> bool:
     try:
-        return _hasher.verify(password_hash, password or "")
+        # As bytes, so that a lone surrogate is one more wrong password rather than an encoding error.
+        return _hasher.verify(password_hash, (password or "").encode("utf-8", "surrogatepass"))
     except (VerificationError, InvalidHashError):
         return False
 

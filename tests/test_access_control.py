@@ -518,3 +518,16 @@ async def test_graphiql_in_development_never_in_production(client, production):
         assert refused.status_code >= 400 and "__typename" not in refused.text.replace("%7B", ""), refused.text
         assert (await production.get(path, headers={"accept": "text/html"})).status_code == 405
         assert (await production.get(path, params={"query": "{ __typename }"})).status_code == 405
+
+
+@pytest.mark.parametrize("username, password", [("own\x00er", "meiye-demo"), ("\udfffowner", "x"), ("owner", "bad\udfff"), ("张" * 300, "\x00")])
+async def test_unstorable_login_text_is_just_a_wrong_login(username, password, demo, client):
+    import json
+
+    # json.dumps escapes lone surrogates as \\udfff, as a hostile client would send them.
+    body = json.dumps({"query": LOGIN, "variables": {"u": username, "p": password}})
+    response = await client.http.post("/graphql", content=body, headers={"content-type": "application/json"})
+    assert response.status_code == 200, response.text
+    assert not response.json().get("errors"), response.text
+    result = response.json()["data"]["staffLogin"]
+    assert result["token"] is None and [e["code"] for e in result["errors"]] == ["INVALID_CREDENTIALS"], result
