@@ -452,7 +452,7 @@ class Reference:
                         self.trace.append(text)
                     await conn.fetch(text, *params)
         async with conn.transaction():
-            key_id = await conn.fetchval(q("claim_key"), brand_id, key, "checkout", fingerprint("checkout", request), now)
+            key_id = await conn.fetchval(q("claim_key"), brand_id, f"staff:{staff_id}", key, "checkout", fingerprint("checkout", request), now)
             order = await conn.fetchrow(q("take_order"), 1, order_pk, brand_id, "OPEN")
             if key_id is None or order is None:
                 raise RuntimeError(f"order {order_pk} not open or key taken")
@@ -488,7 +488,7 @@ class Reference:
             payments = [{"method": "STORED_VALUE", "amount": due, "principal": from_principal, "gift": from_gift, "card_id": card_pk}]
             await conn.fetchval(q("audit"), brand_id, staff_id, store_id, "order.checkout", "order", order_pk, None,
                                 json.dumps({"total": due, "payments": payments}, ensure_ascii=False), dt.datetime.now(dt.UTC))
-            transfer_id = await conn.fetchval(q("insert_transfer"), brand_id, "CHECKOUT", f"checkout:{key}", store_id, staff_id, member_id, None,
+            transfer_id = await conn.fetchval(q("insert_transfer"), brand_id, "CHECKOUT", f"checkout:staff:{staff_id}:{key}", store_id, staff_id, member_id, None,
                                               f"order {order_pk}", dt.datetime.now(dt.UTC))
             legs = {p_acct: from_principal, g_acct: from_gift, revenue: -from_principal, consumed: -from_gift}
             after = {}

@@ -24,6 +24,9 @@ class DomainError(Exception):
 # code: (中文, English). Codes are part of the API: clients branch on them, so never rename one.
 MESSAGES: dict[str, tuple[str, str]] = {
     "INVALID_CREDENTIALS": ("用户名或密码错误", "Wrong username or password"),
+    "LOGIN_THROTTLED": ("尝试次数过多，请{seconds}秒后再试", "Too many attempts; try again in {seconds} seconds"),
+    "CANNOT_DEACTIVATE_SELF": ("不能停用自己的账号", "You cannot deactivate your own account"),
+    # No longer answered (logins are throttled by LOGIN_THROTTLED); kept because codes are never removed.
     "ACCOUNT_LOCKED": ("登录失败次数过多，请{minutes}分钟后再试", "Too many failed logins; try again in {minutes} minutes"),
     "NOT_FOUND": ("{what}不存在", "{what} not found"),
     "REQUIRED": ("{what}不能为空", "{what} is required"),

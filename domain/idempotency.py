@@ -3,6 +3,10 @@
 The key row is inserted in the same transaction as the money it guards. A concurrent request with
 the same key waits on the unique index until the first commits, then replays its stored result;
 if the first rolled back, the second goes ahead as if it were first.
+
+Keys belong to whoever sent them (DESIGN.md §8): a staff account or a customer identity. Two desks
+that pick the same key do not collide, and a key someone else used reveals nothing. A replay is
+checked for permission like the first request (`guard`), so a role or store change since then counts.
 """
 
 from __future__ import annotations
@@ -26,19 +30,36 @@ from domain.db import Id, created_at_column, insert_ignoring_conflicts, metadata
 from domain.errors import DomainError
 
 MAX_KEY_LENGTH = 100
+MAX_SENDER_LENGTH = 40
 
 idempotency_keys = Table(
     "idempotency_keys",
     metadata,
     Column("id", Id, primary_key=True),
     Column("brand_id", Id, ForeignKey("brands.id"), nullable=False),
+    # "staff:<id>" or "customer:<identity id>" (see `staff_sender`, `customer_sender`).
+    Column("sender", String(MAX_SENDER_LENGTH), nullable=False),
     Column("key", String(MAX_KEY_LENGTH), nullable=False),
     Column("operation", String(40), nullable=False),
     Column("request_hash", String(64), nullable=False),
     Column("response", Text, nullable=True),
     created_at_column(),
-    UniqueConstraint("brand_id", "key"),
+    UniqueConstraint("brand_id", "sender", "key"),
 )
+
+
+def staff_sender(staff_id: int) -> str:
+    return f"staff:{staff_id}"
+
+
+def customer_sender(identity_id: int) -> str:
+    return f"customer:{identity_id}"
+
+
+def scoped_reference(prefix: str, sender: str, key: str) -> str:
+    """The ledger reference of the money a key guards: unique per brand, so it carries the sender
+    too, or two desks' equal keys would collide on the transfer instead of on the key."""
+    return f"{prefix}:{sender}:{(key or '').strip()}"
 
 
 def request_fingerprint(operation: str, request: dict) -> str:
@@ -60,18 +81,23 @@ class Claim:
         )
 
 
-async def once(db: AsyncConnection, *, brand_id: int, key: str | None, operation: str, request: dict, run) -> tuple[dict, bool]:
-    """`run()` (returning a JSON-able dict) at most once per key: the first call's result, and
-    whether this call only replayed it."""
-    taken = await claim(db, brand_id=brand_id, key=key, operation=operation, request=request)
+async def once(
+    db: AsyncConnection, *, brand_id: int, sender: str, key: str | None, operation: str, request: dict, run, guard=None
+) -> tuple[dict, bool]:
+    """`run()` (returning a JSON-able dict) at most once per sender and key: the first call's
+    result, and whether this call only replayed it. `guard()` runs before a replay and raises a
+    DomainError when the caller may no longer see what the first call did; `run` checks for itself."""
+    taken = await claim(db, brand_id=brand_id, sender=sender, key=key, operation=operation, request=request)
     if taken.replay is not None:
+        if guard is not None:
+            await guard()
         return taken.replay, True
     response = await run()
     await taken.remember(db, response)
     return response, False
 
 
-async def claim(db: AsyncConnection, *, brand_id: int, key: str | None, operation: str, request: dict) -> Claim:
+async def claim(db: AsyncConnection, *, brand_id: int, sender: str, key: str | None, operation: str, request: dict) -> Claim:
     key = (key or "").strip()
     if not key:
         raise DomainError("IDEMPOTENCY_KEY_REQUIRED", "idempotencyKey")
@@ -81,7 +107,7 @@ async def claim(db: AsyncConnection, *, brand_id: int, key: str | None, operatio
     inserted = (
         await db.execute(
             insert_ignoring_conflicts(db, idempotency_keys)
-            .values(brand_id=brand_id, key=key, operation=operation, request_hash=fingerprint, created_at=utcnow())
+            .values(brand_id=brand_id, sender=sender, key=key, operation=operation, request_hash=fingerprint, created_at=utcnow())
             .returning(idempotency_keys.c.id)
         )
     ).scalar_one_or_none()
@@ -90,7 +116,7 @@ async def claim(db: AsyncConnection, *, brand_id: int, key: str | None, operatio
     row = (
         await db.execute(
             select(idempotency_keys.c.request_hash, idempotency_keys.c.response).where(
-                idempotency_keys.c.brand_id == brand_id, idempotency_keys.c.key == key
+                idempotency_keys.c.brand_id == brand_id, idempotency_keys.c.sender == sender, idempotency_keys.c.key == key
             )
         )
     ).one()

@@ -2,7 +2,7 @@
 # ruff: noqa: F401
 
 from domain import audit, idempotency, outbox
-from domain.brands import catalogue, staff, stores
+from domain.brands import catalogue, login_throttle, staff, stores
 from domain.cards import count_card_products, count_cards, stored_value
 from domain.db import metadata
 from domain.ledger import postings

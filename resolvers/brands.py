@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass
 
 from domain.actor import Actor, Role
@@ -12,6 +13,10 @@ from domain.brands.stores import SplitRule
 from domain.cards import stored_value
 from domain.db import write_transaction
 from domain.errors import DomainError
+from domain.brands import login_throttle
+from domain.brands import staff_admin
+from domain.db import read_transaction
+from resolvers.client_address import client_address
 from resolvers.context import Context
 from resolvers.errors import Outcome
 from resolvers.ids import decode_id
@@ -24,16 +29,28 @@ class Login:
 
 
 async def staff_login(ctx: Context, *, username: str, password: str) -> Outcome[Login]:
-    # The failed-attempt counter must survive the failure, so this transaction commits either way.
+    """Unknown usernames and wrong passwords answer alike (INVALID_CREDENTIALS, one hash each);
+    a throttled (username, address) answers LOGIN_THROTTLED before any check, for any username."""
+    address = client_address(ctx.request, ctx.services.settings.trusted_proxies)
+    async with read_transaction(ctx.engine) as db:
+        verdict = await login_throttle.check(db, username=username, address=address)
+    if verdict.wait_seconds:
+        return Outcome(errors=[DomainError("LOGIN_THROTTLED", seconds=verdict.wait_seconds)])
+    if verdict.slow_seconds:
+        await asyncio.sleep(verdict.slow_seconds)
+    # The failure count must survive the failure, so this transaction commits either way.
     failure: DomainError | None = None
     async with write_transaction(ctx.engine) as db:
         try:
-            actor = await staff_accounts.authenticate(db, username=username, password=password)
+            row = await staff_accounts.authenticate(db, username=username, password=password)
+            await login_throttle.record_success(db, username=username, address=address)
         except DomainError as error:
             failure = error
+            await login_throttle.record_failure(db, username=username, address=address)
     if failure is not None:
         return Outcome(errors=[failure])
-    return Outcome(value=Login(ctx.services.signer.staff_token(actor), actor))
+    actor = staff_accounts.actor_from_row(row)
+    return Outcome(value=Login(ctx.services.signer.staff_token(actor, row.token_version), actor))
 
 
 async def viewer(ctx: Context):
@@ -88,6 +105,17 @@ async def update_brand_settings(
         return await tenancy.get_brand(db, actor.brand_id)
 
     return await ctx.mutate("updateBrandSettings", work)
+
+
+async def set_staff_active(ctx: Context, *, staff_id: str, active: bool) -> Outcome:
+    operation = "reactivateStaff" if active else "deactivateStaff"
+
+    async def work(db, actor):
+        pk = decode_id(staff_id, "Staff", "staffId")
+        await staff_admin.set_active(db, actor, staff_id=pk, active=active)
+        return (await staff_accounts.staff_by_ids(db, [pk]))[pk]
+
+    return await ctx.mutate(operation, work)
 
 
 async def create_service(ctx: Context, *, name: str, price: int, duration_minutes: int, category: str) -> Outcome:

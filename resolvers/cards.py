@@ -9,6 +9,8 @@ from domain.cards import count_card_products as card_catalogue
 from domain.cards import reads as card_reads
 from domain.cards import stored_value as cards
 from domain.cards.stored_value import Tender, TopUpRule
+from domain.brands.stores import get_store
+from domain.members.members import get_member
 from resolvers.context import Context
 from resolvers.errors import Outcome
 from resolvers.ids import decode_id, parse_global_id
@@ -56,7 +58,8 @@ async def top_up(
 
     async def work(db, actor):
         done, replayed = await idempotency.once(
-            db, brand_id=actor.brand_id, key=idempotency_key, operation="topUp", request=request, run=lambda: top_up_now(db, actor)
+            db, brand_id=actor.brand_id, sender=idempotency.staff_sender(actor.staff_id), key=idempotency_key, operation="topUp",
+            request=request, run=lambda: top_up_now(db, actor), guard=lambda: may_top_up(db, actor),
         )
         return TopUpDone(**done, replayed=replayed)
 
@@ -67,11 +70,16 @@ async def top_up(
             store_id=decode_id(store_id, "Store", "storeId"),
             amount=amount,
             tender=tender,
-            reference=f"topup:{idempotency_key}",
+            reference=idempotency.scoped_reference("topup", idempotency.staff_sender(actor.staff_id), idempotency_key),
             card_id=decode_id(card_id, "StoredValueCard", "cardId") if card_id else None,
             product_id=decode_id(card_product_id, "StoredValueCardProduct", "cardProductId") if card_product_id else None,
         )
         return {"card_id": result.card_id, "bonus": result.bonus, "amount": result.amount, "transfer_id": result.transfer_id}
+
+    async def may_top_up(db, actor) -> None:
+        # What top_up itself checks about who may act: the store, and a member of the brand.
+        await get_store(db, actor, decode_id(store_id, "Store", "storeId"))
+        await get_member(db, actor, decode_id(member_id, "Member", "memberId"))
 
     return await ctx.mutate("topUp", work)
 

@@ -16,7 +16,7 @@ from domain.errors import DomainError
 from domain.members.pii import PiiCipher
 from resolvers.errors import Outcome, QueryError, forbidden, unauthenticated
 from resolvers.loaders import Loaders
-from resolvers.permissions import PUBLIC, allowed
+from resolvers.permissions import PUBLIC, allowed, field_allowed
 from resolvers.settings import Settings
 from resolvers.tokens import TokenSigner
 
@@ -77,15 +77,20 @@ class Context:
         return self._actor
 
     async def _load_actor(self) -> Actor | None:
-        claimed = self.services.signer.staff_actor(self._token) if self._token else None
-        if claimed is None:
+        found = self.services.signer.staff_claims(self._token) if self._token else None
+        if found is None:
             return None
+        claimed, version = found
         async with self.engine.connect() as db:
-            current = await load_actor(db, claimed.staff_id)
+            current = await load_actor(db, claimed.staff_id, version)
         return current if current is not None and current.brand_id == claimed.brand_id else None
 
     def sees_full_pii(self) -> bool:
         return self.actor is not None and self.actor.sees_full_pii
+
+    async def signed_in(self) -> bool:
+        """Whether the token names an active staff account (for introspection in production)."""
+        return await self._current_actor() is not None
 
     @cached_property
     def loaders(self) -> Loaders:
@@ -97,6 +102,12 @@ class Context:
         if allowed(actor, operation):
             return actor
         raise unauthenticated(self.lang) if actor is None else forbidden(self.lang)
+
+    def authorize_field(self, field: str) -> None:
+        """A FORBIDDEN error on this field's path unless the caller's role may read it
+        (FIELD_ROLES); the object around it still answers. The root field authorized the caller."""
+        if not field_allowed(self.actor, field):
+            raise forbidden(self.lang)
 
     async def mutate(self, operation: str, work: Callable[[AsyncConnection, Actor], Awaitable[T]]) -> Outcome[T]:
         """One mutation field: authorize, then one write transaction around one domain call.

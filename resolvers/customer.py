@@ -121,7 +121,8 @@ async def buy_count_card(ctx: CustomerContext, *, product_id: str, store_id: str
     try:
         async with write_transaction(ctx.engine) as db:
             done, _ = await idempotency.once(
-                db, brand_id=customer.brand_id, key=_key(customer, idempotency_key), operation="mp.buyCountCard", request=request,
+                db, brand_id=customer.brand_id, sender=idempotency.customer_sender(customer.identity_id), key=idempotency_key,
+                operation="mp.buyCountCard", request=request,
                 run=lambda: _buy(ctx, db, customer, product_id, store_id, pay_with, idempotency_key),
             )
             purchase = Purchase(**done)
@@ -136,7 +137,8 @@ async def top_up(ctx: CustomerContext, *, amount: int, store_id: str, pay_with: 
     try:
         async with write_transaction(ctx.engine) as db:
             done, _ = await idempotency.once(
-                db, brand_id=customer.brand_id, key=_key(customer, idempotency_key), operation="mp.topUp", request=request,
+                db, brand_id=customer.brand_id, sender=idempotency.customer_sender(customer.identity_id), key=idempotency_key,
+                operation="mp.topUp", request=request,
                 run=lambda: _top_up(ctx, db, customer, amount, store_id, pay_with),
             )
             purchase = Purchase(**done)
@@ -150,7 +152,7 @@ async def _buy(ctx: CustomerContext, db, customer, product_id: str, store_id: st
     store_pk = decode_id(store_id, "Store", "storeId")
     await payments.check_store(db, customer.brand_id, store_pk)
     if pay_with == "STORED_VALUE":
-        card_id = await payments.buy_with_stored_value(db, customer, product_id=product_pk, store_id=store_pk, reference=f"mp:{_key(customer, idempotency_key)}")
+        card_id = await payments.buy_with_stored_value(db, customer, product_id=product_pk, store_id=store_pk, reference=idempotency.scoped_reference("mp", idempotency.customer_sender(customer.identity_id), idempotency_key))
         return asdict(Purchase(None, card_id))
     channel = Channel(pay_with)
     app = _app(ctx, channel, customer.brand_id)
@@ -178,11 +180,6 @@ async def _top_up(ctx: CustomerContext, db, customer, amount: int, store_id: str
         channel=channel, app_id=app.app_id, merchant_id=app.merchant_id,
     )
     return asdict(Purchase(intent_id, None))
-
-
-def _key(customer, key: str) -> str:
-    # Keys are the customer's own: two customers choosing the same key must not collide.
-    return f"mp{customer.identity_id}:{(key or '').strip()}" if (key or "").strip() else ""
 
 
 async def _with_platform_order(ctx: CustomerContext, purchase: Purchase, description: str) -> Outcome[Purchase]:

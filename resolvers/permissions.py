@@ -23,7 +23,13 @@ OPERATION_ROLES: dict[str, frozenset[Role]] = {
     "staffMembers": frozenset({OWNER, MANAGER}),
     "createStore": frozenset({OWNER}),
     "createStaff": frozenset({OWNER, MANAGER}),
+    # the owner: anyone but themselves; a manager: their own store's desk staff (domain/staff_accounts.py)
+    "deactivateStaff": frozenset({OWNER, MANAGER}),
+    "reactivateStaff": frozenset({OWNER, MANAGER}),
     "updateBrandSettings": frozenset({OWNER}),
+    # Relay refetch: every role, then each type answers what its own query would (resolvers/nodes.py)
+    "node": EVERY_ROLE,
+    "nodes": EVERY_ROLE,
     # catalogue and card products: HQ defines them, everyone reads them
     "services": EVERY_ROLE,
     "createService": frozenset({OWNER}),
@@ -66,6 +72,27 @@ OPERATION_ROLES: dict[str, frozenset[Role]] = {
     # oversight
     "auditLog": frozenset({OWNER, MANAGER, FINANCE}),
 }
+
+
+# Fields that not every role reaching their object may read: `Type.field` -> roles. Technicians
+# and marketers find members (to serve them, to plan campaigns) but do not see money, the same rule
+# as storedValueCard(id): balances, on-account debt and the stored-value statement are refused to
+# them with a FORBIDDEN error on that field's path (the rest of the member still answers).
+# Listed with every role, to say it was decided: count cards (sessions left, no amounts: the
+# technician serves them and must see what is left) and points (loyalty, not money: marketers
+# segment by them).
+MONEY_ROLES = frozenset({OWNER, MANAGER, RECEPTION, FINANCE})
+FIELD_ROLES: dict[str, frozenset[Role]] = {
+    "Member.storedValueCards": MONEY_ROLES,
+    "Member.onAccount": MONEY_ROLES,
+    "Member.transactions": MONEY_ROLES,
+    "Member.countCards": EVERY_ROLE,
+    "Member.points": EVERY_ROLE,
+}
+
+
+def field_allowed(actor: Actor | None, field: str) -> bool:
+    return actor is not None and actor.role in FIELD_ROLES.get(field, EVERY_ROLE)
 
 
 def allowed(actor: Actor | None, operation: str) -> bool:

@@ -13,6 +13,8 @@ from domain.sales import credit, orders, pricing, refunds
 from domain.sales.checkout import Method, PaymentSpec
 from domain.sales.orders import LineSpec
 from domain.sales.pricing import ItemKind
+from domain.brands.stores import get_store
+from domain.members.members import get_member
 from resolvers.context import Context
 from resolvers.errors import Outcome
 from resolvers.ids import decode_id, parse_global_id
@@ -117,7 +119,8 @@ async def checkout(ctx: Context, *, order_id: str, payments: list[PaymentInput],
 
     async def work(db, actor):
         done, _ = await idempotency.once(
-            db, brand_id=actor.brand_id, key=idempotency_key, operation="checkout", request=request, run=lambda: pay(db, actor)
+            db, brand_id=actor.brand_id, sender=idempotency.staff_sender(actor.staff_id), key=idempotency_key, operation="checkout",
+            request=request, run=lambda: pay(db, actor), guard=lambda: orders.get_order(db, actor, decode_id(order_id, "Order", "orderId")),
         )
         return done["order_id"]
 
@@ -131,7 +134,7 @@ async def checkout(ctx: Context, *, order_id: str, payments: list[PaymentInput],
             )
             for i, p in enumerate(payments)
         ]
-        await checkout_service.checkout(db, actor, order_id=pk, payments=specs, coupon_codes=coupon_codes, reference=f"checkout:{idempotency_key}")
+        await checkout_service.checkout(db, actor, order_id=pk, payments=specs, coupon_codes=coupon_codes, reference=idempotency.scoped_reference("checkout", idempotency.staff_sender(actor.staff_id), idempotency_key))
         return {"order_id": pk}
 
     return await ctx.mutate("checkout", work)
@@ -142,7 +145,8 @@ async def refund(ctx: Context, *, order_id: str, lines: list[tuple[str, int]] | 
 
     async def work(db, actor):
         done, _ = await idempotency.once(
-            db, brand_id=actor.brand_id, key=idempotency_key, operation="refundOrder", request=request, run=lambda: give_back(db, actor)
+            db, brand_id=actor.brand_id, sender=idempotency.staff_sender(actor.staff_id), key=idempotency_key, operation="refundOrder",
+            request=request, run=lambda: give_back(db, actor), guard=lambda: orders.get_order(db, actor, decode_id(order_id, "Order", "orderId")),
         )
         return done["refund_id"]
 
@@ -150,7 +154,7 @@ async def refund(ctx: Context, *, order_id: str, lines: list[tuple[str, int]] | 
         refund_id = await refunds.refund_order(
             db, actor, order_id=decode_id(order_id, "Order", "orderId"),
             lines=None if lines is None else [(decode_id(l, "OrderLine", f"lines.{i}.lineId"), q) for i, (l, q) in enumerate(lines)],
-            reason=reason, reference=f"refund:{idempotency_key}",
+            reason=reason, reference=idempotency.scoped_reference("refund", idempotency.staff_sender(actor.staff_id), idempotency_key),
         )
         return {"refund_id": refund_id}
 
@@ -195,14 +199,19 @@ async def repay(ctx: Context, *, member_id: str, store_id: str, amount: int, ten
 
     async def work(db, actor):
         done, _ = await idempotency.once(
-            db, brand_id=actor.brand_id, key=idempotency_key, operation="repayOnAccount", request=request, run=lambda: repay_now(db, actor)
+            db, brand_id=actor.brand_id, sender=idempotency.staff_sender(actor.staff_id), key=idempotency_key, operation="repayOnAccount",
+            request=request, run=lambda: repay_now(db, actor), guard=lambda: may_repay(db, actor),
         )
         return done["member_id"]
 
     async def repay_now(db, actor) -> dict:
         pk = decode_id(member_id, "Member", "memberId")
         await credit.repay(db, actor, member_id=pk, store_id=decode_id(store_id, "Store", "storeId"), amount=amount, tender=tender,
-                           reference=f"repay:{idempotency_key}")
+                           reference=idempotency.scoped_reference("repay", idempotency.staff_sender(actor.staff_id), idempotency_key))
         return {"member_id": pk}
+
+    async def may_repay(db, actor) -> None:
+        await get_store(db, actor, decode_id(store_id, "Store", "storeId"))
+        await get_member(db, actor, decode_id(member_id, "Member", "memberId"))
 
     return await ctx.mutate("repayOnAccount", work)

@@ -23,6 +23,10 @@ class Settings:
     data_key: str = DEV_DATA_KEY
     token_ttl_seconds: int = 2 * 3600
     demo: bool = False
+    # Addresses of reverse proxies whose X-Forwarded-For is believed (MEIYE_TRUSTED_PROXIES,
+    # comma-separated); from anyone else the header is ignored, or a client could pick its own
+    # address and escape login throttling.
+    trusted_proxies: tuple[str, ...] = ()
     extra: dict = field(default_factory=dict)
 
     @property
@@ -38,6 +42,7 @@ class Settings:
             secret_key=env.get("MEIYE_SECRET_KEY", DEV_SECRET_KEY),
             data_key=env.get("MEIYE_DATA_KEY", DEV_DATA_KEY),
             token_ttl_seconds=int(env.get("MEIYE_TOKEN_TTL_SECONDS", 2 * 3600)),
+            trusted_proxies=tuple(p.strip() for p in env.get("MEIYE_TRUSTED_PROXIES", "").split(",") if p.strip()),
         )
         return replace(settings, **{k: v for k, v in overrides.items() if v is not None})
 

@@ -17,10 +17,12 @@ class TokenSigner:
         self._secret = secret
         self.ttl_seconds = ttl_seconds
 
-    def staff_token(self, actor: Actor) -> str:
+    def staff_token(self, actor: Actor, version: int = 0) -> str:
         now = int(time.time())
         claims = {
             "sub": str(actor.staff_id),
+            # The account's token_version at issue: a later deactivation or password change bumps it.
+            "ver": version,
             "aud": STAFF_AUDIENCE,
             "brand": actor.brand_id,
             "role": actor.role.value,
@@ -33,15 +35,24 @@ class TokenSigner:
 
     def staff_actor(self, token: str) -> Actor | None:
         """The actor a valid staff token names; None for anything forged, expired or of another audience."""
+        claimed = self.staff_claims(token)
+        return claimed[0] if claimed is not None else None
+
+    def staff_claims(self, token: str) -> tuple[Actor, int] | None:
+        """The actor a valid staff token names and the token_version it was issued at."""
         try:
             claims = jwt.decode(token, self._secret, algorithms=["HS256"], audience=STAFF_AUDIENCE, options={"require": ["exp", "sub", "aud"]})
-            return Actor(
+            version = claims.get("ver", 0)
+            if isinstance(version, bool) or not isinstance(version, int):
+                return None
+            actor = Actor(
                 staff_id=int(claims["sub"]),
                 brand_id=int(claims["brand"]),
                 role=Role(claims["role"]),
                 store_id=claims.get("store"),
                 name=claims.get("name", ""),
             )
+            return actor, version
         except (jwt.PyJWTError, KeyError, ValueError, TypeError):
             return None
 

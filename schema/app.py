@@ -26,8 +26,9 @@ MAX_BODY_BYTES = 256 * 1024
 
 
 class GraphQLEndpoint(GraphQL):
-    def __init__(self, schema, services_ref: dict) -> None:
-        super().__init__(schema, allow_queries_via_get=False, graphql_ide=None)
+    def __init__(self, schema, services_ref: dict, *, graphql_ide: str | None = None) -> None:
+        # Queries never run from a GET (a link must not act); a GET without one shows the IDE, if any.
+        super().__init__(schema, allow_queries_via_get=False, graphql_ide=graphql_ide)
         self._services_ref = services_ref
 
     async def get_context(self, request: Request, response: Response) -> Context:
@@ -99,11 +100,14 @@ def create_app(settings: Settings, *, engine=None, platforms=None) -> Starlette:
     async def health(_request):
         return JSONResponse({"status": "ok"})
 
-    staff_graphql = GraphQLEndpoint(build_staff_schema(), services_ref)
-    customer_graphql = CustomerGraphQLEndpoint(build_customer_schema(), services_ref)
+    # GraphiQL at GET /graphql and /mp/graphql for exploring the API, never in production.
+    ide = None if settings.production else "graphiql"
+    methods = ["GET", "POST"] if ide else ["POST"]
+    staff_graphql = GraphQLEndpoint(build_staff_schema(), services_ref, graphql_ide=ide)
+    customer_graphql = CustomerGraphQLEndpoint(build_customer_schema(), services_ref, graphql_ide=ide)
     routes = [
-        Route("/graphql", staff_graphql, methods=["POST"]),
-        Route("/mp/graphql", customer_graphql, methods=["POST"]),
+        Route("/graphql", staff_graphql, methods=methods),
+        Route("/mp/graphql", customer_graphql, methods=methods),
         Route("/health", health),
         *callback_routes(services_ref),
     ]

@@ -17,7 +17,7 @@ from resolvers.ids import to_global_id
 from resolvers.members import entries_page_args
 from schema.errors import UserError, user_errors
 from schema.scalars import Fen
-from schema.types import CountCardProduct, PageInfo, Store, _store, encode_cursor
+from schema.types import CountCardProduct, Node, PageInfo, Store, _store, encode_cursor
 
 
 @strawberry.enum
@@ -34,8 +34,7 @@ class PlatformPay(enum.Enum):
 
 
 @strawberry.type
-class MyStoredValueCard:
-    id: strawberry.ID
+class MyStoredValueCard(Node):
     product_name: str
     service_discount_percent: int
     principal: Fen
@@ -50,8 +49,7 @@ class MyStoredValueCard:
 
 
 @strawberry.type
-class MyCountCard:
-    id: strawberry.ID
+class MyCountCard(Node):
     product_name: str
     remaining: int | None
     sessions_total: int | None
@@ -87,8 +85,7 @@ class MyTransactionConnection:
 
 
 @strawberry.type(description="The signed-in customer's own membership")
-class Me:
-    id: strawberry.ID
+class Me(Node):
     member_no: str
     name: str
     phone: str
@@ -153,8 +150,7 @@ class WeChatPayParams:
 
 
 @strawberry.type
-class Payment:
-    id: strawberry.ID
+class Payment(Node):
     status: str
     channel: str
     amount: Fen
@@ -181,6 +177,14 @@ class Payment:
             id=to_global_id("Payment", row.id), status=row.status, channel=row.channel, amount=row.amount, out_trade_no=row.out_trade_no,
             created_at=row.created_at, wechat_pay_params=wechat, alipay_trade_no=params.get("alipayTradeNo"), result_id=row.result_id, purpose=row.purpose,
         )
+
+
+async def my_stored_value_card(info: Info, row) -> MyStoredValueCard:
+    p = await info.context.loaders.card_product.load(row.product_id)
+    return MyStoredValueCard(
+        id=to_global_id("StoredValueCard", row.id), product_name=p.name, service_discount_percent=p.service_discount_percent,
+        principal=row.principal, gift=row.gift, balance=row.principal + row.gift, status=CardStatus(row.status), issued_store_id=row.issued_store_id,
+    )
 
 
 async def _my_count_card(info: Info, card_id: int) -> MyCountCard | None:

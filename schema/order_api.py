@@ -236,6 +236,13 @@ class Refund(Node):
     status: RefundStatus
 
 
+async def refund_of(info: Info, row) -> Refund:
+    """A refund with what the payment platforms still owe for it."""
+    owed = await of_refund(info, row.id)
+    return Refund(id=to_global_id("Refund", row.id), amount=row.amount, sessions_returned=row.sessions_returned,
+                  order=await _order(info, row.order_id), platform_refunds=owed, status=status_of(owed))
+
+
 @strawberry.type
 class RefundPayload:
     refund: Refund | None
@@ -400,13 +407,7 @@ class OrderMutation:
             return RefundPayload(refund=None, errors=user_errors(outcome.errors, info.context.lang))
         from resolvers.sales import refund_row
 
-        row = await refund_row(info.context, outcome.value)
-        owed = await of_refund(info, row.id)
-        return RefundPayload(
-            refund=Refund(id=to_global_id("Refund", row.id), amount=row.amount, sessions_returned=row.sessions_returned, order=await _order(info, row.order_id),
-                          platform_refunds=owed, status=status_of(owed)),
-            errors=[],
-        )
+        return RefundPayload(refund=await refund_of(info, await refund_row(info.context, outcome.value)), errors=[])
 
     @strawberry.mutation(description="挂账额度")
     async def set_credit_limit(self, info: Info, input: SetCreditLimitInput) -> MemberCreditPayload:

@@ -33,6 +33,9 @@ from schema.order_api import (
 from schema.platform_refund_api import PlatformRefundQuery
 from schema.report_api import ReportQuery
 from schema.scalars import SCALAR_MAP
+from schema.introspection import IntrospectionGate
+from schema.login_rule import OneLoginPerRequest
+from schema.node_api import NodeQuery
 from schema.staff_api import StaffMutation, StaffQuery
 from schema.types import (
     AuditEntry,
@@ -50,7 +53,7 @@ from schema.types import (
 
 log = logging.getLogger("meiye.graphql")
 
-StaffQueryRoot = merge_types("Query", (StaffQuery, MemberQuery, OrderQuery, ReportQuery, PlatformRefundQuery))
+StaffQueryRoot = merge_types("Query", (StaffQuery, MemberQuery, OrderQuery, ReportQuery, PlatformRefundQuery, NodeQuery))
 StaffMutationRoot = merge_types("Mutation", (StaffMutation, MemberMutation, OrderMutation, FinanceMutation))
 
 EXPOSED_ERRORS = (AuthError, QueryError)
@@ -80,6 +83,7 @@ def protective_extensions() -> list:
         partial(MaskErrors, should_mask_error=should_mask, error_message="Internal error / 服务器内部错误"),
         _shared_rules(QueryDepthLimiter(max_depth=10), MaxAliasesLimiter(max_alias_count=30)),
         partial(MaxTokensLimiter, max_token_count=3000),
+        partial(AddValidationRules, [OneLoginPerRequest]),
         partial(ParserCache, maxsize=512),
         partial(ValidationCache, maxsize=512),
     ]
@@ -90,17 +94,18 @@ def build_staff_schema() -> strawberry.Schema:
         query=StaffQueryRoot,
         mutation=StaffMutationRoot,
         types=[AuditEntry, Brand, CountCard, CountCardProduct, Order, OrderLine, Refund, RetailProduct, Member, MemberTransaction, Service, Staff, Store, StoredValueCard, StoredValueCardProduct],
-        extensions=protective_extensions(),
+        extensions=[*protective_extensions(), partial(IntrospectionGate, staff=True)],
         config=StrawberryConfig(scalar_map=SCALAR_MAP),
     )
 
 
 def build_customer_schema() -> strawberry.Schema:
     from schema.mp_api import MpMutation, MpQuery
+    from schema.node_api import MpNodeQuery
 
     return strawberry.Schema(
-        query=merge_types("Query", (MpQuery,)),
+        query=merge_types("Query", (MpQuery, MpNodeQuery)),
         mutation=merge_types("Mutation", (MpMutation,)),
-        extensions=protective_extensions(),
+        extensions=[*protective_extensions(), partial(IntrospectionGate, staff=False)],
         config=StrawberryConfig(scalar_map=SCALAR_MAP),
     )

@@ -51,6 +51,17 @@ class CreateStaffPayload:
 
 
 @strawberry.input
+class StaffAccountInput:
+    staff_id: strawberry.ID
+
+
+@strawberry.type
+class StaffAccountPayload:
+    staff: Staff | None
+    errors: list[UserError]
+
+
+@strawberry.input
 class UpdateBrandSettingsInput:
     stored_value_split_rule: SplitRuleEnum | None = None
     settlement_rate_percent: int | None = strawberry.field(default=None, description="跨店结算比例, 0-100")
@@ -126,6 +137,17 @@ class StaffMutation:
             info.context, username=input.username, name=input.name, role=input.role, password=input.password, store_id=input.store_id
         )
         return CreateStaffPayload(staff=Staff.of(outcome.value) if outcome.ok else None, errors=user_errors(outcome.errors, info.context.lang))
+
+    @strawberry.mutation(description="停用: the account can no longer sign in, and every token it holds stops working at once "
+                                     "(the owner: anyone but themselves; a store manager: their store's desk staff)")
+    async def deactivate_staff(self, info: Info, input: StaffAccountInput) -> StaffAccountPayload:
+        outcome = await resolvers.set_staff_active(info.context, staff_id=input.staff_id, active=False)
+        return StaffAccountPayload(staff=Staff.of(outcome.value) if outcome.ok else None, errors=user_errors(outcome.errors, info.context.lang))
+
+    @strawberry.mutation(description="Undo deactivateStaff: the account signs in again; tokens from before stay invalid")
+    async def reactivate_staff(self, info: Info, input: StaffAccountInput) -> StaffAccountPayload:
+        outcome = await resolvers.set_staff_active(info.context, staff_id=input.staff_id, active=True)
+        return StaffAccountPayload(staff=Staff.of(outcome.value) if outcome.ok else None, errors=user_errors(outcome.errors, info.context.lang))
 
     @strawberry.mutation
     async def update_brand_settings(self, info: Info, input: UpdateBrandSettingsInput) -> UpdateBrandSettingsPayload:

@@ -75,6 +75,7 @@ class Staff(Node):
     username: str
     role: RoleEnum
     store_id: strawberry.Private[int | None]
+    active: bool = strawberry.field(default=True, description="False once deactivated: the account can neither sign in nor act")
 
     @strawberry.field
     async def store(self, info: Info) -> Store | None:
@@ -82,7 +83,8 @@ class Staff(Node):
 
     @staticmethod
     def of(row) -> "Staff":
-        return Staff(id=to_global_id("Staff", row.id), name=row.name, username=row.username, role=Role(row.role), store_id=row.store_id)
+        return Staff(id=to_global_id("Staff", row.id), name=row.name, username=row.username, role=Role(row.role), store_id=row.store_id,
+                     active=row.active)
 
 
 @strawberry.type
@@ -283,21 +285,24 @@ class Member(Node):
     async def registered_store(self, info: Info) -> Store:
         return await _store(info, self.registered_store_id)
 
-    @strawberry.field
-    async def stored_value_cards(self, info: Info) -> list[StoredValueCard]:
+    @strawberry.field(description="Null with a FORBIDDEN error for roles that do not see money (technicians, marketers)")
+    async def stored_value_cards(self, info: Info) -> list[StoredValueCard] | None:
+        info.context.authorize_field("Member.storedValueCards")
         return [StoredValueCard.of(row) for row in await info.context.loaders.cards_by_member.load(self.pk)]
 
     @strawberry.field
     async def count_cards(self, info: Info) -> list[CountCard]:
         return [CountCard.of(row) for row in await info.context.loaders.count_cards_by_member.load(self.pk)]
 
-    @strawberry.field
-    async def on_account(self, info: Info) -> OnAccount:
+    @strawberry.field(description="Null with a FORBIDDEN error for roles that do not see money (technicians, marketers)")
+    async def on_account(self, info: Info) -> OnAccount | None:
+        info.context.authorize_field("Member.onAccount")
         debt, limit = await info.context.loaders.credit.load(self.pk)
         return OnAccount(debt=debt, credit_limit=limit, available=max(0, limit - debt))
 
-    @strawberry.field
-    async def transactions(self, info: Info, first: int | None = 20, after: str | None = None) -> MemberTransactionConnection:
+    @strawberry.field(description="Null with a FORBIDDEN error for roles that do not see money (technicians, marketers)")
+    async def transactions(self, info: Info, first: int | None = 20, after: str | None = None) -> MemberTransactionConnection | None:
+        info.context.authorize_field("Member.transactions")
         size, before_id = entries_page_args(first, after)
         rows = await info.context.loaders.entries_page(size, before_id).load(self.pk)
         page = rows[:size]

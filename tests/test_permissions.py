@@ -28,7 +28,7 @@ from domain.brands import staff as staff_accounts
 from domain.brands import stores as tenancy
 from domain.db import read_transaction, write_transaction
 from domain.models import metadata
-from resolvers.permissions import OPERATION_ROLES, PUBLIC
+from resolvers.permissions import FIELD_ROLES, OPERATION_ROLES, PUBLIC
 from resolvers.tokens import STAFF_AUDIENCE
 from schema.root import build_staff_schema
 from tests.support import ROLES, TOP_UP, Demo, assert_ledger_ok, checkout, open_order
@@ -175,6 +175,24 @@ async def paid_order(demo: Demo, ids: Ids) -> dict:
     return order
 
 
+async def desk_hire(demo: Demo, ids: Ids) -> dict:
+    """A fresh receptionist at 静安店, hired by the owner: someone a manager may deactivate."""
+    data = await demo.gql(
+        mutation("createStaff", "CreateStaffInput", "staff { id }"),
+        {"i": {"username": f"desk-{key()[:12]}", "name": "新前台", "role": "RECEPTIONIST", "password": "desk-password", "storeId": ids.jingan}},
+        as_="owner",
+    )
+    assert data["createStaff"]["errors"] == [], data
+    return {"staff": data["createStaff"]["staff"]["id"]}
+
+
+async def deactivated_hire(demo: Demo, ids: Ids) -> dict:
+    hired = await desk_hire(demo, ids)
+    data = await demo.gql(mutation("deactivateStaff", "StaffAccountInput", "staff { active }"), {"i": {"staffId": hired["staff"]}}, as_="owner")
+    assert data["deactivateStaff"] == {"staff": {"active": False}, "errors": []}, data
+    return hired
+
+
 async def member_in_debt(demo: Demo, ids: Ids) -> dict:
     data = await demo.gql(
         "mutation($i: SetCreditLimitInput!) { setCreditLimit(input: $i) { errors { code } } }",
@@ -212,15 +230,17 @@ OPERATIONS: dict[str, Op] = {
         lambda ids, extra: {"s": ids.jingan},
     ),
     "storedValueCardProducts": Op("{ storedValueCardProducts { id name serviceDiscountPercent topUpRules { threshold bonus } } }"),
+    # Money fields (storedValueCards, onAccount, transactions) are walked per role by FIELD_ROLES below.
     "member": Op(
         """query($id: ID!) { member(id: $id) { id memberNo name phone tier points tags registeredStore { id }
-             storedValueCards { id principal gift balance } countCards { id remaining } onAccount { debt creditLimit }
-             transactions(first: 5) { edges { node { kind amount balanceAfter store { id } } } } } }""",
+             countCards { id remaining } } }""",
         lambda ids, extra: {"id": ids.member},
     ),
     "members": Op(
         "query { members(first: 10) { edges { cursor node { id name phone } } pageInfo { hasNextPage endCursor } } }"
     ),
+    "node": Op("query($id: ID!) { node(id: $id) { id ... on Store { name } } }", lambda ids, extra: {"id": ids.jingan}),
+    "nodes": Op("query($ids: [ID!]!) { nodes(ids: $ids) { id } }", lambda ids, extra: {"ids": [ids.jingan, ids.xuhui]}),
     "storedValueCard": Op(
         "query($id: ID!) { storedValueCard(id: $id) { id principal gift balance status product { name } member { id phone } } }",
         lambda ids, extra: {"id": ids.card},
@@ -256,6 +276,14 @@ OPERATIONS: dict[str, Op] = {
         mutation("createStaff", "CreateStaffInput", "staff { id role store { id } }"),
         lambda ids, extra: {"i": {"username": f"newhire{extra['n']}", "name": "新同事", "role": "RECEPTIONIST", "password": "new-hire-pass", "storeId": ids.jingan}},
         writes=True,
+    ),
+    "deactivateStaff": Op(
+        mutation("deactivateStaff", "StaffAccountInput", "staff { id active }"),
+        lambda ids, extra: {"i": {"staffId": extra["staff"]}}, prepare=desk_hire, writes=True,
+    ),
+    "reactivateStaff": Op(
+        mutation("reactivateStaff", "StaffAccountInput", "staff { id active }"),
+        lambda ids, extra: {"i": {"staffId": extra["staff"]}}, prepare=deactivated_hire, writes=True,
     ),
     "updateBrandSettings": Op(
         mutation("updateBrandSettings", "UpdateBrandSettingsInput", "brand { settlementRatePercent storedValueSplitRule }"),
@@ -432,6 +460,52 @@ async def test_operation_as_every_role_and_without_a_token(operation, demo, engi
             failures.append(f"[{operation} as {caller}] {error}")
     assert not failures, "\n".join(failures)
     await assert_ledger_ok(engine)
+
+
+# ---------------------------------------------------------------------------------------------
+# 3b. Fields some roles may not read (FIELD_ROLES), through member(id) and members
+
+FIELD_SELECTIONS = {
+    "Member.storedValueCards": "storedValueCards { id balance }",
+    "Member.onAccount": "onAccount { debt creditLimit available }",
+    "Member.transactions": "transactions(first: 5) { edges { node { kind amount balanceAfter } } }",
+    "Member.countCards": "countCards { id remaining }",
+    "Member.points": "points",
+}
+
+
+def test_every_field_row_names_a_field_and_has_a_selection():
+    schema = build_staff_schema()._schema
+    for name in FIELD_ROLES:
+        type_name, field = name.split(".")
+        assert field in schema.type_map[type_name].fields, name
+    assert set(FIELD_SELECTIONS) == set(FIELD_ROLES)
+
+
+@pytest.mark.parametrize("field", sorted(FIELD_ROLES))
+async def test_field_as_every_role(field, demo):
+    ids = await demo_ids(demo)
+    _type, name = field.split(".")
+    selection = FIELD_SELECTIONS[field]
+    failures = []
+    for caller in ROLES:
+        allowed = ROLE_OF[caller] in FIELD_ROLES[field]
+        for root, document, path in (
+            ("member", f"query($id: ID!) {{ member(id: $id) {{ id name {selection} }} }}", ["member", name]),
+            ("members", f"query($s: String) {{ members(search: $s) {{ edges {{ node {{ id name {selection} }} }} }} }}",
+             ["members", "edges", 0, "node", name]),
+        ):
+            body = await demo.gql.raw(document, {"id": ids.member, "s": CARD_HOLDER}, as_=caller)
+            node = body["data"]["member"] if root == "member" else body["data"]["members"]["edges"][0]["node"]
+            if allowed:
+                ok = not body.get("errors") and node[name] is not None
+            else:
+                errors = body.get("errors") or []
+                ok = ([(e.get("extensions") or {}).get("code") for e in errors] == ["FORBIDDEN"] and errors[0]["path"] == path
+                      and node[name] is None and node["name"] == CARD_HOLDER)
+            if not ok:
+                failures.append(f"{field} via {root} as {caller} (allowed={allowed}): {body}")
+    assert not failures, "\n".join(failures)
 
 
 # ---------------------------------------------------------------------------------------------

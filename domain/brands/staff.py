@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import datetime as dt
 import os
 
 from argon2 import PasswordHasher
@@ -16,13 +15,12 @@ from sqlalchemy import (
     Table,
     insert,
     select,
-    update,
 )
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from domain.actor import BRAND_WIDE_ROLES, Actor, Role
 from domain.brands.stores import get_store
-from domain.db import Id, UtcDateTime, created_at_column, metadata, utcnow
+from domain.db import Id, created_at_column, metadata
 from domain.errors import DomainError
 from domain.validation import check_text
 
@@ -37,8 +35,9 @@ staff = Table(
     Column("role", String(20), nullable=False),
     Column("password_hash", String(200), nullable=False),
     Column("active", Boolean, nullable=False, default=True),
-    Column("failed_logins", Integer, nullable=False, default=0),
-    Column("locked_until", UtcDateTime(), nullable=True),
+    # Tokens carry the version they were issued at; deactivating, reactivating or a new password
+    # bumps it, so no token issued before then works again (resolvers/context.py).
+    Column("token_version", Integer, nullable=False, default=0),
     created_at_column(),
 )
 
@@ -59,11 +58,6 @@ _DUMMY_HASH = _hasher.hash("meiye-no-such-user")
 
 MIN_PASSWORD_LENGTH = 8
 
-
-MAX_FAILED_LOGINS = 5
-
-
-LOCKOUT = dt.timedelta(minutes=15)
 
 
 def hash_password(password: str) -> str:
@@ -124,39 +118,37 @@ def actor_from_row(row) -> Actor:
     return Actor(staff_id=row.id, brand_id=row.brand_id, role=Role(row.role), store_id=row.store_id, name=row.name)
 
 
-async def authenticate(db: AsyncConnection, *, username: str, password: str) -> Actor:
-    """The actor for a correct username and password. Failed attempts are counted and lock the
-    account for a while; the caller commits even on failure so that the count sticks."""
-    row = (await db.execute(select(staff).where(staff.c.username == (username or "").strip()))).first()
+async def authenticate(db: AsyncConnection, *, username: str, password: str):
+    """The staff row for a correct username and password, else INVALID_CREDENTIALS. An unknown or
+    inactive username costs one hash too, and answers the same. Throttling is the caller's
+    (domain/brands/login_throttle.py): it is keyed by who tries from where, not by the account alone,
+    so that a stranger cannot lock the owner out."""
+    name = (username or "").strip()
+    # A name no account can have (control characters, lone surrogates) is not looked up: PostgreSQL
+    # would refuse the text, and it must answer like any unknown name.
+    storable = not any(ord(c) < 32 or 0xD800 <= ord(c) <= 0xDFFF for c in name)
+    row = (await db.execute(select(staff).where(staff.c.username == name))).first() if storable else None
     if row is None or not row.active:
         _verify(_DUMMY_HASH, password)
         raise DomainError("INVALID_CREDENTIALS")
-    now = utcnow()
-    if row.locked_until is not None and row.locked_until > now:
-        raise DomainError("ACCOUNT_LOCKED", minutes=int(LOCKOUT.total_seconds() // 60))
     if not _verify(row.password_hash, password):
-        failed = row.failed_logins + 1
-        values: dict = {"failed_logins": failed}
-        if failed >= MAX_FAILED_LOGINS:
-            values = {"failed_logins": 0, "locked_until": now + LOCKOUT}
-        await db.execute(update(staff).where(staff.c.id == row.id).values(**values))
         raise DomainError("INVALID_CREDENTIALS")
-    if row.failed_logins or row.locked_until:
-        await db.execute(update(staff).where(staff.c.id == row.id).values(failed_logins=0, locked_until=None))
-    return actor_from_row(row)
+    return row
 
 
 def _verify(password_hash: str, password: str) -> bool:
     try:
-        return _hasher.verify(password_hash, password or "")
+        # As bytes, so that a lone surrogate is one more wrong password rather than an encoding error.
+        return _hasher.verify(password_hash, (password or "").encode("utf-8", "surrogatepass"))
     except (VerificationError, InvalidHashError):
         return False
 
 
-async def load_actor(db: AsyncConnection, staff_id: int) -> Actor | None:
-    """The actor behind a token, re-read so that a deactivated account stops working at once."""
+async def load_actor(db: AsyncConnection, staff_id: int, token_version: int = 0) -> Actor | None:
+    """The actor behind a token, re-read so that a deactivated account stops working at once, and
+    a token from before a deactivation or a password change never works again."""
     row = (await db.execute(select(staff).where(staff.c.id == staff_id))).first()
-    if row is None or not row.active:
+    if row is None or not row.active or row.token_version != token_version:
         return None
     return actor_from_row(row)
 

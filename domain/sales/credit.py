@@ -21,12 +21,17 @@ from domain.ledger.postings import (
 from domain.members.members import get_member
 from domain.sales.checkout import receivable_account
 from domain.validation import check_amount
+from domain.actor import Role
 
 MAX_CREDIT_LIMIT = 10_000_000  # ¥100,000
 
 
 async def set_credit_limit(db: AsyncConnection, actor: Actor, *, member_id: int, limit: int) -> int:
-    await get_member(db, actor, member_id)
+    """Credit is the home store's risk: the owner sets it for anyone, a manager for the members
+    registered at their own store."""
+    member = await get_member(db, actor, member_id)
+    if actor.role != Role.OWNER and member.registered_store_id != actor.store_id:
+        raise DomainError("STORE_FORBIDDEN", "memberId")
     if isinstance(limit, bool) or not isinstance(limit, int) or limit < 0:
         raise DomainError("INVALID_VALUE", "limit", what="挂账额度")
     if limit > MAX_CREDIT_LIMIT:

@@ -1,7 +1,7 @@
 """platform refunds: refunds owed back through WeChat Pay and Alipay
 
 Revision ID: 0007
-Revises: 0009
+Revises: 0006
 Create Date: 2026-12-01 09:01:48.359504
 """
 
@@ -10,7 +10,7 @@ import sqlalchemy as sa
 
 
 revision = '0007'
-down_revision = '0009'
+down_revision = '0006'
 branch_labels = None
 depends_on = None
 
