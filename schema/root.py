@@ -20,9 +20,14 @@ from strawberry.schema.config import StrawberryConfig
 from strawberry.tools import merge_types
 
 from resolvers.errors import AuthError, QueryError
-from schema.finance_api import FinanceMutation
-from schema.member_api import MemberMutation, MemberQuery
-from schema.order_api import (
+from schema.brands import StaffMutation, StaffQuery
+from schema.introspection import IntrospectionGate
+from schema.login_rule import OneLoginPerRequest
+from schema.members import MemberMutation, MemberQuery
+from schema.nodes import NodeQuery
+from schema.payments import FinanceMutation, PlatformRefundQuery
+from schema.reports import ReportQuery
+from schema.sales import (
     Order,
     OrderLine,
     OrderMutation,
@@ -30,13 +35,7 @@ from schema.order_api import (
     Refund,
     RetailProduct,
 )
-from schema.platform_refund_api import PlatformRefundQuery
-from schema.report_api import ReportQuery
 from schema.scalars import SCALAR_MAP
-from schema.introspection import IntrospectionGate
-from schema.login_rule import OneLoginPerRequest
-from schema.node_api import NodeQuery
-from schema.staff_api import StaffMutation, StaffQuery
 from schema.types import (
     AuditEntry,
     Brand,
@@ -100,8 +99,8 @@ def build_staff_schema() -> strawberry.Schema:
 
 
 def build_customer_schema() -> strawberry.Schema:
-    from schema.mp_api import MpMutation, MpQuery
-    from schema.node_api import MpNodeQuery
+    from schema.customer import MpMutation, MpQuery
+    from schema.nodes import MpNodeQuery
 
     return strawberry.Schema(
         query=merge_types("Query", (MpQuery, MpNodeQuery)),

@@ -9,7 +9,7 @@ from strawberry.types import Info
 
 from resolvers import nodes as resolvers
 from resolvers.ids import to_global_id
-from schema.order_api import Order, OrderLine, Refund, RetailProduct, refund_of
+from schema.sales import Order, OrderLine, Refund, RetailProduct, refund_of
 from schema.types import (
     AuditEntry,
     Brand,
@@ -82,7 +82,7 @@ class NodeQuery:
 
 
 async def _customer_object(info: Info, found) -> Node | None:
-    from schema import mp_api
+    from schema import customer as mp_api
 
     if found is None:
         return None

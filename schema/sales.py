@@ -1,4 +1,4 @@
-"""Catalogue items, orders, checkout, refunds, credit, daily close and settlement."""
+"""The sales area: retail products and count-card products on sale, orders, checkout, refunds, on-account credit."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ from resolvers import sales as resolvers
 from resolvers.ids import to_global_id
 from resolvers.sales import LineInput, PaymentInput
 from schema.errors import UserError, user_errors
-from schema.platform_refund_api import (
+from schema.payments import (
     PlatformRefund,
     RefundStatus,
     of_refund,
