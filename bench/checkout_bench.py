@@ -82,7 +82,9 @@ EXPECTED = [
     ("insert_payment", "INSERT", "order_payments"),
     ("insert_line_tenders", "INSERT", "order_line_tenders"),
     ("price_line", "UPDATE", "order_lines"),
+    ("member_tier", "SELECT", "members"),
     ("earn_points", "UPDATE", "members"),
+    ("points_entry", "INSERT", "points_entries"),
     ("audit", "INSERT", "audit_log"),
     ("insert_transfer", "INSERT", "transfers"),
     ("apply_leg", "UPDATE", "accounts"),
@@ -482,9 +484,11 @@ class Reference:
                 net = discounted(list_amount, percent)
                 list_total += list_amount
                 await conn.execute(q("price_line"), list_amount, list_amount - net, 0, net, l["id"])
-            yuan = from_principal // 100
-            tier_args = [a for tier, pct in POINTS_MULTIPLIER_PCT.items() for a in (str(tier), yuan * pct // 100)]
-            points = await conn.fetchval(q("earn_points"), *tier_args, yuan, member_id)
+            tier = await conn.fetchval(q("member_tier"), member_id)
+            points = from_principal // 100 * POINTS_MULTIPLIER_PCT[tier] // 100
+            points_after = await conn.fetchval(q("earn_points"), points, member_id)
+            await conn.execute(q("points_entry"), brand_id, member_id, points, points_after, "EARNED", order_pk, store_id, staff_id,
+                               None, None, dt.datetime.now(dt.UTC))
             payments = [{"method": "STORED_VALUE", "amount": due, "principal": from_principal, "gift": from_gift, "card_id": card_pk}]
             await conn.fetchval(q("audit"), brand_id, staff_id, store_id, "order.checkout", "order", order_pk, None,
                                 json.dumps({"total": due, "payments": payments}, ensure_ascii=False), dt.datetime.now(dt.UTC))
