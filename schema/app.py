@@ -7,7 +7,8 @@ import logging
 
 from starlette.applications import Starlette
 from starlette.requests import Request
-from starlette.responses import JSONResponse, PlainTextResponse, Response
+import orjson
+from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 from strawberry.asgi import GraphQL
 
@@ -18,11 +19,10 @@ from resolvers.settings import Settings
 from resolvers.tokens import TokenSigner
 from integrations.callbacks import callback_routes
 from resolvers.customer_context import CustomerContext
+from schema.http_guard import GraphQLBodyGuard
 from schema.root import build_customer_schema, build_staff_schema
 
 log = logging.getLogger("meiye")
-
-MAX_BODY_BYTES = 256 * 1024
 
 
 class GraphQLEndpoint(GraphQL):
@@ -39,11 +39,10 @@ class GraphQLEndpoint(GraphQL):
             response=response,
         )
 
-    async def handle_request(self, request, response=None):  # type: ignore[override]
-        length = request.headers.get("content-length")
-        if length is not None and length.isdigit() and int(length) > MAX_BODY_BYTES:
-            return PlainTextResponse("request body too large", status_code=413)
-        return await super().handle_request(request)
+    def decode_json(self, data):  # type: ignore[override]
+        # The same parser as GraphQLBodyGuard, which has already accepted this body: the standard
+        # library's would read what orjson refused (a 5,000-digit integer raises ValueError there).
+        return orjson.loads(data)
 
 
 class CustomerGraphQLEndpoint(GraphQLEndpoint):
@@ -102,8 +101,8 @@ def create_app(settings: Settings, *, engine=None, platforms=None) -> Starlette:
     staff_graphql = GraphQLEndpoint(build_staff_schema(), services_ref)
     customer_graphql = CustomerGraphQLEndpoint(build_customer_schema(), services_ref)
     routes = [
-        Route("/graphql", staff_graphql, methods=["POST"]),
-        Route("/mp/graphql", customer_graphql, methods=["POST"]),
+        Route("/graphql", GraphQLBodyGuard(staff_graphql), methods=["POST"]),
+        Route("/mp/graphql", GraphQLBodyGuard(customer_graphql), methods=["POST"]),
         Route("/health", health),
         *callback_routes(services_ref),
     ]
