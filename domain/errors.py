@@ -97,6 +97,7 @@ REQUEST_MESSAGES: dict[str, tuple[str, str]] = {
     "BAD_REQUEST": ("请求无效：{why}", "Bad request: {why}"),
     "QUERY_TOO_COSTLY": ("查询过于复杂（估算代价{cost}，上限{max}），请减少分页大小或字段", "The query is too costly (estimated {cost}, at most {max}); ask for smaller pages or fewer fields"),
     "QUERY_TOO_DEEP": ("查询嵌套过深（最多{max}层）", "The query is nested too deeply (at most {max} levels)"),
+    "TOO_MANY_ALIASES": ("别名过多（{count}个，最多{max}个）", "Too many aliases ({count}, at most {max})"),
     "EMPTY_SELECTION": ("选择集不能为空", "A selection set must not be empty"),
 }
 

@@ -10,7 +10,6 @@ from graphql import GraphQLError, GraphQLSyntaxError
 from strawberry.extensions import (
     AddValidationRules,
     MaskErrors,
-    MaxAliasesLimiter,
     MaxTokensLimiter,
     ParserCache,
     ValidationCache,
@@ -95,7 +94,7 @@ def _shared_rules(*limiters) -> partial:
 def protective_extensions() -> list:
     return [
         partial(MaskErrors, should_mask_error=should_mask, error_message="Internal error / 服务器内部错误"),
-        _shared_rules(QueryLimitsRule, MaxAliasesLimiter(max_alias_count=30)),
+        _shared_rules(QueryLimitsRule),
         TextGuard,
         partial(MaxTokensLimiter, max_token_count=3000),
         partial(ParserCache, maxsize=512),
