@@ -11,6 +11,8 @@ import orjson
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 from strawberry.asgi import GraphQL
+from cross_web import HTTPException
+from strawberry.types.unset import UNSET
 
 from domain.db import create_engine
 from domain.pii import PiiCipher
@@ -38,6 +40,16 @@ class GraphQLEndpoint(GraphQL):
             request=request,
             response=response,
         )
+
+    async def run(self, request, context=UNSET, root_value=UNSET):  # type: ignore[override]
+        # Strawberry answers its own refusals (an unknown operationName, a missing query) in plain
+        # text; a GraphQL client reads errors[0].extensions.code, so they are JSON like every other.
+        try:
+            return await super().run(request, context, root_value)
+        except HTTPException as error:
+            code = "PAYLOAD_TOO_LARGE" if error.status_code == 413 else "BAD_REQUEST"
+            body = {"data": None, "errors": [{"message": error.reason, "extensions": {"code": code}}]}
+            return JSONResponse(body, status_code=error.status_code)
 
     def decode_json(self, data):  # type: ignore[override]
         # The same parser as GraphQLBodyGuard, which has already accepted this body: the standard

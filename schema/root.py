@@ -76,8 +76,8 @@ class MeiyeSchema(strawberry.Schema):
                 log.error("unexpected error in %s: %s", error.path, type(error.original_error).__name__, exc_info=error.original_error)
                 continue
             code = client_error_code(error)
-            if error.original_error is None and not (error.extensions or {}).get("code"):
-                # Parse and validation errors carry no code of their own; cached ones get it once.
+            if not (error.extensions or {}).get("code"):
+                # Parse, validation and variable errors carry no code of their own; cached ones get it once.
                 error.extensions = {**(error.extensions or {}), "code": code}
             where = f" at {'.'.join(map(str, error.path))}" if error.path else ""
             log.info("client error %s%s: %.200r", code, where, error.message)
