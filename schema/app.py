@@ -9,6 +9,7 @@ from starlette.applications import Starlette
 from starlette.requests import Request
 import orjson
 from starlette.responses import JSONResponse, Response
+from starlette.middleware import Middleware
 from starlette.routing import Route
 from strawberry.asgi import GraphQL
 from cross_web import HTTPException
@@ -21,7 +22,7 @@ from resolvers.settings import Settings
 from resolvers.tokens import TokenSigner
 from integrations.callbacks import callback_routes
 from resolvers.customer_context import CustomerContext
-from schema.http_guard import GraphQLBodyGuard
+from schema.http_guard import BodyCap, GraphQLBodyGuard
 from schema.root import build_customer_schema, build_staff_schema
 
 log = logging.getLogger("meiye")
@@ -120,4 +121,4 @@ def create_app(settings: Settings, *, engine=None, platforms=None) -> Starlette:
     ]
     if standins is not None:
         routes.extend(standins.routes())
-    return Starlette(routes=routes, lifespan=lifespan)
+    return Starlette(routes=routes, lifespan=lifespan, middleware=[Middleware(BodyCap)])

@@ -133,3 +133,45 @@ def _replay(body: bytes, receive):
         return await receive()
 
     return replay
+
+
+class _TooLarge(Exception):
+    pass
+
+
+class BodyCap:
+    """A looser cap on every other route (payment notifications, health): they read their body
+    with Starlette's `request.body()`, which would hold whatever a stranger sends in memory."""
+
+    def __init__(self, app, max_bytes: int = 1024 * 1024) -> None:
+        self.app = app
+        self.max_bytes = max_bytes
+
+    async def __call__(self, scope, receive, send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        declared = Headers(scope=scope).get("content-length")
+        if declared is not None and declared.strip().isdigit() and int(declared) > self.max_bytes:
+            await error_response(413, "PAYLOAD_TOO_LARGE", "zh", max=self.max_bytes)(scope, receive, send)
+            return
+        size, started = 0, False
+
+        async def capped_receive():
+            nonlocal size
+            message = await receive()
+            size += len(message.get("body", b""))
+            if size > self.max_bytes:
+                raise _TooLarge
+            return message
+
+        async def tracked_send(message):
+            nonlocal started
+            started = started or message["type"] == "http.response.start"
+            await send(message)
+
+        try:
+            await self.app(scope, capped_receive, tracked_send)
+        except _TooLarge:
+            if not started:
+                await error_response(413, "PAYLOAD_TOO_LARGE", "zh", max=self.max_bytes)(scope, receive, send)

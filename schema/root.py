@@ -91,9 +91,16 @@ def _shared_rules(*limiters) -> partial:
     return partial(AddValidationRules, rules)
 
 
+class CodedMaskErrors(MaskErrors):
+    def anonymise_error(self, error: GraphQLError) -> GraphQLError:
+        masked = super().anonymise_error(error)
+        masked.extensions = {"code": "INTERNAL_ERROR"}
+        return masked
+
+
 def protective_extensions() -> list:
     return [
-        partial(MaskErrors, should_mask_error=should_mask, error_message="Internal error / 服务器内部错误"),
+        partial(CodedMaskErrors, should_mask_error=should_mask, error_message="Internal error / 服务器内部错误"),
         _shared_rules(QueryLimitsRule),
         TextGuard,
         partial(MaxTokensLimiter, max_token_count=3000),

@@ -79,6 +79,14 @@ async def test_a_body_just_under_the_cap_is_served(app, path):
     assert (status, body) == (200, {"data": {"__typename": "Query"}})
 
 
+async def test_every_other_route_has_a_cap_too(app):
+    """Payment notifications read their whole body: a stranger's 100 × 64 KiB stops after 1 MiB."""
+    chunk = b"x" * (64 * 1024)
+    for headers in ({"content-type": "application/json"}, {"content-type": "application/json", "content-length": str(100 * len(chunk))}):
+        status, body, asked = await asgi_post(app, "/notify/wechatpay/wx-any", [chunk] * 100, headers)
+        assert (status, body["errors"][0]["extensions"]["code"]) == (413, "PAYLOAD_TOO_LARGE") and asked <= 17
+
+
 MALFORMED = {
     "null": b"null", "zero": b"0", "string": b'"str"', "overflowing float": b"1e999", "array": b"[]", "batch": b'[{"query": "{ __typename }"}]',
     "not utf-8": b'{"query":"\xff"}', "deep array": b"[" * 100_000, "not json": b"{query", "empty": b"",
@@ -247,6 +255,7 @@ async def test_client_errors_are_one_line_and_bugs_keep_their_traceback(demo, ca
     monkeypatch.setattr(member_resolvers, "search_members", broken)
     body = await demo.gql.raw("{ members { edges { cursor } } }", as_="reception")
     assert body["data"] is None and body["errors"][0]["message"] == "Internal error / 服务器内部错误"
+    assert body["errors"][0]["extensions"] == {"code": "INTERNAL_ERROR"}
     assert "secret" not in json.dumps(body) and "RuntimeError" not in json.dumps(body)
     bugs = [r for r in caplog.records if r.levelno >= logging.ERROR]
     assert len(bugs) == 1 and bugs[0].exc_info is not None and bugs[0].exc_info[0] is RuntimeError
