@@ -37,7 +37,7 @@ from integrations.runtime import build_registry
 from integrations.standins import StandIns, StandInServer, generate_demo_keys
 from schema.app import create_app
 from schema.root import build_customer_schema, build_staff_schema
-from tests.support import assert_ledger_ok
+from tests.support import assert_ledger_ok, open_order
 
 SEED = int(os.environ.get("MEIYE_FUZZ_SEED", "20261201"))
 OPERATIONS_PER_SCHEMA = int(os.environ.get("MEIYE_FUZZ_OPERATIONS", "300"))
@@ -229,9 +229,12 @@ async def send(http, path: str, failures: list, token: str | None, *, json_body=
 
 
 async def demo_ids(demo) -> list[str]:
+    """Real ids, so that random operations get past "not found" into the code behind it."""
     member = await demo.register("模糊测试", as_="owner")
+    card = (await demo.top_up(member["id"], 100_000))["card"]
+    order = await open_order(demo, [{"serviceId": demo.services["洗剪吹"]["id"]}], member_id=member["id"])
     return [*demo.stores.values(), *demo.products.values(), *(s["id"] for s in demo.services.values()), *demo.count_card_products.values(),
-            *demo.retail.values(), *demo.staff.values(), member["id"]]
+            *demo.retail.values(), *demo.staff.values(), member["id"], card["id"], order["id"], order["lines"][0]["id"]]
 
 
 async def customer_token(http) -> str:
