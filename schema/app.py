@@ -5,14 +5,14 @@ from __future__ import annotations
 import contextlib
 import logging
 
-from starlette.applications import Starlette
-from starlette.requests import Request
 import orjson
-from starlette.responses import JSONResponse, Response
+from starlette.applications import Starlette
 from starlette.middleware import Middleware
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 from strawberry.asgi import GraphQL
-from cross_web import HTTPException
+from strawberry.http.async_base_view import HTTPException  # the class the view raises (cross_web's, since 0.341)
 from strawberry.types.unset import UNSET
 
 from domain.db import create_engine

@@ -83,12 +83,11 @@ class MeiyeSchema(strawberry.Schema):
             log.info("client error %s%s: %.200r", code, where, error.message)
 
 
-def _shared_rules(*limiters) -> partial:
-    """The limiters' validation rules, made once. Each limiter builds a new rule class when it is
-    constructed; constructed per request, every request's rules would differ, ValidationCache (keyed
-    by document and rules) would never hit, and every request would be validated in full again."""
-    rules = [rule for limiter in limiters for rule in (limiter.validation_rules if hasattr(limiter, "validation_rules") else [limiter])]
-    return partial(AddValidationRules, rules)
+def _shared_rules(*rules) -> partial:
+    """Rule classes made once, at module level. Strawberry's limiters build a new rule class when
+    they are constructed; constructed per request, every request's rules would differ, ValidationCache
+    (keyed by document and rules) would never hit, and every request would be validated in full again."""
+    return partial(AddValidationRules, list(rules))
 
 
 class CodedMaskErrors(MaskErrors):
