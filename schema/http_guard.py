@@ -68,7 +68,11 @@ def check_graphql_request(body: bytes) -> dict:
 
 def error_response(status: int, code: str, lang: str, **params: object) -> JSONResponse:
     message = request_message(code, lang, **params)
-    return JSONResponse({"data": None, "errors": [{"message": message, "extensions": {"code": code}}]}, status_code=status)
+    response = JSONResponse({"data": None, "errors": [{"message": message, "extensions": {"code": code}}]}, status_code=status)
+    if status == 413:
+        # The rest of the body is never read; the connection cannot carry another request.
+        response.headers["connection"] = "close"
+    return response
 
 
 class GraphQLBodyGuard:
@@ -92,11 +96,7 @@ class GraphQLBodyGuard:
                 raise BadBody(415, "UNSUPPORTED_MEDIA_TYPE")
             check_graphql_request(body)
         except BadBody as bad:
-            response = error_response(bad.status, bad.code, lang, **bad.params)
-            if bad.status == 413:
-                # The rest of the body is never read; the connection cannot carry another request.
-                response.headers["connection"] = "close"
-            await response(scope, receive, send)
+            await error_response(bad.status, bad.code, lang, **bad.params)(scope, receive, send)
             return
         await self.app(scope, _replay(body, receive), send)
 
@@ -140,10 +140,10 @@ class _TooLarge(Exception):
 
 
 class BodyCap:
-    """A looser cap on every other route (payment notifications, health): they read their body
+    """The same cap on every route (payment notifications are a few KB): they read their body
     with Starlette's `request.body()`, which would hold whatever a stranger sends in memory."""
 
-    def __init__(self, app, max_bytes: int = 1024 * 1024) -> None:
+    def __init__(self, app, max_bytes: int = MAX_BODY_BYTES) -> None:
         self.app = app
         self.max_bytes = max_bytes
 
