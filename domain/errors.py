@@ -90,4 +90,26 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "PLATFORM_UNAVAILABLE": ("支付平台暂时不可用，请稍后重试", "The payment platform is unavailable; try again later"),
     "NO_CARD_PRODUCT": ("暂无可充值的储值卡", "No stored-value card is available to top up"),
     "BILL_TOO_LARGE": ("对账单解压后超过{max}", "The bill is larger than {max} once decompressed"),
+    "INVALID_TEXT": ("{what}含有不允许的控制字符", "{what} contains a control character that is not allowed"),
 }
+
+# Codes of refusals that happen before any field runs (the HTTP body, the document's cost): they
+# appear only as a top-level error's extensions.code, never in a payload, so they are not ErrorCode values.
+REQUEST_MESSAGES: dict[str, tuple[str, str]] = {
+    "PAYLOAD_TOO_LARGE": ("请求体不能超过{max}字节", "The request body must be at most {max} bytes"),
+    "UNSUPPORTED_MEDIA_TYPE": ("请求体须为 application/json", "The request body must be application/json"),
+    "BAD_REQUEST": ("请求无效：{why}", "Bad request: {why}"),
+    "QUERY_TOO_COSTLY": ("查询过于复杂（估算代价{cost}，上限{max}），请减少分页大小或字段", "The query is too costly (estimated {cost}, at most {max}); ask for smaller pages or fewer fields"),
+    "QUERY_TOO_DEEP": ("查询嵌套过深（最多{max}层）", "The query is nested too deeply (at most {max} levels)"),
+    "TOO_MANY_ALIASES": ("别名过多（{count}个，最多{max}个）", "Too many aliases ({count}, at most {max})"),
+    "EMPTY_SELECTION": ("选择集不能为空", "A selection set must not be empty"),
+}
+
+
+def request_message(code: str, lang: str | None = None, **params: object) -> str:
+    """One language when known (the HTTP layer reads Accept-Language); both when not (validation
+    results are cached per document, so they cannot depend on who asked)."""
+    zh, en = REQUEST_MESSAGES[code]
+    if lang is None:
+        return f"{zh.format(**params)} / {en.format(**params)}"
+    return (en if lang == "en" else zh).format(**params)

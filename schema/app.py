@@ -5,11 +5,15 @@ from __future__ import annotations
 import contextlib
 import logging
 
+import orjson
 from starlette.applications import Starlette
+from starlette.middleware import Middleware
 from starlette.requests import Request
-from starlette.responses import JSONResponse, PlainTextResponse, Response
+from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 from strawberry.asgi import GraphQL
+from strawberry.http.async_base_view import HTTPException  # the class the view raises (cross_web's, since 0.341)
+from strawberry.types.unset import UNSET
 
 from domain.db import create_engine
 from domain.members.pii import PiiCipher
@@ -18,11 +22,10 @@ from resolvers.context import Context, Services
 from resolvers.customer_context import CustomerContext
 from resolvers.settings import Settings
 from resolvers.tokens import TokenSigner
+from schema.http_guard import BodyCap, GraphQLBodyGuard
 from schema.root import build_customer_schema, build_staff_schema
 
 log = logging.getLogger("meiye")
-
-MAX_BODY_BYTES = 256 * 1024
 
 
 class GraphQLEndpoint(GraphQL):
@@ -40,11 +43,20 @@ class GraphQLEndpoint(GraphQL):
             response=response,
         )
 
-    async def handle_request(self, request, response=None):  # type: ignore[override]
-        length = request.headers.get("content-length")
-        if length is not None and length.isdigit() and int(length) > MAX_BODY_BYTES:
-            return PlainTextResponse("request body too large", status_code=413)
-        return await super().handle_request(request)
+    async def run(self, request, context=UNSET, root_value=UNSET):  # type: ignore[override]
+        # Strawberry answers its own refusals (an unknown operationName, a missing query) in plain
+        # text; a GraphQL client reads errors[0].extensions.code, so they are JSON like every other.
+        try:
+            return await super().run(request, context, root_value)
+        except HTTPException as error:
+            code = "PAYLOAD_TOO_LARGE" if error.status_code == 413 else "BAD_REQUEST"
+            body = {"data": None, "errors": [{"message": error.reason, "extensions": {"code": code}}]}
+            return JSONResponse(body, status_code=error.status_code)
+
+    def decode_json(self, data):  # type: ignore[override]
+        # The same parser as GraphQLBodyGuard, which has already accepted this body: the standard
+        # library's would read what orjson refused (a 5,000-digit integer raises ValueError there).
+        return orjson.loads(data)
 
 
 class CustomerGraphQLEndpoint(GraphQLEndpoint):
@@ -106,11 +118,11 @@ def create_app(settings: Settings, *, engine=None, platforms=None) -> Starlette:
     staff_graphql = GraphQLEndpoint(build_staff_schema(), services_ref, graphql_ide=ide)
     customer_graphql = CustomerGraphQLEndpoint(build_customer_schema(), services_ref, graphql_ide=ide)
     routes = [
-        Route("/graphql", staff_graphql, methods=methods),
-        Route("/mp/graphql", customer_graphql, methods=methods),
+        Route("/graphql", GraphQLBodyGuard(staff_graphql), methods=methods),
+        Route("/mp/graphql", GraphQLBodyGuard(customer_graphql), methods=methods),
         Route("/health", health),
         *callback_routes(services_ref),
     ]
     if standins is not None:
         routes.extend(standins.routes())
-    return Starlette(routes=routes, lifespan=lifespan)
+    return Starlette(routes=routes, lifespan=lifespan, middleware=[Middleware(BodyCap)])

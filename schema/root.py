@@ -6,14 +6,12 @@ import logging
 from functools import partial
 
 import strawberry
-from graphql import GraphQLError
+from graphql import GraphQLError, GraphQLSyntaxError
 from strawberry.extensions import (
     AddValidationRules,
     MaskErrors,
-    MaxAliasesLimiter,
     MaxTokensLimiter,
     ParserCache,
-    QueryDepthLimiter,
     ValidationCache,
 )
 from strawberry.schema.config import StrawberryConfig
@@ -36,6 +34,8 @@ from schema.sales import (
     RetailProduct,
 )
 from schema.scalars import SCALAR_MAP
+from schema.limits import QueryLimitsRule
+from schema.text_guard import TextGuard
 from schema.types import (
     AuditEntry,
     Brand,
@@ -60,27 +60,58 @@ EXPOSED_ERRORS = (AuthError, QueryError)
 
 def should_mask(error: GraphQLError) -> bool:
     """Parse and validation errors (no original error) and our own auth/query errors are shown;
-    anything else is a bug: logged with its stack here, shown to the client as a bare message."""
+    anything else is a bug, shown to the client as a bare message (and logged with its stack)."""
     original = error.original_error
     if original is None or isinstance(original, EXPOSED_ERRORS):
         return False
     if isinstance(original, GraphQLError) or isinstance(original, ValueError) and "Fen" in str(original):
         return False
-    log.error("unexpected error in %s", error.path, exc_info=original)
     return True
 
 
-def _shared_rules(*limiters) -> partial:
-    """The limiters' validation rules, made once. Each limiter builds a new rule class when it is
-    constructed; constructed per request, every request's rules would differ, ValidationCache (keyed
-    by document and rules) would never hit, and every request would be validated in full again."""
-    return partial(AddValidationRules, [rule for limiter in limiters for rule in limiter.validation_rules])
+def client_error_code(error: GraphQLError) -> str:
+    code = (error.extensions or {}).get("code")
+    if code:
+        return code
+    return "GRAPHQL_PARSE_FAILED" if isinstance(error, GraphQLSyntaxError) else "GRAPHQL_VALIDATION_FAILED"
+
+
+class MeiyeSchema(strawberry.Schema):
+    def process_errors(self, errors, execution_context=None) -> None:
+        """Strawberry logs every error at ERROR with a traceback, so a client's typo looked like
+        a bug. A client's mistake is one INFO line (and gets a code it can branch on); only an
+        unexpected exception, which MaskErrors hides from the client, is logged with its stack."""
+        for error in errors:
+            if should_mask(error):
+                log.error("unexpected error in %s: %s", error.path, type(error.original_error).__name__, exc_info=error.original_error)
+                continue
+            code = client_error_code(error)
+            if not (error.extensions or {}).get("code"):
+                # Parse, validation and variable errors carry no code of their own; cached ones get it once.
+                error.extensions = {**(error.extensions or {}), "code": code}
+            where = f" at {'.'.join(map(str, error.path))}" if error.path else ""
+            log.info("client error %s%s: %.200r", code, where, error.message)
+
+
+def _shared_rules(*rules) -> partial:
+    """Rule classes made once, at module level. Strawberry's limiters build a new rule class when
+    they are constructed; constructed per request, every request's rules would differ, ValidationCache
+    (keyed by document and rules) would never hit, and every request would be validated in full again."""
+    return partial(AddValidationRules, list(rules))
+
+
+class CodedMaskErrors(MaskErrors):
+    def anonymise_error(self, error: GraphQLError) -> GraphQLError:
+        masked = super().anonymise_error(error)
+        masked.extensions = {"code": "INTERNAL_ERROR"}
+        return masked
 
 
 def protective_extensions() -> list:
     return [
-        partial(MaskErrors, should_mask_error=should_mask, error_message="Internal error / 服务器内部错误"),
-        _shared_rules(QueryDepthLimiter(max_depth=10), MaxAliasesLimiter(max_alias_count=30)),
+        partial(CodedMaskErrors, should_mask_error=should_mask, error_message="Internal error / 服务器内部错误"),
+        _shared_rules(QueryLimitsRule),
+        TextGuard,
         partial(MaxTokensLimiter, max_token_count=3000),
         partial(AddValidationRules, [OneLoginPerRequest]),
         partial(ParserCache, maxsize=512),
@@ -89,7 +120,7 @@ def protective_extensions() -> list:
 
 
 def build_staff_schema() -> strawberry.Schema:
-    return strawberry.Schema(
+    return MeiyeSchema(
         query=StaffQueryRoot,
         mutation=StaffMutationRoot,
         types=[AuditEntry, Brand, CountCard, CountCardProduct, Order, OrderLine, Refund, RetailProduct, Member, MemberTransaction, Service, Staff, Store, StoredValueCard, StoredValueCardProduct],
@@ -102,7 +133,7 @@ def build_customer_schema() -> strawberry.Schema:
     from schema.customer import MpMutation, MpQuery
     from schema.nodes import MpNodeQuery
 
-    return strawberry.Schema(
+    return MeiyeSchema(
         query=merge_types("Query", (MpQuery, MpNodeQuery)),
         mutation=merge_types("Mutation", (MpMutation,)),
         extensions=[*protective_extensions(), partial(IntrospectionGate, staff=False)],

@@ -150,6 +150,8 @@ class AlipayStandIn(StandIn, AlipayRefunds):
                       "refresh_token": "authusrB" + secrets.token_hex(16), "auth_start": _now(), **who}
 
     async def _demo_pay(self, request: Request) -> Response:
+        if request.path_params["no"] not in self.trades:
+            return JSONResponse({"code": "40004", "sub_code": "ACQ.TRADE_NOT_EXIST", "sub_msg": "交易不存在"}, status_code=404)
         status, text = await self.deliver_payment(request.path_params["no"])
         return JSONResponse({"notify_status": status, "notify_answer": text})
 

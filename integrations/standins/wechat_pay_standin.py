@@ -153,6 +153,8 @@ class WeChatPayStandIn(StandIn, WeChatPayRefunds):
         return self._answer(204, None)
 
     async def _demo_pay(self, request: Request) -> Response:
+        if request.path_params["no"] not in self.orders:
+            return self._failure(404, "ORDER_NOT_EXIST", "订单不存在")
         status, _ = await self.deliver_payment(request.path_params["no"])
         return JSONResponse({"notify_status": status})
 
