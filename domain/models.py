@@ -1,6 +1,7 @@
 """Imports every module that declares tables, so that `metadata` is complete for Alembic."""
 
 from domain import audit, idempotency, outbox  # noqa: F401
+from domain.bookings import records, resources, reviews, settings, shifts, waitlist  # noqa: F401
 from domain.brands import catalogue, staff, stores  # noqa: F401
 from domain.cards import count_card_products, count_cards, stored_value  # noqa: F401
 from domain.db import metadata  # noqa: F401
