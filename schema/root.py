@@ -20,6 +20,7 @@ from strawberry.schema.config import StrawberryConfig
 from strawberry.tools import merge_types
 
 from resolvers.errors import AuthError, QueryError
+from schema.bookings import BookingMutation, BookingQuery
 from schema.finance_api import FinanceMutation
 from schema.member_api import MemberMutation, MemberQuery
 from schema.order_api import (
@@ -49,8 +50,8 @@ from schema.types import (
 
 log = logging.getLogger("meiye.graphql")
 
-StaffQueryRoot = merge_types("Query", (StaffQuery, MemberQuery, OrderQuery, ReportQuery))
-StaffMutationRoot = merge_types("Mutation", (StaffMutation, MemberMutation, OrderMutation, FinanceMutation))
+StaffQueryRoot = merge_types("Query", (StaffQuery, MemberQuery, OrderQuery, ReportQuery, BookingQuery))
+StaffMutationRoot = merge_types("Mutation", (StaffMutation, MemberMutation, OrderMutation, FinanceMutation, BookingMutation))
 
 EXPOSED_ERRORS = (AuthError, QueryError)
 
@@ -95,11 +96,12 @@ def build_staff_schema() -> strawberry.Schema:
 
 
 def build_customer_schema() -> strawberry.Schema:
+    from schema.bookings import MpBookingMutation, MpBookingQuery
     from schema.mp_api import MpMutation, MpQuery
 
     return strawberry.Schema(
-        query=merge_types("Query", (MpQuery,)),
-        mutation=merge_types("Mutation", (MpMutation,)),
+        query=merge_types("Query", (MpQuery, MpBookingQuery)),
+        mutation=merge_types("Mutation", (MpMutation, MpBookingMutation)),
         extensions=protective_extensions(),
         config=StrawberryConfig(scalar_map=SCALAR_MAP),
     )

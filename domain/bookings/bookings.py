@@ -342,9 +342,10 @@ async def availability(
         await get_technician(db, actor, technician_id, store_id)
         able = [t for t in able if t == technician_id]
     local_date = day.isoformat()
-    anchor = plan.anchor(day)
-    # Shifts end by local midnight, so every block that matters lies inside the local day.
-    day_start, day_end = anchor.astimezone(dt.UTC), (anchor + dt.timedelta(days=1)).astimezone(dt.UTC)
+    # Shifts end by local midnight, so every block that matters lies inside the local day; the grid
+    # steps in absolute time from local midnight (UTC arithmetic, right on a DST day too).
+    anchor = plan.anchor(day).astimezone(dt.UTC)
+    day_start, day_end = anchor, plan.anchor(day + dt.timedelta(days=1)).astimezone(dt.UTC)
     shifts = await shifts_of(db, able, local_date)
     working = [t for t in able if shifts[t]]
     blocks = await blocks_of(db, bookings.c.technician_id, working, day_start, day_end)
