@@ -102,7 +102,8 @@ class Slot:
 
     @strawberry.field
     async def technicians(self, info: Info) -> list[Technician]:
-        return [await _technician(info, t) for t in self.technician_ids]
+        rows = await info.context.loaders.staff.load_many(list(self.technician_ids))
+        return [Technician.of(r, r.brand_id) for r in rows if r is not None]
 
 
 def _slots(found) -> list[Slot]:

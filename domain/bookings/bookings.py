@@ -18,7 +18,7 @@ from domain import audit
 from domain.actor import Actor, Role
 from domain.bookings import events, waitlist
 from domain.bookings.availability import Busy, Slot, TechnicianDay, first_free_resource, free_slots, on_grid
-from domain.bookings.records import BookingStatus, CancelKind, Source, blocks_of, booking_history, bookings, day_counts, technician_busy
+from domain.bookings.records import BookingStatus, CancelKind, Source, blocks_of, booking_history, bookings, day_counts, overlapping, technician_busy
 from domain.bookings.resources import get_service, rules_for, store_resources, technicians_for
 from domain.bookings.settings import BookingSettings, get_settings
 from domain.bookings.shifts import get_technician, shifts_of
@@ -348,8 +348,13 @@ async def availability(
     day_start, day_end = anchor, plan.anchor(day + dt.timedelta(days=1)).astimezone(dt.UTC)
     shifts = await shifts_of(db, able, local_date)
     working = [t for t in able if shifts[t]]
-    blocks = await blocks_of(db, bookings.c.technician_id, working, day_start, day_end)
-    counts = await day_counts(db, working, local_date)
+    blocks = {t: [] for t in working}
+    counts = {t: 0 for t in working}
+    # One read for both: the blocks that meet the day, and how many of the day's own each holds.
+    for tid, s, e, d in await db.execute(select(bookings.c.technician_id, bookings.c.start_at, bookings.c.block_end_at, bookings.c.local_date)
+                                         .where(bookings.c.technician_id.in_(working), overlapping(day_start, day_end))):
+        blocks[tid].append((s, e))
+        counts[tid] += d == local_date
     rooms = None
     if plan.resource_kind is not None:
         ids = await store_resources(db, store_id, plan.resource_kind)
