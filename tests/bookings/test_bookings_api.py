@@ -172,3 +172,24 @@ async def test_bad_booking_input_is_a_coded_error_and_changes_nothing(demo, engi
     assert [e["code"] for e in elsewhere["errors"]] == ["TECHNICIAN_NOT_AT_STORE"]
     async with read_transaction(engine) as db:
         assert list(await db.execute(select(bookings.c.id))) == []
+
+
+async def test_the_store_day_is_the_asia_shanghai_day_not_the_utc_one(demo, engine):
+    day = local_day(3)
+    amei = demo.staff["technician"]
+    assert (await set_shifts(demo, amei, day, ("00:00", "01:30"), ("22:30", "24:00")))["errors"] == []
+    found = await slots(demo, "日式美甲", day)  # 60 minutes
+    assert [s["start"] for s in found] == [at(day, 0), at(day, 0, 15), at(day, 0, 30), at(day, 22, 30), at(day, 22, 45), at(day, 23)]
+    member = (await demo.register(as_="owner"))["id"]
+    early = await book(demo, member, "日式美甲", at(day, 0, 15), amei)  # 16:15 UTC the day before
+    late = await book(demo, member, "日式美甲", at(day, 23), amei)  # 15:00 UTC the same day
+    assert early["errors"] == [] and late["errors"] == []
+    listed = "query($s: ID!, $d: Date!) { bookings(storeId: $s, date: $d) { id start } }"
+    on_day = (await demo.gql(listed, {"s": demo.jingan, "d": day.isoformat()}, as_="reception"))["bookings"]
+    assert [b["start"] for b in on_day] == [at(day, 0, 15), at(day, 23)]
+    before = (await demo.gql(listed, {"s": demo.jingan, "d": (day - dt.timedelta(days=1)).isoformat()}, as_="reception"))["bookings"]
+    assert before == []
+    async with read_transaction(engine) as db:
+        rows = [(r.local_date, r.start_at.isoformat()) for r in await db.execute(select(bookings).order_by(bookings.c.start_at))]
+    previous = (day - dt.timedelta(days=1)).isoformat()
+    assert rows == [(day.isoformat(), f"{previous}T16:15:00+00:00"), (day.isoformat(), f"{day.isoformat()}T15:00:00+00:00")]
