@@ -130,6 +130,21 @@ async def _attempt(db: AsyncConnection, statement) -> object | None:
         raise
 
 
+async def _insert_for(db: AsyncConnection, actor: Actor, plan: Plan, technician_id: int, refusals: set, values: dict):
+    """The booking row for this technician, or None (the reason added to `refusals`). A conflict may
+    have been on the resource alone: fitting again after it sees the winner and may take another room."""
+    for _ in range(3):
+        why, room = await _fit(db, plan, technician_id, values["start_at"], values["block_end_at"], None)
+        if why is not None:
+            refusals.add(why)
+            return None
+        row = await _attempt(db, insert(bookings).values(resource_id=room, **values).returning(bookings))
+        if row is not None:
+            return row
+        refusals.add("SLOT_TAKEN")
+    return None
+
+
 async def no_shows(db: AsyncConnection, member_id: int) -> int:
     return await db.scalar(select(func.count()).select_from(bookings).where(bookings.c.member_id == member_id, bookings.c.status == BookingStatus.NO_SHOW.value))
 
@@ -151,17 +166,12 @@ async def create_booking(
         status = BookingStatus.PENDING
     refusals = set()
     for candidate in await _candidates(db, actor, plan, technician_id, local_date):
-        why, room = await _fit(db, plan, candidate, start, end + plan.buffer, None)
-        if why is not None:
-            refusals.add(why)
-            continue
-        row = await _attempt(db, insert(bookings).values(
-            brand_id=actor.brand_id, store_id=store_id, member_id=member_id, service_id=service_id, technician_id=candidate, resource_id=room,
+        row = await _insert_for(db, actor, plan, candidate, refusals, dict(
+            brand_id=actor.brand_id, store_id=store_id, member_id=member_id, service_id=service_id, technician_id=candidate,
             status=status.value, holds_slot=True, start_at=start, end_at=end, block_end_at=end + plan.buffer, local_date=local_date,
             source=(Source.CUSTOMER if by_customer else Source.DESK).value, note=note, created_by=actor.staff_id, version=0, created_at=now,
-        ).returning(bookings))
+        ))
         if row is None:
-            refusals.add("SLOT_TAKEN")
             continue
         await _history(db, row, "CREATED", actor, now)
         if status == BookingStatus.CONFIRMED:

@@ -95,3 +95,28 @@ async def test_the_database_itself_refuses_an_overlapping_insert(demo, engine, o
     async with write_transaction(engine) as db:
         await db.execute(insert(bookings).values(**row(start + dt.timedelta(minutes=60), 30)))
         await db.execute(insert(bookings).values(**row(start, 60, holds=False)))
+
+
+async def test_two_technicians_at_once_share_out_two_rooms(demo, engine):
+    """Both pick the first room; the one that loses it on the constraint fits again and takes the second."""
+    day = local_day(4)
+    techs = [demo.staff["technician"], await hire_technician(demo, "tech2", "小王"), await hire_technician(demo, "tech3", "小赵")]
+    for t in techs:
+        await set_shifts(demo, t, day, ("10:00", "14:00"))
+    for name in ("房1", "房2"):
+        made = await demo.gql("mutation($i: CreateResourceInput!) { createResource(input: $i) { errors { code } } }",
+                              {"i": {"storeId": demo.jingan, "name": name, "kind": "ROOM"}}, as_="owner")
+        assert made["createResource"]["errors"] == []
+    await demo.gql("mutation($i: UpdateServiceInput!) { updateService(input: $i) { errors { code } } }",
+                   {"i": {"serviceId": demo.services["精油全身SPA"]["id"], "resourceKind": "ROOM"}}, as_="owner")
+    members = [pk((await demo.register(name=f"房{i}", as_="owner"))["id"]) for i in range(3)]
+    actor = await actor_of(engine, "reception")
+    start = dt.datetime(day.year, day.month, day.day, 10, tzinfo=SH)
+    results = await _race(engine, actor, [
+        dict(store_id=pk(demo.jingan), member_id=m, service_id=pk(demo.services["精油全身SPA"]["id"]), technician_id=pk(t), start=start, note=None)
+        for m, t in zip(members, techs)
+    ])
+    assert sorted(r for r in results if isinstance(r, str)) == ["SLOT_TAKEN"]
+    async with read_transaction(engine) as db:
+        rooms = sorted(r for r in (await db.execute(select(bookings.c.resource_id).where(bookings.c.holds_slot == True))).scalars())  # noqa: E712
+    assert len(rooms) == 2 and len(set(rooms)) == 2
