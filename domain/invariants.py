@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from domain.bookings import records as bookings
 from domain.cards import count_cards
 from domain.cards import reads as card_reads
 from domain.ledger import verify as ledger_verify
@@ -12,4 +13,5 @@ from domain.members import points
 
 
 async def verify_all(db: AsyncConnection) -> list[Check]:
-    return [*await ledger_verify.verify(db), *await card_reads.verify(db), *await count_cards.verify(db), *await points.verify(db)]
+    return [*await ledger_verify.verify(db), *await card_reads.verify(db), *await count_cards.verify(db), *await points.verify(db),
+            *await bookings.verify(db)]

@@ -10,10 +10,13 @@ from __future__ import annotations
 import datetime as dt
 import enum
 
-from sqlalchemy import Boolean, Column, ForeignKey, Index, Integer, String, Table, and_, func, select
+from sqlalchemy import Boolean, Column, ForeignKey, Index, Integer, String, Table, and_, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlalchemy.orm import aliased
 
 from domain.db import Id, UtcDateTime, created_at_column, metadata
+from domain.ledger.verify import Check
+from domain.sales.orders import orders
 
 
 class BookingStatus(enum.StrEnum):
@@ -112,3 +115,25 @@ async def day_counts(db: AsyncConnection, technician_ids: list[int], local_date:
     ):
         found[tid] = n
     return found
+
+
+async def verify(db: AsyncConnection):
+    """No two slot-holding bookings overlap on a technician or a resource (what PostgreSQL's
+    constraints guarantee, checked on both databases); each checked-in booking's order points back."""
+    a, b = aliased(bookings), aliased(bookings)
+    clash = list(await db.execute(
+        select(a.c.id, b.c.id).select_from(a).join(b, and_(a.c.id < b.c.id, a.c.holds_slot == True, b.c.holds_slot == True,  # noqa: E712
+                                                          a.c.start_at < b.c.block_end_at, b.c.start_at < a.c.block_end_at))
+        .where(or_(a.c.technician_id == b.c.technician_id, and_(a.c.resource_id.is_not(None), a.c.resource_id == b.c.resource_id)))
+    ))
+    links = list(await db.execute(
+        select(bookings.c.id, bookings.c.order_id, orders.c.booking_id).select_from(bookings.outerjoin(orders, orders.c.id == bookings.c.order_id))
+        .where(bookings.c.order_id.is_not(None))
+    ))
+    shapes = list(await db.execute(select(bookings.c.id).where(or_(bookings.c.end_at <= bookings.c.start_at, bookings.c.block_end_at < bookings.c.end_at))))
+    count = await db.scalar(select(func.count()).select_from(bookings))
+    return [
+        Check("no two slot-holding bookings overlap on a technician or a resource", count, [f"bookings {x} and {y} overlap" for x, y in clash]),
+        Check("every checked-in booking's order belongs to it", len(links), [f"booking {i}: order {o} points to {back}" for i, o, back in links if back != i]),
+        Check("every booking ends after it starts, its buffer after its end", count, [f"booking {i}" for (i,) in shapes]),
+    ]

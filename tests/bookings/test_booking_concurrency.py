@@ -14,6 +14,7 @@ from domain.bookings import bookings as booking_service
 from domain.bookings.records import bookings
 from domain.db import read_transaction, write_transaction
 from domain.errors import DomainError
+from domain.invariants import verify_all
 from tests.bookings.support import SH, actor_of, hire_technician, local_day, pk, set_shifts
 
 
@@ -71,23 +72,28 @@ async def test_any_technician_bookings_at_once_spread_over_the_free_ones(demo, e
 
 
 async def test_the_database_itself_refuses_an_overlapping_insert(demo, engine, on_postgres):
-    if not on_postgres:
-        pytest.skip("SQLite has no exclusion constraints: the booking code checks the overlap in its serialised transaction")
+    """On SQLite, which has no exclusion constraints, the same overlap slips past a raw insert, and
+    `meiye ledger verify` reports it."""
     day = local_day(4)
     amei = pk(demo.staff["technician"])
     member = pk((await demo.register(as_="owner"))["id"])
-    async with read_transaction(engine) as db:
-        brand_id = await db.scalar(select(bookings.c.brand_id).limit(1)) or None
     start = dt.datetime(day.year, day.month, day.day, 10, tzinfo=SH)
     actor = await actor_of(engine, "owner")
 
     def row(s: dt.datetime, minutes: int, holds: bool = True) -> dict:
-        return dict(brand_id=brand_id or actor.brand_id, store_id=pk(demo.jingan), member_id=member, service_id=pk(demo.services["洗剪吹"]["id"]),
+        return dict(brand_id=actor.brand_id, store_id=pk(demo.jingan), member_id=member, service_id=pk(demo.services["洗剪吹"]["id"]),
                     technician_id=amei, status="CONFIRMED", holds_slot=holds, start_at=s, end_at=s + dt.timedelta(minutes=minutes),
                     block_end_at=s + dt.timedelta(minutes=minutes), local_date=day.isoformat(), source="DESK", version=0, created_at=s)
 
     async with write_transaction(engine) as db:
         await db.execute(insert(bookings).values(**row(start, 60)))
+    if not on_postgres:
+        async with write_transaction(engine) as db:
+            await db.execute(insert(bookings).values(**row(start + dt.timedelta(minutes=59), 30)))
+        async with read_transaction(engine) as db:
+            broken = {c.name: c.broken for c in await verify_all(db) if c.broken}
+        assert list(broken) == ["no two slot-holding bookings overlap on a technician or a resource"] and len(broken[list(broken)[0]]) == 1
+        return
     with pytest.raises(IntegrityError):
         async with write_transaction(engine) as db:
             await db.execute(insert(bookings).values(**row(start + dt.timedelta(minutes=59), 30)))
