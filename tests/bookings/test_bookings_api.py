@@ -193,3 +193,25 @@ async def test_the_store_day_is_the_asia_shanghai_day_not_the_utc_one(demo, engi
         rows = [(r.local_date, r.start_at.isoformat()) for r in await db.execute(select(bookings).order_by(bookings.c.start_at))]
     previous = (day - dt.timedelta(days=1)).isoformat()
     assert rows == [(day.isoformat(), f"{previous}T16:15:00+00:00"), (day.isoformat(), f"{day.isoformat()}T15:00:00+00:00")]
+
+
+async def test_store_bound_staff_book_only_their_store_and_technicians_see_only_their_own(demo, engine):
+    day = local_day(2)
+    xuhui_tech = await hire_technician(demo, "xuhui1", "徐汇技师", store=demo.xuhui)
+    member = (await demo.register(as_="owner"))["id"]
+    refused = await set_shifts(demo, xuhui_tech, day, ("10:00", "14:00"), store=demo.xuhui, as_="manager")
+    assert [(e["code"], e["field"]) for e in refused["errors"]] == [("STORE_FORBIDDEN", "storeId")]
+    assert (await set_shifts(demo, xuhui_tech, day, ("10:00", "14:00"), store=demo.xuhui))["errors"] == []
+    elsewhere = await book(demo, member, "洗剪吹", at(day, 10), xuhui_tech, store=demo.xuhui, as_="reception")
+    assert [(e["code"], e["field"]) for e in elsewhere["errors"]] == [("STORE_FORBIDDEN", "storeId")]
+    theirs = await book(demo, member, "洗剪吹", at(day, 10), xuhui_tech, store=demo.xuhui, as_="owner")
+    assert theirs["errors"] == []
+    moved = (await demo.gql(RESCHEDULE, {"i": {"bookingId": theirs["booking"]["id"], "start": at(day, 11)}}, as_="reception"))["rescheduleBooking"]
+    assert [(e["code"], e["field"]) for e in moved["errors"]] == [("STORE_FORBIDDEN", "bookingId")]
+    listed = await demo.gql.raw("query($s: ID!, $d: Date!) { bookings(storeId: $s, date: $d) { id } }", {"s": demo.xuhui, "d": day.isoformat()}, as_="technician")
+    assert [e["extensions"]["code"] for e in listed["errors"]] == ["STORE_FORBIDDEN"]
+    # Another store's technician is not 静安店's to book.
+    wrong = await book(demo, member, "洗剪吹", at(day, 10), xuhui_tech, as_="reception")
+    assert [(e["code"], e["field"]) for e in wrong["errors"]] == [("TECHNICIAN_NOT_AT_STORE", "technicianId")]
+    async with read_transaction(engine) as db:
+        assert len(list(await db.execute(select(bookings.c.id)))) == 1
