@@ -91,6 +91,25 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "NO_CARD_PRODUCT": ("暂无可充值的储值卡", "No stored-value card is available to top up"),
     "BILL_TOO_LARGE": ("对账单解压后超过{max}", "The bill is larger than {max} once decompressed"),
     "INVALID_TEXT": ("{what}含有不允许的控制字符", "{what} contains a control character that is not allowed"),
+    # bookings, shifts and reviews
+    "SLOT_TAKEN": ("该时段已被预约，请选择其他时间", "This time is already booked; choose another"),
+    "OUTSIDE_SHIFT": ("技师该时段不在班", "The technician is not working at that time"),
+    "NO_RESOURCE": ("本店没有该项目所需的房间或设备", "This store has no room or equipment this service needs"),
+    "TECHNICIAN_NOT_QUALIFIED": ("该技师不能做此项目", "This technician does not perform this service"),
+    "TECHNICIAN_NOT_AT_STORE": ("该技师不在此门店", "This technician does not work at this store"),
+    "BOOKING_TOO_SOON": ("需至少提前{minutes}分钟预约", "Book at least {minutes} minutes ahead"),
+    "BOOKING_IN_PAST": ("不能预约已过去的时间", "That time has passed"),
+    "BOOKING_TOO_FAR": ("最多提前{days}天预约", "Book at most {days} days ahead"),
+    "BOOKING_STATUS": ("预约当前状态（{status}）不能进行此操作", "The booking cannot do this in its current state ({status})"),
+    "CANCEL_TOO_LATE": ("距开始不足{hours}小时，请联系门店取消", "Less than {hours} hours before the start: ask the store to cancel"),
+    "NO_SHOW_TOO_EARLY": ("预约尚未开始，不能标记爽约", "The booking has not started yet"),
+    "CHECK_IN_TOO_EARLY": ("预约当天才能到店签到", "Check-in opens on the day of the booking"),
+    "SHIFTS_OVERLAP": ("同一天的班次不能重叠", "Shifts of one day must not overlap"),
+    "SHIFT_HAS_BOOKINGS": ("有{count}个预约在此排班之外，请先改约或取消", "{count} bookings would fall outside the shifts; move or cancel them first"),
+    "NOT_REVIEWABLE": ("该项目不能评价", "This line cannot be reviewed"),
+    "REVIEW_WINDOW_CLOSED": ("已超过{days}天评价期限", "Reviews close {days} days after payment"),
+    "ALREADY_REVIEWED": ("该项目已评价过", "This line has already been reviewed"),
+    "COUNT_CARD_REQUIRES_BOOKING": ("该次卡需提前预约，只能用于预约到店的订单", "This count card requires a booking: use it on an order from a booking check-in"),
 }
 
 # Codes of refusals that happen before any field runs (the HTTP body, the document's cost): they

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from domain.bookings import records as bookings
 from domain.cards import count_cards
 from domain.cards import reads as card_reads
 from domain.ledger.verify import Check
@@ -15,5 +16,5 @@ from domain.payments import refunds as platform_refunds
 async def verify_all(db: AsyncConnection) -> list[Check]:
     return [
         *await ledger_verify.verify(db), *await card_reads.verify(db), *await count_cards.verify(db),
-        *await points.verify(db), *await platform_refunds.verify(db),
+        *await points.verify(db), *await platform_refunds.verify(db), *await bookings.verify(db),
     ]

@@ -2,6 +2,8 @@
 # ruff: noqa: F401
 
 from domain import audit, idempotency, outbox
+from domain.bookings import records as booking_records
+from domain.bookings import resources, reviews, settings, shifts, waitlist
 from domain.brands import catalogue, login_throttle, staff, stores
 from domain.cards import count_card_products, count_cards, stored_value
 from domain.db import metadata

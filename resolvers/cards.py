@@ -104,12 +104,12 @@ async def card(ctx: Context, *, card_id: str):
 
 async def create_count_card_product(
     ctx: Context, *, name: str, service_ids: list[str], sessions: int | None, price: int, valid_days: int,
-    daily_limit: int | None, weekly_limit: int | None, store_ids: list[str],
+    daily_limit: int | None, weekly_limit: int | None, store_ids: list[str], requires_booking: bool = False,
 ) -> Outcome:
     async def work(db, actor):
         product_id = await card_catalogue.create_count_card_product(
             db, actor, name=name, service_ids=[decode_id(s, "Service", f"serviceIds.{i}") for i, s in enumerate(service_ids)],
-            sessions=sessions, price=price, valid_days=valid_days, daily_limit=daily_limit, weekly_limit=weekly_limit,
+            sessions=sessions, price=price, valid_days=valid_days, daily_limit=daily_limit, weekly_limit=weekly_limit, requires_booking=requires_booking,
             store_ids=[decode_id(s, "Store", f"storeIds.{i}") for i, s in enumerate(store_ids)],
         )
         return (await card_catalogue.count_card_products_by_ids(db, [product_id]))[product_id]

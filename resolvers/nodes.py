@@ -15,6 +15,10 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from domain.audit import audit_log
+from domain.bookings import bookings as booking_service
+from domain.bookings import reviews as review_service
+from domain.bookings.resources import resources
+from domain.bookings.waitlist import waitlist_entries
 from domain.cards.stored_value import card_entries
 from domain.brands.catalogue import retail_products
 from domain.cards.count_cards import count_cards
@@ -70,6 +74,28 @@ async def _audit_entry(ctx, db, actor: Actor, pk: int):
     return row
 
 
+async def _booking(ctx, db, actor: Actor, pk: int):
+    try:  # the same checks as the booking's own reads: brand, store, a technician's own
+        return await booking_service.get_booking(db, actor, pk)
+    except DomainError:
+        return None
+
+
+async def _review(ctx, db, actor: Actor, pk: int):
+    try:
+        return await review_service.get_review(db, actor, pk)
+    except DomainError:
+        return None
+
+
+def _store_scoped(table):
+    async def load(ctx, db, actor: Actor, pk: int):
+        row = _brand_row(await _row(db, table, pk), actor.brand_id)
+        return row if row is not None and actor.can_act_for_store(row.store_id) else None
+
+    return load
+
+
 def _may(operation: str, field: str | None = None) -> Callable[[Actor], bool]:
     return lambda actor: allowed(actor, operation) and (field is None or field_allowed(actor, field))
 
@@ -113,6 +139,11 @@ STAFF_TYPES: dict[str, tuple[Callable[[Actor], bool], Callable[..., Awaitable[ob
     "OrderLine": (_may("order"), _order_line),
     "Refund": (_may("order"), _refund),
     "AuditEntry": (_may("auditLog"), _audit_entry),
+    "Booking": (_may("bookings"), _booking),
+    "Review": (_may("reviews"), _review),
+    # every role lists a store's rooms (`resources`); the waitlist is the desk's, of its own store
+    "Resource": (_may("resources"), _table(resources)),
+    "WaitlistEntry": (_may("waitlist"), _store_scoped(waitlist_entries)),
 }
 
 

@@ -71,6 +71,29 @@ OPERATION_ROLES: dict[str, frozenset[Role]] = {
     "platformRefunds": frozenset({OWNER, FINANCE}),
     # oversight
     "auditLog": frozenset({OWNER, MANAGER, FINANCE}),
+    # bookings: managers set shifts and resources, the desk books, technicians see their own day
+    "resources": EVERY_ROLE,
+    "createResource": frozenset({OWNER, MANAGER}),
+    "updateService": frozenset({OWNER}),
+    "setShifts": frozenset({OWNER, MANAGER}),
+    "shifts": frozenset({OWNER, MANAGER, RECEPTION, TECHNICIAN}),
+    "availability": frozenset({OWNER, MANAGER, RECEPTION, TECHNICIAN}),
+    "bookings": frozenset({OWNER, MANAGER, RECEPTION, TECHNICIAN}),
+    "createBooking": frozenset({OWNER, MANAGER, RECEPTION}),
+    "rescheduleBooking": frozenset({OWNER, MANAGER, RECEPTION}),
+    "cancelBooking": frozenset({OWNER, MANAGER, RECEPTION}),
+    "confirmBooking": frozenset({OWNER, MANAGER, RECEPTION}),
+    "markNoShow": frozenset({OWNER, MANAGER, RECEPTION}),
+    "checkInBooking": frozenset({OWNER, MANAGER, RECEPTION}),
+    "completeBooking": frozenset({OWNER, MANAGER, RECEPTION}),
+    "waitlist": frozenset({OWNER, MANAGER, RECEPTION}),
+    "bookingSettings": EVERY_ROLE,
+    "updateBookingSettings": frozenset({OWNER}),
+    # reviews: technicians read their own; managers reply and hide
+    "reviews": frozenset({OWNER, MANAGER, RECEPTION, TECHNICIAN}),
+    "replyToReview": frozenset({OWNER, MANAGER}),
+    "hideReview": frozenset({OWNER, MANAGER}),
+    "technicianLeaderboard": frozenset({OWNER, MANAGER, FINANCE, MARKETER}),
 }
 
 

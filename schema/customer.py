@@ -15,6 +15,7 @@ from domain.members.pii import mask_phone
 from resolvers import customer as resolvers
 from resolvers.ids import to_global_id
 from resolvers.members import entries_page_args
+from schema.bookings import MyBooking, MyOrder, my_bookings, my_orders
 from schema.errors import UserError, user_errors
 from schema.scalars import Fen
 from schema.types import CountCardProduct, Node, PageInfo, Store, _store, encode_cursor
@@ -131,6 +132,14 @@ class Me(Node):
             ],
             page_info=PageInfo(has_next_page=len(rows) > size, end_cursor=encode_cursor(page[-1].id) if page else None),
         )
+
+    @strawberry.field(description="Own bookings, the latest start first")
+    async def bookings(self, info: Info) -> list[MyBooking]:
+        return await my_bookings(info, self.pk)
+
+    @strawberry.field(description="Own paid orders, newest first; each line says whether it can be reviewed")
+    async def orders(self, info: Info) -> list[MyOrder]:
+        return await my_orders(info, self.pk)
 
     @staticmethod
     def of(row, info: Info) -> "Me":

@@ -9,6 +9,7 @@ from strawberry.types import Info
 
 from resolvers import nodes as resolvers
 from resolvers.ids import to_global_id
+from schema.bookings import Booking, Resource, Review, WaitlistEntry
 from schema.sales import Order, OrderLine, Refund, RetailProduct, refund_of
 from schema.types import (
     AuditEntry,
@@ -57,6 +58,9 @@ STAFF_OBJECTS = {
     "Order": lambda info, row: Order.of(row),
     "OrderLine": lambda info, row: OrderLine.of(row),
     "AuditEntry": lambda info, row: _audit_entry(row),
+    "Resource": lambda info, row: Resource.of(row),
+    "Review": lambda info, row: Review.of(row),
+    "WaitlistEntry": lambda info, row: WaitlistEntry.of(row),
 }
 
 
@@ -66,6 +70,8 @@ async def _staff_object(info: Info, found) -> Node | None:
     type_name, row = found
     if type_name == "Refund":
         return await _refund(info, row)
+    if type_name == "Booking":
+        return await Booking.of(info, row)
     return STAFF_OBJECTS[type_name](info, row)
 
 

@@ -18,6 +18,7 @@ from strawberry.schema.config import StrawberryConfig
 from strawberry.tools import merge_types
 
 from resolvers.errors import AuthError, QueryError
+from schema.bookings import BookingMutation, BookingQuery
 from schema.brands import StaffMutation, StaffQuery
 from schema.introspection import IntrospectionGate
 from schema.login_rule import OneLoginPerRequest
@@ -52,8 +53,8 @@ from schema.types import (
 
 log = logging.getLogger("meiye.graphql")
 
-StaffQueryRoot = merge_types("Query", (StaffQuery, MemberQuery, OrderQuery, ReportQuery, PlatformRefundQuery, NodeQuery))
-StaffMutationRoot = merge_types("Mutation", (StaffMutation, MemberMutation, OrderMutation, FinanceMutation))
+StaffQueryRoot = merge_types("Query", (StaffQuery, MemberQuery, OrderQuery, ReportQuery, PlatformRefundQuery, NodeQuery, BookingQuery))
+StaffMutationRoot = merge_types("Mutation", (StaffMutation, MemberMutation, OrderMutation, FinanceMutation, BookingMutation))
 
 EXPOSED_ERRORS = (AuthError, QueryError)
 
@@ -130,12 +131,13 @@ def build_staff_schema() -> strawberry.Schema:
 
 
 def build_customer_schema() -> strawberry.Schema:
+    from schema.bookings import MpBookingMutation, MpBookingQuery
     from schema.customer import MpMutation, MpQuery
     from schema.nodes import MpNodeQuery
 
     return MeiyeSchema(
-        query=merge_types("Query", (MpQuery, MpNodeQuery)),
-        mutation=merge_types("Mutation", (MpMutation,)),
+        query=merge_types("Query", (MpQuery, MpNodeQuery, MpBookingQuery)),
+        mutation=merge_types("Mutation", (MpMutation, MpBookingMutation)),
         extensions=[*protective_extensions(), partial(IntrospectionGate, staff=False)],
         config=StrawberryConfig(scalar_map=SCALAR_MAP),
     )

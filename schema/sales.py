@@ -272,6 +272,7 @@ class CreateCountCardProductInput:
     daily_limit: int | None = None
     weekly_limit: int | None = None
     store_ids: list[strawberry.ID] | None = strawberry.field(default=None, description="Stores that accept it; omit for all")
+    requires_booking: bool = strawberry.field(default=False, description="需提前预约: sessions pay only orders from a booking's check-in")
 
 
 @strawberry.type
@@ -354,6 +355,7 @@ class OrderMutation:
         outcome = await card_resolvers.create_count_card_product(
             info.context, name=input.name, service_ids=input.service_ids, sessions=input.sessions, price=input.price,
             valid_days=input.valid_days, daily_limit=input.daily_limit, weekly_limit=input.weekly_limit, store_ids=input.store_ids or [],
+            requires_booking=input.requires_booking,
         )
         return CreateCountCardProductPayload(product=CountCardProduct.of(outcome.value) if outcome.ok else None, errors=user_errors(outcome.errors, info.context.lang))
 

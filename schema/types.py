@@ -9,12 +9,14 @@ import strawberry
 from strawberry.types import Info
 
 from domain.actor import Role
+from domain.bookings.resources import ResourceKind
 from domain.brands.stores import SplitRule
 from domain.cards.stored_value import CardStatus, Tender
 from domain.members.members import Tier
 from domain.members.pii import mask_phone
 from domain.pagination import encode_cursor
-from resolvers.ids import to_global_id
+from resolvers.bookings import area_loaders
+from resolvers.ids import parse_global_id, to_global_id
 from resolvers.members import entries_page_args
 from schema.scalars import Fen
 
@@ -87,12 +89,28 @@ class Staff(Node):
                      active=row.active)
 
 
+ResourceKindEnum = strawberry.enum(ResourceKind, name="ResourceKind", description="What a service may need: a room (手术室 too), a bed, equipment")
+
+
 @strawberry.type
 class Service(Node):
     name: str
     category: str
     price: Fen
     duration_minutes: int
+
+    @strawberry.field(description="Prep/cleanup after the service, in minutes: the technician (and resource) stay blocked")
+    async def buffer_minutes(self, info: Info) -> int:
+        return (await area_loaders(info.context).rules.load(parse_global_id(self.id)[1]))[0]
+
+    @strawberry.field(description="The kind of resource a booking of this service occupies, if any")
+    async def resource_kind(self, info: Info) -> ResourceKindEnum | None:
+        kind = (await area_loaders(info.context).rules.load(parse_global_id(self.id)[1]))[1]
+        return ResourceKind(kind) if kind else None
+
+    @strawberry.field(description="The technicians who perform it; empty: every technician of the store")
+    async def technician_ids(self, info: Info) -> list[strawberry.ID]:
+        return [to_global_id("Staff", t) for t in await area_loaders(info.context).skilled.load(parse_global_id(self.id)[1])]
 
     @staticmethod
     def of(row) -> "Service":
@@ -213,6 +231,7 @@ class CountCardProduct(Node):
     valid_days: int
     daily_limit: int | None
     weekly_limit: int | None
+    requires_booking: bool = strawberry.field(description="需提前预约: its sessions pay only orders from a booking's check-in")
     pk: strawberry.Private[int]
 
     @strawberry.field
@@ -229,7 +248,7 @@ class CountCardProduct(Node):
     def of(row) -> "CountCardProduct":
         return CountCardProduct(
             id=to_global_id("CountCardProduct", row.id), name=row.name, sessions=row.sessions, price=row.price, valid_days=row.valid_days,
-            daily_limit=row.daily_limit, weekly_limit=row.weekly_limit, pk=row.id,
+            daily_limit=row.daily_limit, weekly_limit=row.weekly_limit, requires_booking=row.requires_booking, pk=row.id,
         )
 
 

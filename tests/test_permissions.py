@@ -31,6 +31,7 @@ from domain.models import metadata
 from resolvers.permissions import FIELD_ROLES, OPERATION_ROLES, PUBLIC
 from resolvers.tokens import STAFF_AUDIENCE
 from schema.root import build_staff_schema
+from tests.bookings.permission_ops import booking_operations
 from tests.support import ROLES, TOP_UP, Demo, assert_ledger_ok, checkout, open_order
 
 ROLE_OF = {
@@ -376,6 +377,7 @@ OPERATIONS: dict[str, Op] = {
         lambda ids, extra: {"i": {"channel": "WECHAT", "date": today(), "bill": _empty_wechat_bill()}},
     ),
 }
+OPERATIONS.update(booking_operations(Op, mutation))
 
 
 def expected_outcome(operation: str, caller: str) -> str:

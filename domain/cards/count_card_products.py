@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from sqlalchemy import (
+    Boolean,
     CheckConstraint,
     Column,
     ForeignKey,
@@ -35,6 +36,8 @@ count_card_products = Table(
     Column("valid_days", Integer, nullable=False),
     Column("daily_limit", Integer, nullable=True),
     Column("weekly_limit", Integer, nullable=True),
+    # 需提前预约: its sessions pay only an order opened by a booking's check-in.
+    Column("requires_booking", Boolean, nullable=False, default=False),
     created_at_column(),
     UniqueConstraint("brand_id", "name"),
     CheckConstraint("price > 0 AND valid_days > 0 AND (sessions IS NULL OR sessions > 0)", name="positive"),
@@ -74,6 +77,7 @@ async def create_count_card_product(
     daily_limit: int | None,
     weekly_limit: int | None,
     store_ids: list[int],
+    requires_booking: bool = False,
 ) -> int:
     """项目次卡 (one service), 通用次卡 (several), or a time card when `sessions` is None."""
     name = check_text(name, "name", "次卡名称", 40)
@@ -101,7 +105,7 @@ async def create_count_card_product(
         await db.execute(
             insert(count_card_products)
             .values(brand_id=actor.brand_id, name=name, sessions=sessions, price=price, valid_days=valid_days,
-                    daily_limit=daily_limit, weekly_limit=weekly_limit)
+                    daily_limit=daily_limit, weekly_limit=weekly_limit, requires_booking=bool(requires_booking))
             .returning(count_card_products.c.id)
         )
     ).scalar_one()

@@ -210,6 +210,17 @@ async def use(
     return CountCardUse(use_id, card_id, taken.issued_store_id, value, legs)
 
 
+async def refuse_unbooked(db: AsyncConnection, card_id: int | None, field: str) -> None:
+    """A card of a product that requires a booking (需提前预约) pays no order without one."""
+    from domain.cards.count_card_products import count_card_products
+
+    required = await db.scalar(
+        select(count_card_products.c.requires_booking).join(count_cards, count_cards.c.product_id == count_card_products.c.id).where(count_cards.c.id == card_id)
+    )
+    if required:
+        raise DomainError("COUNT_CARD_REQUIRES_BOOKING", field)
+
+
 async def return_use(db: AsyncConnection, *, use_id: int) -> tuple[int, tuple[Leg, ...], int]:
     """Give a session back (refunds): returns (card id, liability legs to credit back, value)."""
     row = (await db.execute(select(count_card_uses).where(count_card_uses.c.id == use_id))).one()

@@ -196,6 +196,8 @@ async def _use_count_cards(db: AsyncConnection, actor: Actor, sale: _Sale, payme
             continue
         field_name = f"payments.{i}.countCardId"
         line = await _line_for_count_card(db, actor.brand_id, sale.lines, pay.count_card_id, field_name)
+        if order.booking_id is None:
+            await count_cards.refuse_unbooked(db, pay.count_card_id, field_name)
         used = await count_cards.use(
             db, actor, card_id=pay.count_card_id, member_id=order.member_id, service_id=line.row.item_id, store_id=order.store_id,
             technician_id=line.row.technician_id, order_id=order.id, order_line_id=line.row.id, now=sale.now,

@@ -68,6 +68,8 @@ orders = Table(
     Column("paid_at", UtcDateTime(), nullable=True),
     Column("transfer_id", Id, ForeignKey("transfers.id"), nullable=True),
     Column("version", Integer, nullable=False, default=0),
+    # The booking whose check-in opened this order (one order per booking; bookings sit above sales).
+    Column("booking_id", Id, nullable=True, unique=True),
     created_at_column(),
     Index("ix_orders_store_id_status", "store_id", "status"),
 )
