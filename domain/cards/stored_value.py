@@ -37,7 +37,8 @@ from domain.ledger.postings import (
     post_transfer,
     store_account,
 )
-from domain.members.members import Tier, get_member, members
+from domain.members import tiers
+from domain.members.members import get_member, members
 from domain.validation import check_amount, check_text
 
 MAX_RULES = 20
@@ -340,18 +341,8 @@ async def top_up(
 
 
 async def raise_tier(db: AsyncConnection, member_id: int, brand_id: int, amount: int) -> None:
-    """Tiers follow cumulative top-up principal and never fall back."""
-    brand = (await db.execute(select(brands.c.silver_threshold, brands.c.gold_threshold).where(brands.c.id == brand_id))).one()
-    total = (
-        await db.execute(
-            update(members).where(members.c.id == member_id).values(total_top_up=members.c.total_top_up + amount)
-            .returning(members.c.total_top_up, members.c.tier)
-        )
-    ).one()
-    rank = [Tier.NORMAL, Tier.SILVER, Tier.GOLD]
-    earned = Tier.GOLD if total.total_top_up >= brand.gold_threshold else Tier.SILVER if total.total_top_up >= brand.silver_threshold else Tier.NORMAL
-    if rank.index(earned) > rank.index(Tier(total.tier)):
-        await db.execute(update(members).where(members.c.id == member_id).values(tier=earned.value))
+    """A top-up counts towards the member's tier under the brand's rules (domain.members.tiers)."""
+    await tiers.record_top_up(db, member_id, brand_id, amount)
 
 
 async def set_frozen(db: AsyncConnection, actor: Actor, *, card_id: int, frozen: bool, reason: str | None = None) -> None:

@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from sqlalchemy import Column, ForeignKey, String, Table, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from domain import audit
+from domain import audit, outbox
 from domain.actor import Actor
 from domain.brands.stores import SplitRule, brands, stores
 from domain.cards import count_cards
@@ -31,8 +31,7 @@ from domain.ledger.postings import (
     post_transfer,
     store_account,
 )
-from domain.members import points
-from domain.members.members import Tier, members
+from domain.members import points, tiers
 from domain.members.points import PointsKind
 from domain.sales.allocation import Tender, allocate_tenders, discounted, round_half_up  # noqa: F401 - re-exported
 from domain.sales.orders import OrderStatus, order_lines, orders, take_order
@@ -53,9 +52,6 @@ class Method(enum.StrEnum):
 
 
 DESK_TENDERS = (Method.CASH, Method.BANK_CARD, Method.WECHAT, Method.ALIPAY)
-
-
-POINTS_MULTIPLIER_PCT = {Tier.NORMAL: 100, Tier.SILVER: 120, Tier.GOLD: 150}
 
 
 order_payments = Table(
@@ -149,6 +145,11 @@ async def checkout(db: AsyncConnection, actor: Actor, *, order_id: int, payments
     # A deposit earns nothing now: its principal earns when it is spent.
     earned = await _earn_points(db, actor, sale.order, sale.real_money - sum(d.principal for d in sale.deposits))
     total = sum(l.covered_value + l.money_net for l in sale.lines)
+    if sale.order.member_id is not None:
+        await tiers.record_spend(db, sale.order.member_id, actor.brand_id, _spend(sale))
+    # Other areas (referral rewards) act on a paid order in `meiye worker`, once per order.
+    await outbox.emit(db, brand_id=actor.brand_id, kind="order.paid", dedupe_key=f"order:{order_id}:paid", member_id=sale.order.member_id,
+                      store_id=sale.order.store_id, payload={"order_id": order_id, "member_id": sale.order.member_id, "store_id": sale.order.store_id, "total": total})
     await audit.record(db, actor, "order.checkout", "order", order_id, after={"total": total, "payments": sale.payments}, store_id=sale.order.store_id)
     transfer_id = await _post(db, actor, sale, legs, reference)
     list_total = sum(l.row.unit_price * l.row.quantity for l in sale.lines)
@@ -441,12 +442,18 @@ async def receivable_account(db: AsyncConnection, brand_id: int, member_id: int)
     return account_id
 
 
+def _spend(sale: _Sale) -> int:
+    """What the member spent on this order (domain.members.tiers): every tender but count-card
+    sessions, less what went onto cards as deposits."""
+    return sum(p["amount"] for p in sale.payments if p["method"] != Method.COUNT_CARD.value) - sum(d.principal for d in sale.deposits)
+
+
 async def _earn_points(db: AsyncConnection, actor: Actor, order, real_money: int) -> int:
-    """积分: per whole yuan actually paid (not gift, not count-card sessions, not credit), times the tier."""
+    """积分: per whole yuan actually paid (not gift, not count-card sessions, not credit), times the
+    tier's multiplier of the brand's rules."""
     if order.member_id is None or real_money <= 0:
         return 0
-    tier = await db.scalar(select(members.c.tier).where(members.c.id == order.member_id))
-    earned = real_money // 100 * POINTS_MULTIPLIER_PCT.get(Tier(tier), 100) // 100
+    earned = real_money // 100 * await tiers.points_multiplier_pct(db, actor.brand_id, order.member_id) // 100
     if earned:
         await points.change(db, brand_id=actor.brand_id, member_id=order.member_id, delta=earned, kind=PointsKind.EARNED,
                             order_id=order.id, store_id=order.store_id, staff_id=actor.staff_id)

@@ -23,7 +23,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from domain import audit
+from domain import audit, outbox
 from domain.actor import Actor
 from domain.brands.stores import brands
 from domain.cards import count_cards
@@ -42,7 +42,7 @@ from domain.ledger.postings import (
     store_account,
     transfers,
 )
-from domain.members import points
+from domain.members import points, tiers
 from domain.members.members import members
 from domain.members.points import PointsKind
 from domain.sales.checkout import (
@@ -156,6 +156,13 @@ async def refund_order(
     ).scalar_one()
     if refund.refund_lines_out:
         await db.execute(insert(refund_payments), [{"refund_id": refund_id, **r} for r in refund.refund_lines_out])
+    if order.member_id is not None:
+        await tiers.record_spend(db, order.member_id, actor.brand_id, -(refund.money - sum(d.principal for d in refund.deposits.values())))
+    # A full refund takes back what the order earned elsewhere (referral rewards), in `meiye worker`.
+    fully = await db.scalar(select(orders.c.status).where(orders.c.id == order_id)) == OrderStatus.REFUNDED.value
+    await outbox.emit(db, brand_id=actor.brand_id, kind="order.refunded", dedupe_key=f"order:{order_id}:refund:{refund_id}", member_id=order.member_id,
+                      store_id=order.store_id, payload={"order_id": order_id, "refund_id": refund_id, "member_id": order.member_id,
+                                                        "store_id": order.store_id, "amount": refund.money, "fully_refunded": fully})
     await audit.record(db, actor, "order.refund", "order", order_id, after={"amount": refund.money, "sessions": refund.sessions_returned,
                                                                          "reason": reason, "points": -points_back}, store_id=order.store_id)
     return refund_id
