@@ -3,6 +3,7 @@
 from domain import audit, idempotency, outbox  # noqa: F401
 from domain.brands import catalogue, staff, stores  # noqa: F401
 from domain.cards import count_card_products, count_cards, stored_value  # noqa: F401
+from domain.coupons import issuing, redemption, rules, templates  # noqa: F401
 from domain.db import metadata  # noqa: F401
 from domain.ledger import postings  # noqa: F401
 from domain.members import customers, members, points  # noqa: F401

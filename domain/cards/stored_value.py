@@ -79,6 +79,8 @@ top_up_rules = Table(
     Column("product_id", Id, ForeignKey("stored_value_card_products.id"), nullable=False),
     Column("threshold", Id, nullable=False),
     Column("bonus", Id, nullable=False),
+    # 首充礼: a coupon of this template for the member's first top-up that reaches this rule.
+    Column("coupon_template_id", Id, ForeignKey("coupon_templates.id"), nullable=True),
     UniqueConstraint("product_id", "threshold"),
     CheckConstraint("threshold > 0 AND bonus >= 0", name="amounts"),
 )
