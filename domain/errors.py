@@ -86,4 +86,10 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "CHANNEL_NOT_CONFIGURED": ("暂不支持该支付方式", "This payment method is not available"),
     "PLATFORM_UNAVAILABLE": ("支付平台暂时不可用，请稍后重试", "The payment platform is unavailable; try again later"),
     "NO_CARD_PRODUCT": ("暂无可充值的储值卡", "No stored-value card is available to top up"),
+    # points, referrals (marketing)
+    "INSUFFICIENT_POINTS": ("积分不足", "Not enough points"),
+    "REFERRAL_CODE_NOT_FOUND": ("推荐码不存在", "Referral code not found"),
+    "REFERRAL_SELF": ("不能使用自己的推荐码", "A member cannot use their own referral code"),
+    "REFERRAL_ALREADY_LINKED": ("该会员已有推荐人", "This member already has a referrer"),
+    "REFERRAL_NOT_NEW_MEMBER": ("该手机号已是会员，不能再被邀请", "This phone is already a member and cannot be referred"),
 }

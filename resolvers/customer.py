@@ -12,6 +12,7 @@ from domain import idempotency
 from domain.cards.count_card_products import list_count_card_products
 from domain.db import read_transaction, write_transaction
 from domain.errors import DomainError
+from domain.marketing import referrals
 from domain.members import customers, members
 from domain.members.customers import Channel
 from domain.payments import intents as payments
@@ -55,7 +56,7 @@ async def login(ctx: CustomerContext, channel: Channel, code: str) -> Outcome[Lo
     return Outcome(value=LoggedIn(ctx.services.signer.customer_token(customer.identity_id, customer.brand_id), member))
 
 
-async def bind_phone(ctx: CustomerContext, *, phone_code: str, name: str | None, consent: bool) -> Outcome:
+async def bind_phone(ctx: CustomerContext, *, phone_code: str, name: str | None, consent: bool, referral_code: str | None = None) -> Outcome:
     customer = await ctx.customer()
     try:
         if not (phone_code or "").strip() or len(phone_code) > 4096:
@@ -67,7 +68,8 @@ async def bind_phone(ctx: CustomerContext, *, phone_code: str, name: str | None,
             log.warning("%s phone verification failed: %s", customer.channel, error)
             raise DomainError("PHONE_VERIFICATION_FAILED", "phoneCode") from None
         async with write_transaction(ctx.engine) as db:
-            member_id = await customers.bind_phone(db, ctx.cipher, customer, verified_phone=phone, name=name, consent=consent)
+            member_id = await referrals.bind_phone_referred(db, ctx.cipher, customer, verified_phone=phone, name=name, consent=consent,
+                                                            referral_code=referral_code)
             return Outcome(value=await members.get_member(db, customers.system_actor(customer.brand_id), member_id))
     except DomainError as error:
         return Outcome(errors=[error])

@@ -64,6 +64,18 @@ OPERATION_ROLES: dict[str, frozenset[Role]] = {
     "reconcileBill": frozenset({OWNER, FINANCE}),
     # oversight
     "auditLog": frozenset({OWNER, MANAGER, FINANCE}),
+    # loyalty: the brand's tier rules; points corrected by the owner or the member's home-store manager
+    "tierRules": EVERY_ROLE,
+    "setTierRules": frozenset({OWNER}),
+    "adjustPoints": frozenset({OWNER, MANAGER}),
+    # marketing: marketers manage segments, campaigns and the referral reward; the desk can tell customers the reward
+    "segment": frozenset({OWNER, MARKETER}),
+    "segments": frozenset({OWNER, MARKETER}),
+    "createSegment": frozenset({OWNER, MARKETER}),
+    "campaigns": frozenset({OWNER, MARKETER}),
+    "launchCampaign": frozenset({OWNER, MARKETER}),
+    "referralReward": frozenset({OWNER, MANAGER, RECEPTION, MARKETER}),
+    "setReferralReward": frozenset({OWNER, MARKETER}),
 }
 
 

@@ -35,6 +35,7 @@ class RegisterMemberInput:
     store_id: strawberry.ID
     consent: bool = strawberry.field(description="The customer agreed to the privacy policy; required")
     tags: list[str] | None = None
+    referral_code: str | None = strawberry.field(default=None, description="推荐码 of the member who referred this new member")
 
 
 @strawberry.type
@@ -159,7 +160,8 @@ class MemberMutation:
     @strawberry.mutation
     async def register_member(self, info: Info, input: RegisterMemberInput) -> MemberPayload:
         outcome = await resolvers.register_member(
-            info.context, name=input.name, phone=input.phone, store_id=input.store_id, consent=input.consent, tags=input.tags
+            info.context, name=input.name, phone=input.phone, store_id=input.store_id, consent=input.consent, tags=input.tags,
+            referral_code=input.referral_code,
         )
         return MemberPayload(member=Member.of(outcome.value, info) if outcome.ok else None, errors=user_errors(outcome.errors, info.context.lang))
 

@@ -21,6 +21,8 @@ from strawberry.tools import merge_types
 
 from resolvers.errors import AuthError, QueryError
 from schema.finance_api import FinanceMutation
+from schema.loyalty import LoyaltyMutation, LoyaltyQuery
+from schema.marketing import MarketingMutation, MarketingQuery
 from schema.member_api import MemberMutation, MemberQuery
 from schema.order_api import (
     Order,
@@ -49,8 +51,8 @@ from schema.types import (
 
 log = logging.getLogger("meiye.graphql")
 
-StaffQueryRoot = merge_types("Query", (StaffQuery, MemberQuery, OrderQuery, ReportQuery))
-StaffMutationRoot = merge_types("Mutation", (StaffMutation, MemberMutation, OrderMutation, FinanceMutation))
+StaffQueryRoot = merge_types("Query", (StaffQuery, MemberQuery, OrderQuery, ReportQuery, LoyaltyQuery, MarketingQuery))
+StaffMutationRoot = merge_types("Mutation", (StaffMutation, MemberMutation, OrderMutation, FinanceMutation, LoyaltyMutation, MarketingMutation))
 
 EXPOSED_ERRORS = (AuthError, QueryError)
 

@@ -82,3 +82,14 @@ async def brand_rfm(db: AsyncConnection, brand_id: int, now: dt.datetime | None 
         recency = (today - last.astimezone(tz).date()).days if last is not None else None
         values[member_id] = (recency, visits, spend)
     return score_all(values)
+
+
+async def rfm_by_member_ids(db: AsyncConnection, member_ids: list[int]) -> dict[int, Rfm]:
+    """RFM of these members, each scored within their own brand (the dataloader's batch)."""
+    brand_ids = set((await db.execute(select(members.c.brand_id).where(members.c.id.in_(member_ids)).distinct())).scalars())
+    wanted = set(member_ids)
+    found: dict[int, Rfm] = {}
+    for brand_id in brand_ids:
+        found.update({m: r for m, r in (await brand_rfm(db, brand_id)).items() if m in wanted})
+    return found
+

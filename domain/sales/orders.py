@@ -70,6 +70,8 @@ orders = Table(
     Column("version", Integer, nullable=False, default=0),
     created_at_column(),
     Index("ix_orders_store_id_status", "store_id", "status"),
+    # A member's visits in time: segments, RFM and the referral's first order read them.
+    Index("ix_orders_member_id_paid_at", "member_id", "paid_at"),
 )
 
 
