@@ -19,6 +19,8 @@ from domain.cards.count_card_products import (
     count_card_products,
 )
 from domain.cards.spending import CardDebit, debit_card, record_card_entry
+from domain.coupons import pricing as coupon_pricing
+from domain.coupons import redemption
 from domain.db import Id, metadata, utcnow
 from domain.errors import DomainError
 from domain.ledger.postings import (
@@ -100,6 +102,8 @@ class _Line:
     covered_value: int = 0
     money_net: int = 0
     discount: int = 0
+    coupon: int = 0  # what coupons took off the line's list amount
+    card_discount: bool = True  # False: a coupon on the line does not stack with a card's discount
 
 
 @dataclass
@@ -134,6 +138,7 @@ async def checkout(db: AsyncConnection, actor: Actor, *, order_id: int, payments
     moved: an order paid wholly by time-card sessions)."""
     sale = await _begin(db, actor, order_id, payments, coupon_codes)
     await _use_count_cards(db, actor, sale, payments)
+    payments = await _apply_coupons(db, actor, sale, payments, coupon_codes)
     sv_cards, amounts = await _allocate(db, actor, sale, payments)
     await _take_money(db, actor, sale, payments, sv_cards, amounts)
     await _issue_count_cards(db, actor, sale)
@@ -169,12 +174,10 @@ async def _begin(db: AsyncConnection, actor: Actor, order_id: int, payments: lis
         db, actor, order_id, [OrderStatus.OPEN],
         refusal=lambda status: "ORDER_HELD" if status == OrderStatus.HELD else "ORDER_NOT_OPEN",
     )
-    for coupon in coupon_codes:
-        raise DomainError("COUPON_NOT_FOUND", "couponCodes", coupon=coupon)
     lines = [_Line(r) for r in await db.execute(select(order_lines).where(order_lines.c.order_id == order_id).order_by(order_lines.c.id))]
     if not lines:
         raise DomainError("ORDER_EMPTY", "orderId")
-    _check_payment_shapes(payments, order.member_id)
+    _check_payment_shapes(payments, order.member_id, may_be_empty=bool(coupon_codes))
     if any(l.row.kind == ItemKind.TOP_UP.value for l in lines):
         for i, pay in enumerate(payments):
             if pay.method in (Method.STORED_VALUE, Method.ON_ACCOUNT):
@@ -210,6 +213,25 @@ async def _use_count_cards(db: AsyncConnection, actor: Actor, sale: _Sale, payme
         sale.settle("COUNT_CARD", used.issued_store_id, used.value)
 
 
+async def _apply_coupons(db: AsyncConnection, actor: Actor, sale: _Sale, payments: list[PaymentSpec], codes: list[str]) -> list[PaymentSpec]:
+    """Coupons take their discount off the list amount of their lines before any tender pays
+    (the pricing order of domain.coupons.pricing). Returns the payments still needed: when coupons
+    and count cards leave nothing due, a tender without an amount has nothing to take."""
+    if not codes:
+        return payments
+    order = sale.order
+    priced = [coupon_pricing.Line(l.row.id, l.row.kind, l.row.item_id, l.row.unit_price, l.row.quantity - l.covered_units) for l in sale.lines]
+    context = redemption.OrderContext(actor.brand_id, order.id, order.store_id, order.member_id)
+    redeemed = await redemption.redeem(db, context, priced, codes, sale.now)
+    for line in sale.lines:
+        line.coupon = redeemed.shares.get(line.row.id, 0)
+        line.card_discount = line.row.id not in redeemed.no_card_discount
+    sale.debits.extend(redeemed.legs)
+    if sum(p.amount for p in priced) == redeemed.discount:
+        payments = [p for p in payments if p.method == Method.COUNT_CARD or p.amount is not None]
+    return payments
+
+
 async def _allocate(db: AsyncConnection, actor: Actor, sale: _Sale, payments: list[PaymentSpec]) -> tuple[dict[int, object], dict[int, int]]:
     """Decide which tender pays which line: a stored-value card pays services first and earns its
     discount on what it pays (domain.sales.allocation). Returns the cards and each tender's amount,
@@ -219,14 +241,15 @@ async def _allocate(db: AsyncConnection, actor: Actor, sale: _Sale, payments: li
                      for i, p in enumerate(payments) if p.method != Method.COUNT_CARD}
     order_of_tenders = list(money_tenders)
     split = allocate_tenders(
-        [(l.row.id, l.row.kind == ItemKind.SERVICE.value, l.row.unit_price * (l.row.quantity - l.covered_units)) for l in sale.lines],
+        [(l.row.id, l.row.kind == ItemKind.SERVICE.value and l.card_discount, l.row.unit_price * (l.row.quantity - l.covered_units) - l.coupon)
+         for l in sale.lines],
         [money_tenders[i] for i in order_of_tenders],
     )
     sale.line_tenders = [(order_of_tenders[k], line_id, amount) for k, line_id, amount in split.paid]
     for line in sale.lines:
         row = line.row
-        line.money_net = row.unit_price * (row.quantity - line.covered_units) - split.discount[row.id]
-        line.discount = row.unit_price * line.covered_units - line.covered_value + split.discount[row.id]
+        line.money_net = row.unit_price * (row.quantity - line.covered_units) - line.coupon - split.discount[row.id]
+        line.discount = row.unit_price * line.covered_units - line.covered_value + line.coupon + split.discount[row.id]
     return sv_cards, {order_of_tenders[k]: amount for k, amount in split.amounts.items()}
 
 
@@ -365,8 +388,8 @@ async def _deposits(db: AsyncConnection, actor: Actor, order, lines: list[_Line]
     return deposits
 
 
-def _check_payment_shapes(payments: list[PaymentSpec], member_id: int | None) -> None:
-    if not payments:
+def _check_payment_shapes(payments: list[PaymentSpec], member_id: int | None, *, may_be_empty: bool = False) -> None:
+    if not payments and not may_be_empty:
         raise DomainError("PAYMENT_INVALID", "payments", why="至少需要一种支付方式")
     if len(payments) > 20:
         raise DomainError("TOO_MANY", "payments", what="支付方式", max=20)
