@@ -104,7 +104,6 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "PLATFORM_UNAVAILABLE": ("支付平台暂时不可用，请稍后重试", "The payment platform is unavailable; try again later"),
     "NO_CARD_PRODUCT": ("暂无可充值的储值卡", "No stored-value card is available to top up"),
     # points, referrals (marketing)
-    "INSUFFICIENT_POINTS": ("积分不足", "Not enough points"),
     "REFERRAL_CODE_NOT_FOUND": ("推荐码不存在", "Referral code not found"),
     "REFERRAL_SELF": ("不能使用自己的推荐码", "A member cannot use their own referral code"),
     "REFERRAL_ALREADY_LINKED": ("该会员已有推荐人", "This member already has a referrer"),

@@ -213,7 +213,8 @@ OPERATIONS: dict[str, Op] = {
     ),
     "storedValueCardProducts": Op("{ storedValueCardProducts { id name serviceDiscountPercent topUpRules { threshold bonus } } }"),
     "member": Op(
-        """query($id: ID!) { member(id: $id) { id memberNo name phone tier points tags registeredStore { id }
+        """query($id: ID!) { member(id: $id) { id memberNo name phone tier points tags registeredStore { id } referralCode
+             rfm { recency frequency monetary score } pointsHistory(first: 5) { edges { node { kind delta pointsAfter order { id } } } }
              storedValueCards { id principal gift balance } countCards { id remaining } onAccount { debt creditLimit }
              transactions(first: 5) { edges { node { kind amount balanceAfter store { id } } } } } }""",
         lambda ids, extra: {"id": ids.member},
@@ -346,7 +347,61 @@ OPERATIONS: dict[str, Op] = {
         mutation("reconcileBill", "ReconcileBillInput", "report { clean matched { count } }"),
         lambda ids, extra: {"i": {"channel": "WECHAT", "date": today(), "bill": _empty_wechat_bill()}},
     ),
+    # loyalty and marketing
+    "tierRules": Op("{ tierRules { basis tiers { tier threshold pointsMultiplierPercent } } }"),
+    "setTierRules": Op(
+        mutation("setTierRules", "SetTierRulesInput", "rules { basis tiers { tier threshold pointsMultiplierPercent } }"),
+        lambda ids, extra: {"i": {"basis": "TOP_UP", "tiers": [
+            {"tier": "NORMAL", "threshold": 0, "pointsMultiplierPercent": 100},
+            {"tier": "SILVER", "threshold": 300_000, "pointsMultiplierPercent": 121 + extra["n"]},
+            {"tier": "GOLD", "threshold": 1_000_000, "pointsMultiplierPercent": 150}]}},
+        writes=True,
+    ),
+    "adjustPoints": Op(
+        mutation("adjustPoints", "AdjustPointsInput", "member { id points pointsHistory(first: 1) { edges { node { kind delta reason } } } }"),
+        lambda ids, extra: {"i": {"memberId": ids.member, "delta": 10, "reason": "补录积分", "idempotencyKey": key()}}, writes=True,
+    ),
+    "segment": Op(
+        "query($id: ID!) { segment(id: $id) { id name memberCount rule { dormantDays } members(first: 5) { edges { node { id phone rfm { score } } } } } }",
+        lambda ids, extra: {"id": extra["segment"]}, prepare=lambda demo, ids: dormant_segment(demo, ids),
+    ),
+    "segments": Op("{ segments { id name memberCount } }"),
+    "createSegment": Op(
+        mutation("createSegment", "CreateSegmentInput", "segment { id name memberCount }"),
+        lambda ids, extra: {"i": {"name": f"沉睡客户{extra['n']}", "rule": {"dormantDays": 30, "storeIds": [ids.jingan]}}}, writes=True,
+    ),
+    "campaigns": Op("{ campaigns { id name issuedCount redeemedCount revenue } }"),
+    "launchCampaign": Op(
+        mutation("launchCampaign", "LaunchCampaignInput", "campaign { id name issuedCount }"),
+        lambda ids, extra: {"i": {"name": "唤醒活动", "segmentId": extra["segment"], "couponTemplateId": extra["template"], "idempotencyKey": key()}},
+        prepare=lambda demo, ids: campaign_parts(demo, ids), writes=True,
+    ),
+    "referralReward": Op("{ referralReward { referrerPoints friendPoints referrerCouponTemplateId } }"),
+    "setReferralReward": Op(
+        mutation("setReferralReward", "SetReferralRewardInput", "reward { referrerPoints friendPoints }"),
+        lambda ids, extra: {"i": {"referrerPoints": 200 + extra["n"], "friendPoints": 100}}, writes=True,
+    ),
 }
+
+
+async def dormant_segment(demo: Demo, ids: Ids) -> dict:
+    data = await demo.gql(OPERATIONS["createSegment"].document, {"i": {"name": f"沉睡{key()[:8]}", "rule": {"dormantDays": 30}}}, as_="owner")
+    assert data["createSegment"]["errors"] == [], data
+    return {"segment": data["createSegment"]["segment"]["id"]}
+
+
+async def campaign_parts(demo: Demo, ids: Ids) -> dict:
+    from domain.db import create_engine
+    from resolvers.ids import to_global_id
+    from tests.conftest import TEST_URL
+    from tests.coupons.helpers import owner, template
+
+    engine = create_engine(TEST_URL, pool=False)
+    try:
+        template_id = await template(engine, await owner(engine), name=f"唤醒券{key()[:8]}")
+    finally:
+        await engine.dispose()
+    return {**await dormant_segment(demo, ids), "template": to_global_id("CouponTemplate", template_id)}
 
 
 def expected_outcome(operation: str, caller: str) -> str:
