@@ -1,6 +1,7 @@
 """`meiye worker`: asks the platforms about payments whose callback never came, applies what they
-report through the callbacks' own path, and closes intents past their expiry. Any number of
-workers may run: each intent is claimed by a conditional update before it is queried."""
+report through the callbacks' own path, closes intents past their expiry, and hands the outbox's
+events to the areas' consumers (referral rewards). Any number of workers may run: each intent is
+claimed by a conditional update before it is queried, each event is taken once per consumer."""
 
 from __future__ import annotations
 
@@ -9,6 +10,8 @@ import dataclasses
 import datetime as dt
 import logging
 
+from domain import outbox
+from domain.marketing import referrals
 from domain.payments import intents as payments
 from domain.db import read_transaction, utcnow, write_transaction
 from domain.members.customers import Channel
@@ -17,10 +20,13 @@ from domain.payments.types import TradeState
 log = logging.getLogger("meiye.worker")
 RETRY_GAP = dt.timedelta(minutes=2)
 
+# The areas' outbox consumers: each takes each of its events once, however many workers run.
+CONSUMERS: tuple[outbox.Consumer, ...] = (referrals.CONSUMER,)
+
 
 async def run_once(services, now: dt.datetime | None = None) -> dict[str, int]:
     now = now or utcnow()
-    counts = {"queried": 0, "applied": 0, "closed": 0, "failed": 0}
+    counts = {"queried": 0, "applied": 0, "closed": 0, "failed": 0, "events": 0}
     async with read_transaction(services.engine) as db:
         due = await payments.due_for_query(db, now)
     for intent in due:
@@ -48,6 +54,8 @@ async def run_once(services, now: dt.datetime | None = None) -> dict[str, int]:
         except Exception:  # noqa: BLE001 - one platform hiccup must not stop the others; the intent is retried
             log.exception("querying %s %s failed", intent.channel, intent.out_trade_no)
             counts["failed"] += 1
+    for consumer in CONSUMERS:
+        counts["events"] += await outbox.consume(services.engine, consumer, now=now)
     return counts
 
 
