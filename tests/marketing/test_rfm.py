@@ -61,6 +61,13 @@ async def test_rfm_of_a_small_brand_worked_by_hand(demo, engine):
         "赵敏": (0, 1, 29_800, 5, 2, 3, 10),
         "钱多多": (5, 2, 33_600, 3, 4, 4, 11),
     }
+    # A segment on the score: R+F+M of at least 10.
+    created = (await demo.gql(
+        """mutation { createSegment(input: {name: "高价值", rule: {minRfmScore: 10}}) {
+             segment { memberCount members(first: 10) { edges { node { name rfm { score } } } } } errors { code } } }""", as_="marketer",
+    ))["createSegment"]
+    assert created["segment"]["memberCount"] == 3, created
+    assert [(e["node"]["name"], e["node"]["rfm"]["score"]) for e in created["segment"]["members"]["edges"]] == [("钱多多", 11), ("赵敏", 10), ("张小美", 10)]
     await assert_ledger_ok(engine)
 
 
