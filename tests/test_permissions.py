@@ -346,7 +346,55 @@ OPERATIONS: dict[str, Op] = {
         mutation("reconcileBill", "ReconcileBillInput", "report { clean matched { count } }"),
         lambda ids, extra: {"i": {"channel": "WECHAT", "date": today(), "bill": _empty_wechat_bill()}},
     ),
+    "couponTemplates": Op("{ couponTemplates { id name kind threshold amountOff issuedCount } }"),
+    "createCouponTemplate": Op(
+        mutation("createCouponTemplate", "CreateCouponTemplateInput", "template { id name }"),
+        lambda ids, extra: {"i": {"name": f"满300减50-{extra['n']}", "kind": "THRESHOLD_OFF", "threshold": 30000, "amountOff": 5000, "validDays": 30}},
+        writes=True,
+    ),
+    "issueCoupons": Op(
+        mutation("issueCoupons", "IssueCouponsInput", "issuedCount coupons { code }"),
+        lambda ids, extra: {"i": {"templateId": extra["template"], "memberIds": [ids.member], "idempotencyKey": key()}},
+        prepare=lambda demo, ids: coupon_template(demo), writes=True,
+    ),
+    "coupon": Op(
+        "query($c: String!) { coupon(code: $c) { code status template { name } member { id } } }",
+        lambda ids, extra: {"c": extra["code"]}, prepare=lambda demo, ids: issued_coupon(demo, ids),
+    ),
+    "couponCheck": Op(
+        "query($o: ID!, $c: String!) { couponCheck(orderId: $o, code: $c) { applicable discount reasons } }",
+        lambda ids, extra: {"o": extra["order"], "c": extra["code"]}, prepare=lambda demo, ids: coupon_and_order(demo, ids),
+    ),
+    "exchangePoints": Op(
+        mutation("exchangePoints", "ExchangePointsInput", "coupon { code status }"),
+        lambda ids, extra: {"i": {"memberId": ids.member, "templateId": extra["template"], "idempotencyKey": key()}},
+        prepare=lambda demo, ids: points_to_spend(demo, ids), writes=True,
+    ),
 }
+
+
+async def coupon_template(demo: Demo, **fields) -> dict:
+    spec = {"name": f"券-{key()[:8]}", "kind": "THRESHOLD_OFF", "threshold": 0, "amountOff": 1000, "validDays": 30, **fields}
+    data = await demo.gql(mutation("createCouponTemplate", "CreateCouponTemplateInput", "template { id }"), {"i": spec}, as_="owner")
+    assert data["createCouponTemplate"]["errors"] == [], data
+    return {"template": data["createCouponTemplate"]["template"]["id"]}
+
+
+async def issued_coupon(demo: Demo, ids: Ids) -> dict:
+    template = await coupon_template(demo)
+    data = await demo.gql(mutation("issueCoupons", "IssueCouponsInput", "coupons { code }"),
+                          {"i": {"templateId": template["template"], "memberIds": [ids.member], "idempotencyKey": key()}}, as_="owner")
+    assert data["issueCoupons"]["errors"] == [], data
+    return {"code": data["issueCoupons"]["coupons"][0]["code"]}
+
+
+async def coupon_and_order(demo: Demo, ids: Ids) -> dict:
+    return {**await issued_coupon(demo, ids), **await open_jingan_order(demo, ids)}
+
+
+async def points_to_spend(demo: Demo, ids: Ids) -> dict:
+    await paid_order(demo, ids)  # earns the member points
+    return await coupon_template(demo, pointsCost=10)
 
 
 def expected_outcome(operation: str, caller: str) -> str:
