@@ -8,6 +8,7 @@ import hmac
 
 from domain import idempotency
 from domain.coupons import exchange, issuing, qr, reads, templates
+from domain.coupons import rules as coupon_rules
 from domain.coupons.issuing import CouponSource
 from domain.coupons.templates import CouponKind, TemplateSpec
 from domain.db import read_transaction, write_transaction
@@ -55,6 +56,21 @@ async def create_template(ctx: Context, *, fields: dict) -> Outcome:
         return await templates.get_template(db, actor.brand_id, template_id)
 
     return await ctx.mutate("createCouponTemplate", work)
+
+
+async def create_rule(ctx: Context, *, trigger: str, template_id: str, service_id: str | None, visit_count: int | None) -> Outcome:
+    async def work(db, actor):
+        rule_id = await coupon_rules.create_rule(
+            db, actor, trigger=coupon_rules.RuleTrigger(trigger), template_id=decode_id(template_id, "CouponTemplate", "templateId"),
+            service_id=decode_id(service_id, "Service", "serviceId") if service_id else None, visit_count=visit_count,
+        )
+        return next(r for r in await coupon_rules.list_rules(db, actor.brand_id) if r.id == rule_id)
+
+    return await ctx.mutate("createCouponRule", work)
+
+
+async def list_rules(ctx: Context) -> list:
+    return await ctx.query("couponRules", lambda db, actor: coupon_rules.list_rules(db, actor.brand_id))
 
 
 async def list_templates(ctx: Context) -> list:

@@ -62,6 +62,8 @@ OPERATION_ROLES: dict[str, frozenset[Role]] = {
     "couponTemplates": EVERY_ROLE,
     "createCouponTemplate": frozenset({OWNER, MARKETER}),
     "issueCoupons": frozenset({OWNER, MARKETER}),
+    "couponRules": frozenset({OWNER, MARKETER}),
+    "createCouponRule": frozenset({OWNER, MARKETER}),
     "coupon": frozenset({OWNER, MANAGER, RECEPTION, MARKETER}),
     "couponCheck": frozenset({OWNER, MANAGER, RECEPTION}),
     "exchangePoints": frozenset({OWNER, MANAGER, RECEPTION}),

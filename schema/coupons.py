@@ -9,6 +9,7 @@ from strawberry.types import Info
 
 from domain.coupons.issuing import CouponStatus
 from domain.coupons.reads import status_of
+from domain.coupons.rules import RuleTrigger
 from domain.coupons.templates import CouponKind
 from domain.db import utcnow
 from resolvers import coupons as resolvers
@@ -96,6 +97,38 @@ class Coupon:
         )
 
 
+RuleTriggerEnum = strawberry.enum(RuleTrigger, name="CouponRuleTrigger")
+
+
+@strawberry.type(description="A brand rule that issues coupons by itself: on registration (注册礼), or a FREE_SERVICE coupon after every visitCount paid units of a service (消费满N次送1次)")
+class CouponRule:
+    id: strawberry.ID
+    trigger: RuleTriggerEnum
+    template_id: strawberry.ID
+    service_id: strawberry.ID | None
+    visit_count: int | None
+    active: bool
+
+    @staticmethod
+    def of(r) -> "CouponRule":
+        return CouponRule(id=to_global_id("CouponRule", r.id), trigger=RuleTrigger(r.trigger), template_id=to_global_id("CouponTemplate", r.template_id),
+                          service_id=to_global_id("Service", r.service_id) if r.service_id else None, visit_count=r.visit_count, active=r.active)
+
+
+@strawberry.input
+class CreateCouponRuleInput:
+    trigger: RuleTriggerEnum
+    template_id: strawberry.ID
+    service_id: strawberry.ID | None = None
+    visit_count: int | None = None
+
+
+@strawberry.type
+class CouponRulePayload:
+    rule: CouponRule | None
+    errors: list[UserError]
+
+
 @strawberry.type(description="扫码核销: what the coupon would take off the order, or every reason it does not apply")
 class CouponCheck:
     applicable: bool
@@ -172,6 +205,10 @@ class CouponQuery:
     async def coupon_templates(self, info: Info) -> list[CouponTemplate]:
         return [CouponTemplate.of(t) for t in await resolvers.list_templates(info.context)]
 
+    @strawberry.field
+    async def coupon_rules(self, info: Info) -> list[CouponRule]:
+        return [CouponRule.of(r) for r in await resolvers.list_rules(info.context)]
+
     @strawberry.field(description="A coupon by its code or scanned QR payload")
     async def coupon(self, info: Info, code: str) -> Coupon | None:
         row = await resolvers.coupon(info.context, code=code)
@@ -197,6 +234,12 @@ class CouponMutation:
         outcome = await resolvers.create_template(info.context, fields=fields)
         return CouponTemplatePayload(template=CouponTemplate.of(outcome.value) if outcome.ok else None,
                                      errors=user_errors(outcome.errors, info.context.lang))
+
+    @strawberry.mutation
+    async def create_coupon_rule(self, info: Info, input: CreateCouponRuleInput) -> CouponRulePayload:
+        outcome = await resolvers.create_rule(info.context, trigger=RuleTrigger(input.trigger).value, template_id=input.template_id,
+                                              service_id=input.service_id, visit_count=input.visit_count)
+        return CouponRulePayload(rule=CouponRule.of(outcome.value) if outcome.ok else None, errors=user_errors(outcome.errors, info.context.lang))
 
     @strawberry.mutation(description="发券 to members; idempotent on idempotencyKey (a retry gives nobody a second coupon)")
     async def issue_coupons(self, info: Info, input: IssueCouponsInput) -> IssueCouponsPayload:

@@ -346,6 +346,12 @@ OPERATIONS: dict[str, Op] = {
         mutation("reconcileBill", "ReconcileBillInput", "report { clean matched { count } }"),
         lambda ids, extra: {"i": {"channel": "WECHAT", "date": today(), "bill": _empty_wechat_bill()}},
     ),
+    "couponRules": Op("{ couponRules { id trigger templateId serviceId visitCount active } }"),
+    "createCouponRule": Op(
+        mutation("createCouponRule", "CreateCouponRuleInput", "rule { id trigger }"),
+        lambda ids, extra: {"i": {"trigger": "REGISTRATION", "templateId": extra["template"]}},
+        prepare=lambda demo, ids: coupon_template(demo), writes=True,
+    ),
     "couponTemplates": Op("{ couponTemplates { id name kind threshold amountOff issuedCount } }"),
     "createCouponTemplate": Op(
         mutation("createCouponTemplate", "CreateCouponTemplateInput", "template { id name }"),
