@@ -6,6 +6,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from domain.cards import count_cards
 from domain.cards import reads as card_reads
+from domain.coupons import verify as coupon_verify
 from domain.ledger import verify as ledger_verify
 from domain.ledger.verify import Check
 from domain.marketing import activity
@@ -14,4 +15,4 @@ from domain.members import points
 
 async def verify_all(db: AsyncConnection) -> list[Check]:
     return [*await ledger_verify.verify(db), *await card_reads.verify(db), *await count_cards.verify(db), *await points.verify(db),
-            *await activity.verify(db)]
+            *await coupon_verify.verify(db), *await activity.verify(db)]

@@ -18,6 +18,9 @@ from domain.brands import stores as tenancy
 from domain.cards import count_card_products as card_catalogue
 from domain.cards import count_cards
 from domain.cards import reads as card_reads
+from domain.coupons import reads as coupon_reads
+from domain.coupons import redemption as coupon_redemption
+from domain.coupons import templates as coupon_templates
 from domain.marketing import campaigns, rfm
 from domain.members import members, points
 from domain.sales import checkout, orders
@@ -98,6 +101,18 @@ class Loaders:
     @cached_property
     def order_payments(self) -> DataLoader:
         return self._loader(checkout.payments_by_order_ids, [])
+
+    @cached_property
+    def order_coupons(self) -> DataLoader:
+        return self._loader(coupon_redemption.coupons_by_order_ids, [])
+
+    @cached_property
+    def coupons_by_member(self) -> DataLoader:
+        return self._loader(coupon_reads.coupons_by_member_ids, [])
+
+    @cached_property
+    def coupon_template(self) -> DataLoader:
+        return self._loader(coupon_templates.templates_by_ids)
 
     @cached_property
     def credit(self) -> DataLoader:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from domain.errors import DomainError
+from domain.coupons import rules as coupon_rules
 from domain.marketing import referrals
 from domain.members import members
 from domain.pagination import decode_cursor, page_size
@@ -19,6 +20,7 @@ async def register_member(ctx: Context, *, name: str, phone: str, store_id: str,
         member_id = await referrals.register_referred(
             db, actor, ctx.cipher, referral_code=referral_code, name=name, phone=phone, store_id=store_pk, consent=consent, tags=tags
         )
+        await coupon_rules.on_registration(db, actor, member_id=member_id)
         return await members.get_member(db, actor, member_id)
 
     return await ctx.mutate("registerMember", work)

@@ -58,6 +58,15 @@ OPERATION_ROLES: dict[str, frozenset[Role]] = {
     "refundOrder": frozenset({OWNER, MANAGER}),
     "setCreditLimit": frozenset({OWNER, MANAGER}),
     "repayOnAccount": frozenset({OWNER, MANAGER, RECEPTION}),
+    # coupons: marketers manage templates and issue; the desk looks up, checks and redeems (in checkout)
+    "couponTemplates": EVERY_ROLE,
+    "createCouponTemplate": frozenset({OWNER, MARKETER}),
+    "issueCoupons": frozenset({OWNER, MARKETER}),
+    "couponRules": frozenset({OWNER, MARKETER}),
+    "createCouponRule": frozenset({OWNER, MARKETER}),
+    "coupon": frozenset({OWNER, MANAGER, RECEPTION, MARKETER}),
+    "couponCheck": frozenset({OWNER, MANAGER, RECEPTION}),
+    "exchangePoints": frozenset({OWNER, MANAGER, RECEPTION}),
     # reports
     "dailyClose": frozenset({OWNER, MANAGER, FINANCE}),
     "crossStoreSettlement": frozenset({OWNER, MANAGER, FINANCE}),

@@ -13,6 +13,7 @@ from domain.sales.checkout import Method, PaymentSpec
 from domain.sales.orders import LineSpec
 from domain.sales.pricing import ItemKind
 from resolvers.context import Context
+from resolvers.coupons import scanned_codes
 from resolvers.errors import Outcome
 from resolvers.ids import decode_id, parse_global_id
 
@@ -130,7 +131,8 @@ async def checkout(ctx: Context, *, order_id: str, payments: list[PaymentInput],
             )
             for i, p in enumerate(payments)
         ]
-        await checkout_service.checkout(db, actor, order_id=pk, payments=specs, coupon_codes=coupon_codes, reference=f"checkout:{idempotency_key}")
+        codes = scanned_codes(ctx, coupon_codes)
+        await checkout_service.checkout(db, actor, order_id=pk, payments=specs, coupon_codes=codes, reference=f"checkout:{idempotency_key}")
         return {"order_id": pk}
 
     return await ctx.mutate("checkout", work)

@@ -56,6 +56,7 @@ class UpdateMemberInput:
 class TopUpRuleInput:
     threshold: Fen
     bonus: Fen
+    coupon_template_id: strawberry.ID | None = strawberry.field(default=None, description="首充礼: a coupon for a first top-up reaching this rule")
 
 
 @strawberry.input
@@ -176,7 +177,7 @@ class MemberMutation:
     async def create_stored_value_card_product(self, info: Info, input: CreateStoredValueCardProductInput) -> CreateStoredValueCardProductPayload:
         outcome = await card_resolvers.create_product(
             info.context, name=input.name, service_discount_percent=input.service_discount_percent,
-            rules=[(r.threshold, r.bonus) for r in input.top_up_rules],
+            rules=[(r.threshold, r.bonus, r.coupon_template_id) for r in input.top_up_rules],
         )
         return CreateStoredValueCardProductPayload(
             product=StoredValueCardProduct.of(outcome.value) if outcome.ok else None, errors=user_errors(outcome.errors, info.context.lang)

@@ -15,6 +15,7 @@ from domain.members.pii import mask_phone
 from resolvers import customer as resolvers
 from resolvers.ids import to_global_id
 from resolvers.members import entries_page_args
+from schema.coupons import Coupon, my_coupons
 from schema.errors import UserError, user_errors
 from schema.scalars import Fen
 from schema.types import CountCardProduct, OrderRef, PageInfo, Store, _store, encode_cursor, points_history_page
@@ -156,6 +157,10 @@ class Me:
                         expires_at=r.expires_at, status=r.status)
             for r, p in zip(rows, products)
         ]
+
+    @strawberry.field(description="我的券, newest first, each with its signed QR payload")
+    async def coupons(self, info: Info) -> list[Coupon]:
+        return await my_coupons(info, self.pk)
 
     @strawberry.field
     async def transactions(self, info: Info, first: int | None = 20, after: str | None = None) -> MyTransactionConnection:

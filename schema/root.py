@@ -20,6 +20,7 @@ from strawberry.schema.config import StrawberryConfig
 from strawberry.tools import merge_types
 
 from resolvers.errors import AuthError, QueryError
+from schema.coupons import CouponMutation, CouponQuery
 from schema.finance_api import FinanceMutation
 from schema.loyalty import LoyaltyMutation, LoyaltyQuery
 from schema.marketing import MarketingMutation, MarketingQuery
@@ -51,8 +52,9 @@ from schema.types import (
 
 log = logging.getLogger("meiye.graphql")
 
-StaffQueryRoot = merge_types("Query", (StaffQuery, MemberQuery, OrderQuery, ReportQuery, LoyaltyQuery, MarketingQuery))
-StaffMutationRoot = merge_types("Mutation", (StaffMutation, MemberMutation, OrderMutation, FinanceMutation, LoyaltyMutation, MarketingMutation))
+StaffQueryRoot = merge_types("Query", (StaffQuery, MemberQuery, OrderQuery, ReportQuery, CouponQuery, LoyaltyQuery, MarketingQuery))
+StaffMutationRoot = merge_types("Mutation", (StaffMutation, MemberMutation, OrderMutation, FinanceMutation, CouponMutation, LoyaltyMutation,
+                                             MarketingMutation))
 
 EXPOSED_ERRORS = (AuthError, QueryError)
 
@@ -97,11 +99,12 @@ def build_staff_schema() -> strawberry.Schema:
 
 
 def build_customer_schema() -> strawberry.Schema:
+    from schema.coupons import MpCouponMutation, MpCouponQuery
     from schema.mp_api import MpMutation, MpQuery
 
     return strawberry.Schema(
-        query=merge_types("Query", (MpQuery,)),
-        mutation=merge_types("Mutation", (MpMutation,)),
+        query=merge_types("Query", (MpQuery, MpCouponQuery)),
+        mutation=merge_types("Mutation", (MpMutation, MpCouponMutation)),
         extensions=protective_extensions(),
         config=StrawberryConfig(scalar_map=SCALAR_MAP),
     )

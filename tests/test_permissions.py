@@ -381,7 +381,61 @@ OPERATIONS: dict[str, Op] = {
         mutation("setReferralReward", "SetReferralRewardInput", "reward { referrerPoints friendPoints }"),
         lambda ids, extra: {"i": {"referrerPoints": 200 + extra["n"], "friendPoints": 100}}, writes=True,
     ),
+    "couponRules": Op("{ couponRules { id trigger templateId serviceId visitCount active } }"),
+    "createCouponRule": Op(
+        mutation("createCouponRule", "CreateCouponRuleInput", "rule { id trigger }"),
+        lambda ids, extra: {"i": {"trigger": "REGISTRATION", "templateId": extra["template"]}},
+        prepare=lambda demo, ids: coupon_template(demo), writes=True,
+    ),
+    "couponTemplates": Op("{ couponTemplates { id name kind threshold amountOff issuedCount } }"),
+    "createCouponTemplate": Op(
+        mutation("createCouponTemplate", "CreateCouponTemplateInput", "template { id name }"),
+        lambda ids, extra: {"i": {"name": f"满300减50-{extra['n']}", "kind": "THRESHOLD_OFF", "threshold": 30000, "amountOff": 5000, "validDays": 30}},
+        writes=True,
+    ),
+    "issueCoupons": Op(
+        mutation("issueCoupons", "IssueCouponsInput", "issuedCount coupons { code }"),
+        lambda ids, extra: {"i": {"templateId": extra["template"], "memberIds": [ids.member], "idempotencyKey": key()}},
+        prepare=lambda demo, ids: coupon_template(demo), writes=True,
+    ),
+    "coupon": Op(
+        "query($c: String!) { coupon(code: $c) { code status template { name } member { id } } }",
+        lambda ids, extra: {"c": extra["code"]}, prepare=lambda demo, ids: issued_coupon(demo, ids),
+    ),
+    "couponCheck": Op(
+        "query($o: ID!, $c: String!) { couponCheck(orderId: $o, code: $c) { applicable discount reasons } }",
+        lambda ids, extra: {"o": extra["order"], "c": extra["code"]}, prepare=lambda demo, ids: coupon_and_order(demo, ids),
+    ),
+    "exchangePoints": Op(
+        mutation("exchangePoints", "ExchangePointsInput", "coupon { code status }"),
+        lambda ids, extra: {"i": {"memberId": ids.member, "templateId": extra["template"], "idempotencyKey": key()}},
+        prepare=lambda demo, ids: points_to_spend(demo, ids), writes=True,
+    ),
 }
+
+
+async def coupon_template(demo: Demo, **fields) -> dict:
+    spec = {"name": f"券-{key()[:8]}", "kind": "THRESHOLD_OFF", "threshold": 0, "amountOff": 1000, "validDays": 30, **fields}
+    data = await demo.gql(mutation("createCouponTemplate", "CreateCouponTemplateInput", "template { id }"), {"i": spec}, as_="owner")
+    assert data["createCouponTemplate"]["errors"] == [], data
+    return {"template": data["createCouponTemplate"]["template"]["id"]}
+
+
+async def issued_coupon(demo: Demo, ids: Ids) -> dict:
+    template = await coupon_template(demo)
+    data = await demo.gql(mutation("issueCoupons", "IssueCouponsInput", "coupons { code }"),
+                          {"i": {"templateId": template["template"], "memberIds": [ids.member], "idempotencyKey": key()}}, as_="owner")
+    assert data["issueCoupons"]["errors"] == [], data
+    return {"code": data["issueCoupons"]["coupons"][0]["code"]}
+
+
+async def coupon_and_order(demo: Demo, ids: Ids) -> dict:
+    return {**await issued_coupon(demo, ids), **await open_jingan_order(demo, ids)}
+
+
+async def points_to_spend(demo: Demo, ids: Ids) -> dict:
+    await paid_order(demo, ids)  # earns the member points
+    return await coupon_template(demo, pointsCost=10)
 
 
 async def dormant_segment(demo: Demo, ids: Ids) -> dict:
@@ -391,17 +445,7 @@ async def dormant_segment(demo: Demo, ids: Ids) -> dict:
 
 
 async def campaign_parts(demo: Demo, ids: Ids) -> dict:
-    from domain.db import create_engine
-    from resolvers.ids import to_global_id
-    from tests.conftest import TEST_URL
-    from tests.coupons.helpers import owner, template
-
-    engine = create_engine(TEST_URL, pool=False)
-    try:
-        template_id = await template(engine, await owner(engine), name=f"唤醒券{key()[:8]}")
-    finally:
-        await engine.dispose()
-    return {**await dormant_segment(demo, ids), "template": to_global_id("CouponTemplate", template_id)}
+    return {**await dormant_segment(demo, ids), **await coupon_template(demo)}
 
 
 def expected_outcome(operation: str, caller: str) -> str:

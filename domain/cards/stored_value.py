@@ -130,6 +130,7 @@ card_entries = Table(
 class TopUpRule:
     threshold: int
     bonus: int
+    coupon_template_id: int | None = None  # 首充礼 (domain.coupons.rules.first_top_up_gift)
 
 
 def bonus_for(rules: list[TopUpRule], amount: int) -> int:
@@ -167,7 +168,7 @@ async def create_product(
     ).scalar_one()
     if rules:
         await db.execute(
-            insert(top_up_rules), [{"product_id": product_id, "threshold": r.threshold, "bonus": r.bonus} for r in rules]
+            insert(top_up_rules), [{"product_id": product_id, "threshold": r.threshold, "bonus": r.bonus, "coupon_template_id": r.coupon_template_id} for r in rules]
         )
     await audit.record(
         db, actor, "card_product.create", "stored_value_card_product", product_id,
@@ -296,9 +297,11 @@ async def top_up(
     reference: str,
     card_id: int | None = None,
     product_id: int | None = None,
+    before_recording=None,
 ) -> TopUpResult:
     """Principal += amount; gift += the bonus of the highest rule reached. Issues the member's card
-    of `product_id` at this store on the first top-up."""
+    of `product_id` at this store on the first top-up. `before_recording(product_id)`: what a higher
+    area adds before the card is locked (a first top-up's coupon gift)."""
     check_amount(amount)
     await get_store(db, actor, store_id)
     member = await get_member(db, actor, member_id)
@@ -315,6 +318,8 @@ async def top_up(
         raise DomainError("CARD_PRODUCT_REQUIRED", "cardProductId")
 
     card = (await db.execute(select(cards).where(cards.c.id == card_id))).one()
+    if before_recording is not None:
+        await before_recording(card.product_id)
     await lock_card(db, card.id)
     bonus = bonus_for(await rules_of(db, card.product_id), amount)
     ids = await ensure_accounts(

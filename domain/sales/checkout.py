@@ -6,7 +6,7 @@ from __future__ import annotations
 import enum
 from dataclasses import dataclass, field
 
-from sqlalchemy import Column, ForeignKey, String, Table, insert, select, update
+from sqlalchemy import Column, ForeignKey, String, Table, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from domain import audit, outbox
@@ -21,6 +21,7 @@ from domain.cards.count_card_products import (
 from domain.cards.spending import CardDebit, debit_card, record_card_entry
 from domain.coupons import pricing as coupon_pricing
 from domain.coupons import redemption
+from domain.coupons import rules as coupon_rules
 from domain.db import Id, metadata, utcnow
 from domain.errors import DomainError
 from domain.ledger.postings import (
@@ -139,6 +140,7 @@ async def checkout(db: AsyncConnection, actor: Actor, *, order_id: int, payments
     sale = await _begin(db, actor, order_id, payments, coupon_codes)
     await _use_count_cards(db, actor, sale, payments)
     payments = await _apply_coupons(db, actor, sale, payments, coupon_codes)
+    await _coupon_rewards(db, actor, sale)
     sv_cards, amounts = await _allocate(db, actor, sale, payments)
     await _take_money(db, actor, sale, payments, sv_cards, amounts)
     await _issue_count_cards(db, actor, sale)
@@ -230,6 +232,39 @@ async def _apply_coupons(db: AsyncConnection, actor: Actor, sale: _Sale, payment
     if sum(p.amount for p in priced) == redeemed.discount:
         payments = [p for p in payments if p.method == Method.COUNT_CARD or p.amount is not None]
     return payments
+
+
+async def _coupon_rewards(db: AsyncConnection, actor: Actor, sale: _Sale) -> None:
+    """Coupons the sale earns, issued here, before any card or account is locked (the order every
+    checkout takes its locks in): visit rewards (消费满N次送1次) and a first top-up's gift (首充礼)."""
+    member_id = sale.order.member_id
+    if member_id is None:
+        return
+    rules = await coupon_rules.visit_rules(db, actor.brand_id)
+    added: dict[int, int] = {}
+    for line in sale.lines:
+        if line.row.kind == ItemKind.SERVICE.value and line.row.item_id in rules:
+            added[line.row.item_id] = added.get(line.row.item_id, 0) + line.row.quantity
+    if added:
+        await coupon_rules.on_visits(db, actor, member_id=member_id, rules=rules, before=await _paid_units(db, member_id, list(added)), added=added)
+    top_ups: dict[int, int] = {}
+    for line in sale.lines:
+        if line.row.kind == ItemKind.TOP_UP.value:
+            top_ups[line.row.item_id] = top_ups.get(line.row.item_id, 0) + line.row.unit_price * line.row.quantity
+    for product_id, amount in sorted(top_ups.items())[:1]:
+        await coupon_rules.first_top_up_gift(db, actor, member_id=member_id, product_id=product_id, amount=amount)
+
+
+async def _paid_units(db: AsyncConnection, member_id: int, service_ids: list[int]) -> dict[int, int]:
+    """Units of each service the member has had on paid orders, refunded units not counted."""
+    rows = await db.execute(
+        select(order_lines.c.item_id, func.sum(order_lines.c.quantity - order_lines.c.refunded_quantity))
+        .join(orders, orders.c.id == order_lines.c.order_id)
+        .where(orders.c.member_id == member_id, orders.c.status.in_([OrderStatus.PAID.value, OrderStatus.PARTIALLY_REFUNDED.value]),
+               order_lines.c.kind == ItemKind.SERVICE.value, order_lines.c.item_id.in_(service_ids))
+        .group_by(order_lines.c.item_id)
+    )
+    return {service_id: int(units or 0) for service_id, units in rows}
 
 
 async def _allocate(db: AsyncConnection, actor: Actor, sale: _Sale, payments: list[PaymentSpec]) -> tuple[dict[int, object], dict[int, int]]:
