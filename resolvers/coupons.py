@@ -13,6 +13,7 @@ from domain.coupons.issuing import CouponSource
 from domain.coupons.templates import CouponKind, TemplateSpec
 from domain.db import read_transaction, write_transaction
 from domain.errors import DomainError
+from domain.marketing import segments
 from domain.members import customers
 from domain.sales import coupon_check as checking
 from resolvers.context import Context
@@ -89,13 +90,16 @@ async def issue(ctx: Context, *, template_id: str, member_ids: list[str] | None,
 
     async def run(db, actor) -> dict:
         template_pk = decode_id(template_id, "CouponTemplate", "templateId")
+        source = CouponSource.STAFF
         if segment_id is not None:
-            # Segments are the marketing area's: it resolves a segment's members and calls issue_coupons.
-            raise DomainError("NOT_FOUND", "segmentId", what="客户分群")
-        if not member_ids:
+            # Segments are the marketing area's: the segment's members now.
+            members = await segments.audience(db, actor, decode_id(segment_id, "Segment", "segmentId"))
+            source = CouponSource.SEGMENT
+        elif not member_ids:
             raise DomainError("REQUIRED", "memberIds", what="会员")
-        members = list(_ids(member_ids, "Member", "memberIds"))
-        result = await issuing.issue_coupons(db, actor, template_id=template_pk, member_ids=members, source=CouponSource.STAFF.value,
+        else:
+            members = list(_ids(member_ids, "Member", "memberIds"))
+        result = await issuing.issue_coupons(db, actor, template_id=template_pk, member_ids=members, source=source.value,
                                              batch_key=f"issue:{idempotency_key}")
         return {"issued": result.ids, "skipped": result.skipped, "skipped_by_reason": {str(k): v for k, v in result.skipped_by_reason.items()}}
 

@@ -59,9 +59,8 @@ async def launch(db: AsyncConnection, actor: Actor, *, name: str, segment_id: in
 
 async def _launch(db: AsyncConnection, actor: Actor, *, name: str, segment_id: int, template_id: int) -> int:
     name = check_text(name, "name", "活动名称", 40)
-    segment = await segments.get_segment(db, actor, segment_id)
+    audience = await segments.audience(db, actor, segment_id)
     await coupon_rewards.check_template(db, actor, template_id, "couponTemplateId")
-    audience = await segments.member_ids(db, actor.brand_id, segments.Rule.from_json(segment.rule))
     if len(audience) > MAX_MEMBERS_PER_CALL:
         raise DomainError("TOO_MANY", "segmentId", what="活动会员", max=MAX_MEMBERS_PER_CALL)
     campaign_id = (await db.execute(insert(campaigns).values(

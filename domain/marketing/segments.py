@@ -149,6 +149,12 @@ async def member_ids(db: AsyncConnection, brand_id: int, rule: Rule, now: dt.dat
     return ids if wanted is None else [i for i in ids if i in wanted]
 
 
+async def audience(db: AsyncConnection, actor: Actor, segment_id: int, *, field: str = "segmentId") -> list[int]:
+    """The members of the actor's brand's segment now (issueCoupons to a segment, a campaign's launch)."""
+    segment = await get_segment(db, actor, segment_id, field=field)
+    return await member_ids(db, actor.brand_id, Rule.from_json(segment.rule))
+
+
 async def member_count(db: AsyncConnection, brand_id: int, rule: Rule, now: dt.datetime | None = None) -> int:
     now = now or utcnow()
     if rule.min_rfm_score is not None:

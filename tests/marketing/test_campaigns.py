@@ -103,3 +103,18 @@ async def test_launch_refusals_are_coded_and_issue_nothing(demo, engine):
     async with read_transaction(engine) as db:
         assert await db.scalar(select(func.count()).select_from(coupons)) == 0
         assert await db.scalar(select(func.count()).select_from(campaigns)) == 0
+
+
+async def test_issue_coupons_to_a_segment_reaches_its_members_now(demo, engine):
+    await register(demo, "分群甲", ["发券"])
+    await register(demo, "分群乙", ["发券"])
+    segment = (await create(demo, "发券组", {"tags": ["发券"]}))["segment"]
+    template_id = to_global_id("CouponTemplate", await template(engine, await owner(engine)))
+    issue = """mutation($i: IssueCouponsInput!) { issueCoupons(input: $i) { issuedCount errors { code field } } }"""
+    done = await demo.gql(issue, {"i": {"templateId": template_id, "segmentId": segment["id"], "idempotencyKey": "seg-issue-1"}}, as_="marketer")
+    assert done["issueCoupons"] == {"issuedCount": 2, "errors": []}, done
+    missing = await demo.gql(issue, {"i": {"templateId": template_id, "segmentId": to_global_id("Segment", 99999), "idempotencyKey": "seg-issue-2"}},
+                             as_="marketer")
+    assert missing["issueCoupons"]["errors"] == [{"code": "NOT_FOUND", "field": "segmentId"}]
+    async with read_transaction(engine) as db:
+        assert sorted((await db.execute(select(coupons.c.source))).scalars()) == ["SEGMENT", "SEGMENT"]
