@@ -38,7 +38,7 @@ from domain.ledger.postings import (
     store_account,
 )
 from domain.members import tiers
-from domain.members.members import get_member, members
+from domain.members.members import get_member
 from domain.validation import check_amount, check_text
 
 MAX_RULES = 20

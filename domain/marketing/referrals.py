@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from sqlalchemy import Column, ForeignKey, String, Table, UniqueConstraint, func, insert, select, update
+from sqlalchemy import Column, ForeignKey, String, Table, UniqueConstraint, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from domain import audit, outbox
@@ -246,13 +246,3 @@ async def _take_back(db: AsyncConnection, event: Event) -> None:
                                 reference=f"referral:{referral.id}:{side}:reversal", at_most_what_is_left=True)
         if template_id is not None:
             await coupon_rewards.void_unused(db, event.brand_id, batch_key=f"referral:{referral.id}:{side}")
-
-
-async def stats(db: AsyncConnection, brand_id: int, referrer_ids: list[int]) -> dict[int, tuple[int, int]]:
-    """Per referrer: friends linked, friends rewarded (whose first order stands)."""
-    rows = await db.execute(
-        select(referrals.c.referrer_id, func.count(referrals.c.id),
-               func.count(referrals.c.id).filter(referrals.c.rewarded_order_id.is_not(None), referrals.c.reversed_at.is_(None)))
-        .where(referrals.c.brand_id == brand_id, referrals.c.referrer_id.in_(referrer_ids)).group_by(referrals.c.referrer_id)
-    )
-    return {r[0]: (r[1], r[2]) for r in rows}

@@ -65,7 +65,8 @@ members = Table(
     created_at_column(),
     UniqueConstraint("brand_id", "phone_index"),
     UniqueConstraint("brand_id", "member_no"),
-    UniqueConstraint("brand_id", "referral_code"),
+    # An index, not a constraint: SQLite adds it to the table without rebuilding it.
+    Index("ix_members_brand_id_referral_code", "brand_id", "referral_code", unique=True),
     Index("ix_members_brand_id_name", "brand_id", "name"),
 )
 

@@ -85,16 +85,14 @@ def upgrade() -> None:
     with op.batch_alter_table('referrals', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_referrals_referrer_id'), ['referrer_id'], unique=False)
 
-    # Today's numbers become every brand's tier rules: top-up basis, points ×1, ×1.2, ×1.5.
-    with op.batch_alter_table('brands', schema=None) as batch_op:
-        batch_op.add_column(sa.Column('tier_basis', sa.String(length=10), nullable=False, server_default='TOP_UP'))
-        batch_op.add_column(sa.Column('normal_points_pct', sa.Integer(), nullable=False, server_default='100'))
-        batch_op.add_column(sa.Column('silver_points_pct', sa.Integer(), nullable=False, server_default='120'))
-        batch_op.add_column(sa.Column('gold_points_pct', sa.Integer(), nullable=False, server_default='150'))
-
-    with op.batch_alter_table('members', schema=None) as batch_op:
-        batch_op.add_column(sa.Column('total_spent', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False, server_default='0'))
-        batch_op.add_column(sa.Column('referral_code', sa.String(length=12), nullable=True))
+    # Columns are added in place (no table rebuild on SQLite, where other tables' keys point at
+    # brands and members). Today's numbers become every brand's tier rules: top-up basis, ×1, ×1.2, ×1.5.
+    op.add_column('brands', sa.Column('tier_basis', sa.String(length=10), nullable=False, server_default='TOP_UP'))
+    op.add_column('brands', sa.Column('normal_points_pct', sa.Integer(), nullable=False, server_default='100'))
+    op.add_column('brands', sa.Column('silver_points_pct', sa.Integer(), nullable=False, server_default='120'))
+    op.add_column('brands', sa.Column('gold_points_pct', sa.Integer(), nullable=False, server_default='150'))
+    op.add_column('members', sa.Column('total_spent', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False, server_default='0'))
+    op.add_column('members', sa.Column('referral_code', sa.String(length=12), nullable=False, server_default=''))
 
     # What members spent so far, by the rule of domain.marketing.activity: every tender but count-card
     # sessions, less top-ups, net of refunds.
@@ -113,13 +111,8 @@ def upgrade() -> None:
             code = _new_code()
         taken.add((brand_id, code))
         connection.execute(sa.text("UPDATE members SET referral_code = :c WHERE id = :i"), {"c": code, "i": member_id})
-
-    with op.batch_alter_table('members', schema=None) as batch_op:
-        batch_op.alter_column('referral_code', existing_type=sa.String(length=12), nullable=False)
-        batch_op.create_unique_constraint(batch_op.f('uq_members_brand_id_referral_code'), ['brand_id', 'referral_code'])
-
-    with op.batch_alter_table('orders', schema=None) as batch_op:
-        batch_op.create_index('ix_orders_member_id_paid_at', ['member_id', 'paid_at'], unique=False)
+    op.create_index('ix_members_brand_id_referral_code', 'members', ['brand_id', 'referral_code'], unique=True)
+    op.create_index('ix_orders_member_id_paid_at', 'orders', ['member_id', 'paid_at'], unique=False)
 
 
 def _new_code() -> str:
@@ -128,11 +121,9 @@ def _new_code() -> str:
 
 
 def downgrade() -> None:
-    with op.batch_alter_table('orders', schema=None) as batch_op:
-        batch_op.drop_index('ix_orders_member_id_paid_at')
-
+    op.drop_index('ix_orders_member_id_paid_at', table_name='orders')
+    op.drop_index('ix_members_brand_id_referral_code', table_name='members')
     with op.batch_alter_table('members', schema=None) as batch_op:
-        batch_op.drop_constraint(batch_op.f('uq_members_brand_id_referral_code'), type_='unique')
         batch_op.drop_column('referral_code')
         batch_op.drop_column('total_spent')
 

@@ -15,13 +15,12 @@ from domain.coupons.issuing import coupons
 from domain.db import create_engine, read_transaction
 from domain.marketing import referrals
 from domain.marketing.referrals import referrals as referral_rows
-from domain.members.customers import Channel
 from domain.members.members import members
 from integrations import worker
 from resolvers.ids import to_global_id
 from tests.coupons.helpers import owner, template
 from tests.marketing.helpers import paid_order, pk, points_rows, refund, run_referrals
-from tests.payments.test_callbacks import Mp, mp, standins  # noqa: F401 - the mini-program fixtures
+from tests.payments.test_callbacks import mp, standins  # noqa: F401 - the mini-program fixtures
 from tests.support import assert_ledger_ok
 
 REGISTER = """mutation($i: RegisterMemberInput!) { registerMember(input: $i) { member { id referralCode } errors { code field message } } }"""
