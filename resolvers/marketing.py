@@ -86,6 +86,14 @@ async def launch_campaign(ctx: Context, *, name: str, segment_id: str, coupon_te
     return await ctx.mutate("launchCampaign", work)
 
 
+async def campaign_preview(ctx: Context, *, segment_id: str, coupon_template_id: str) -> tuple[int, int]:
+    async def work(db, actor):
+        return await campaigns.preview(db, actor, segment_id=decode_id(segment_id, "Segment", "segmentId"),
+                                       template_id=decode_id(coupon_template_id, "CouponTemplate", "couponTemplateId"))
+
+    return await ctx.query("campaignPreview", work)
+
+
 async def list_campaigns(ctx: Context) -> list:
     return await ctx.query("campaigns", lambda db, actor: campaigns.list_campaigns(db, actor))
 

@@ -82,6 +82,7 @@ OPERATION_ROLES: dict[str, frozenset[Role]] = {
     "segments": frozenset({OWNER, MARKETER}),
     "createSegment": frozenset({OWNER, MARKETER}),
     "campaigns": frozenset({OWNER, MARKETER}),
+    "campaignPreview": frozenset({OWNER, MARKETER}),
     "launchCampaign": frozenset({OWNER, MARKETER}),
     "referralReward": frozenset({OWNER, MANAGER, RECEPTION, MARKETER}),
     "setReferralReward": frozenset({OWNER, MARKETER}),

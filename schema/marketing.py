@@ -118,6 +118,12 @@ class ReferralReward:
         )
 
 
+@strawberry.type(description="What launching a campaign would do now")
+class CampaignPreview:
+    audience: int = strawberry.field(description="Members in the segment now")
+    would_issue: int = strawberry.field(description="Coupons a launch would issue (the template's limits may stop some)")
+
+
 @strawberry.input
 class CreateSegmentInput:
     name: str
@@ -179,6 +185,11 @@ class MarketingQuery:
     @strawberry.field(description="The brand's campaigns with their attribution, newest first")
     async def campaigns(self, info: Info) -> list[Campaign]:
         return [Campaign.of(r) for r in await resolvers.list_campaigns(info.context)]
+
+    @strawberry.field(description="How many coupons a launch would issue, before it does")
+    async def campaign_preview(self, info: Info, segment_id: strawberry.ID, coupon_template_id: strawberry.ID) -> CampaignPreview:
+        audience, would = await resolvers.campaign_preview(info.context, segment_id=segment_id, coupon_template_id=coupon_template_id)
+        return CampaignPreview(audience=audience, would_issue=would)
 
     @strawberry.field(description="邀请好友: the brand's reward (100 points each until the brand sets its own)")
     async def referral_reward(self, info: Info) -> ReferralReward:

@@ -371,6 +371,10 @@ OPERATIONS: dict[str, Op] = {
         lambda ids, extra: {"i": {"name": f"沉睡客户{extra['n']}", "rule": {"dormantDays": 30, "storeIds": [ids.jingan]}}}, writes=True,
     ),
     "campaigns": Op("{ campaigns { id name issuedCount redeemedCount revenue } }"),
+    "campaignPreview": Op(
+        "query($s: ID!, $t: ID!) { campaignPreview(segmentId: $s, couponTemplateId: $t) { audience wouldIssue } }",
+        lambda ids, extra: {"s": extra["segment"], "t": extra["template"]}, prepare=lambda demo, ids: campaign_parts(demo, ids),
+    ),
     "launchCampaign": Op(
         mutation("launchCampaign", "LaunchCampaignInput", "campaign { id name issuedCount }"),
         lambda ids, extra: {"i": {"name": "唤醒活动", "segmentId": extra["segment"], "couponTemplateId": extra["template"], "idempotencyKey": key()}},

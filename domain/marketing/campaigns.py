@@ -6,6 +6,7 @@ were issued, how many redeemed, and the spend (net of refunds) of the orders tha
 
 from __future__ import annotations
 
+from collections import Counter
 from dataclasses import dataclass
 
 from sqlalchemy import Column, ForeignKey, Integer, String, Table, insert, select, update
@@ -61,20 +62,34 @@ async def _launch(db: AsyncConnection, actor: Actor, *, name: str, segment_id: i
     name = check_text(name, "name", "活动名称", 40)
     audience = await segments.audience(db, actor, segment_id)
     await coupon_rewards.check_template(db, actor, template_id, "couponTemplateId")
-    if len(audience) > MAX_MEMBERS_PER_CALL:
-        raise DomainError("TOO_MANY", "segmentId", what="活动会员", max=MAX_MEMBERS_PER_CALL)
     campaign_id = (await db.execute(insert(campaigns).values(
         brand_id=actor.brand_id, name=name, segment_id=segment_id, coupon_template_id=template_id, audience=len(audience), skipped=0,
         launched_by=actor.staff_id, created_at=utcnow(),
     ).returning(campaigns.c.id))).scalar_one()
-    issued = await coupon_rewards.issue_batch(db, actor, template_id=template_id, member_ids=audience, source=CouponSource.CAMPAIGN,
-                                              batch_key=batch_key(campaign_id))
-    await db.execute(update(campaigns).where(campaigns.c.id == campaign_id).values(skipped=issued.skipped))
+    issued, skipped = 0, Counter()
+    # In slices the coupons area accepts, all in this one transaction: the launch happens whole or not at all.
+    for start in range(0, len(audience), MAX_MEMBERS_PER_CALL):
+        result = await coupon_rewards.issue_batch(db, actor, template_id=template_id, member_ids=audience[start:start + MAX_MEMBERS_PER_CALL],
+                                                  source=CouponSource.CAMPAIGN, batch_key=batch_key(campaign_id))
+        issued += len(result.issued)
+        skipped.update(result.skipped_by_reason)
+    await db.execute(update(campaigns).where(campaigns.c.id == campaign_id).values(skipped=sum(skipped.values())))
     await audit.record(db, actor, "campaign.launch", "campaign", campaign_id, after={
-        "name": name, "segment_id": segment_id, "template_id": template_id, "audience": len(audience), "issued": len(issued.issued),
-        "skipped": {str(k): v for k, v in issued.skipped_by_reason.items()},
+        "name": name, "segment_id": segment_id, "template_id": template_id, "audience": len(audience), "issued": issued,
+        "skipped": {str(k): v for k, v in skipped.items()},
     })
     return campaign_id
+
+
+async def preview(db: AsyncConnection, actor: Actor, *, segment_id: int, template_id: int) -> tuple[int, int]:
+    """What a launch would do now: the segment's members, and how many coupons it would issue
+    (the template's limits may stop some)."""
+    audience = await segments.audience(db, actor, segment_id)
+    await coupon_rewards.check_template(db, actor, template_id, "couponTemplateId")
+    would = 0
+    for start in range(0, len(audience), MAX_MEMBERS_PER_CALL):
+        would += await coupon_rewards.would_issue(db, actor, template_id=template_id, member_ids=audience[start:start + MAX_MEMBERS_PER_CALL])
+    return len(audience), would
 
 
 async def get_campaign(db: AsyncConnection, actor: Actor, campaign_id: int):

@@ -9,6 +9,7 @@ from sqlalchemy import and_, func, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from domain.actor import Actor
+from domain.coupons import issuing
 from domain.coupons.issuing import CouponSource, CouponStatus, IssueResult, coupons, issue_coupons, withdraw_expiry_reminder
 from domain.coupons.templates import get_template
 from domain.marketing.activity import order_spend
@@ -22,6 +23,10 @@ async def check_template(db: AsyncConnection, actor: Actor, template_id: int, fi
 async def issue_batch(db: AsyncConnection, actor: Actor, *, template_id: int, member_ids: list[int], source: CouponSource,
                       batch_key: str) -> IssueResult:
     return await issue_coupons(db, actor, template_id=template_id, member_ids=member_ids, source=source.value, batch_key=batch_key)
+
+
+async def would_issue(db: AsyncConnection, actor: Actor, *, template_id: int, member_ids: list[int]) -> int:
+    return await issuing.would_issue(db, actor, template_id=template_id, member_ids=member_ids, batch_key=None)
 
 
 async def issue(db: AsyncConnection, brand_id: int, *, template_id: int, member_id: int, batch_key: str) -> None:

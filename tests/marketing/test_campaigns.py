@@ -41,6 +41,9 @@ async def test_a_campaign_launched_twice_with_one_key_issues_once_and_attributes
     segment = (await create(demo, "沉睡30天", {"tags": ["唤醒"], "dormantDays": 30}))["segment"]
     template_id = to_global_id("CouponTemplate", await template(engine, await owner(engine)))  # 满300减50
 
+    preview = await demo.gql("query($s: ID!, $t: ID!) { campaignPreview(segmentId: $s, couponTemplateId: $t) { audience wouldIssue } }",
+                             {"s": segment["id"], "t": template_id}, as_="marketer")
+    assert preview["campaignPreview"] == {"audience": 2, "wouldIssue": 2}
     first = await launch(demo, "唤醒老客", segment["id"], template_id, "launch-1")
     again = await launch(demo, "唤醒老客", segment["id"], template_id, "launch-1")
     assert first["errors"] == [] and again == first, (first, again)
