@@ -225,14 +225,7 @@ async def _issue_one(
     now: dt.datetime,
 ) -> IssuedCoupon | SkipReason:
     valid_from, valid_to = validity(template, now, tz_name)
-    # The coupon row first: the batch's unique key decides, under concurrency too, who issues it.
-    coupon_id = (await db.execute(
-        insert_ignoring_conflicts(db, coupons).values(
-            brand_id=actor.brand_id, template_id=template.id, member_id=member_id, code=new_code(), status=CouponStatus.ISSUED.value,
-            source=source.value, batch_key=batch_key, valid_from=valid_from, valid_to=valid_to, issued_by=actor.staff_id,
-            discount=0, created_at=now,
-        ).returning(coupons.c.id, coupons.c.code)
-    )).first()
+    coupon_id = await _insert_coupon(db, actor, template, member_id, source, batch_key, valid_from, valid_to, now)
     if coupon_id is None:
         return SkipReason.ALREADY_ISSUED
     refused = await _take_limits(db, template, member_id)
@@ -246,6 +239,27 @@ async def _issue_one(
     await schedule_expiry_reminder(db, brand_id=actor.brand_id, coupon_id=coupon_id.id, member_id=member_id, name=template.name,
                                    valid_to=valid_to, now=now)
     return IssuedCoupon(coupon_id.id, coupon_id.code, member_id, valid_to)
+
+
+async def _insert_coupon(db, actor: Actor, template: Template, member_id: int, source: CouponSource, batch_key: str | None,
+                         valid_from: dt.datetime, valid_to: dt.datetime, now: dt.datetime):
+    """The coupon row first: the batch's unique key decides, under concurrency too, who issues it.
+    None when the batch already gave this member one; a (vanishingly rare) clash of random codes
+    draws a new code."""
+    for _ in range(5):
+        row = (await db.execute(
+            insert_ignoring_conflicts(db, coupons).values(
+                brand_id=actor.brand_id, template_id=template.id, member_id=member_id, code=new_code(), status=CouponStatus.ISSUED.value,
+                source=source.value, batch_key=batch_key, valid_from=valid_from, valid_to=valid_to, issued_by=actor.staff_id,
+                discount=0, created_at=now,
+            ).returning(coupons.c.id, coupons.c.code)
+        )).first()
+        if row is not None:
+            return row
+        if batch_key is not None and await db.scalar(select(coupons.c.id).where(
+                coupons.c.brand_id == actor.brand_id, coupons.c.batch_key == batch_key, coupons.c.member_id == member_id)):
+            return None
+    raise RuntimeError("could not draw an unused coupon code")
 
 
 async def _take_limits(db: AsyncConnection, template: Template, member_id: int) -> SkipReason | None:

@@ -151,7 +151,10 @@ async def test_daily_close_counts_coupons_redeemed_and_their_amount(demo, engine
 async def test_issue_coupons_is_idempotent_on_its_key(demo, engine):
     member = await demo.register()
     template = await create_template(demo)
+    preview = "query($t: ID!, $m: [ID!]!, $k: String) { couponIssuePreview(templateId: $t, memberIds: $m, idempotencyKey: $k) }"
+    assert (await demo.gql(preview, {"t": template["id"], "m": [member["id"]], "k": "issue-1"}, as_="marketer"))["couponIssuePreview"] == 1
     first = await issue(demo, template["id"], [member["id"]], key="issue-1")
+    assert (await demo.gql(preview, {"t": template["id"], "m": [member["id"]], "k": "issue-1"}, as_="marketer"))["couponIssuePreview"] == 0
     again = await issue(demo, template["id"], [member["id"]], key="issue-1")
     assert (first["issuedCount"], again["issuedCount"], again["coupons"][0]["code"]) == (1, 1, first["coupons"][0]["code"])
     refused = await demo.gql.raw(
