@@ -296,3 +296,17 @@ async def schedule_expiry_reminder(
 
 async def withdraw_expiry_reminder(db: AsyncConnection, *, brand_id: int, coupon_id: int) -> None:
     await outbox.withdraw(db, brand_id=brand_id, dedupe_keys=[f"coupon:{coupon_id}:expiring"])
+
+
+async def void_coupons(db: AsyncConnection, *, brand_id: int, coupon_ids: list[int]) -> list[int]:
+    """Take back coupons not yet used (a referral reward whose first order was refunded): they
+    become VOID; one already redeemed stays as it is. Returns those voided."""
+    if not coupon_ids:
+        return []
+    voided = list((await db.execute(
+        update(coupons).where(coupons.c.brand_id == brand_id, coupons.c.id.in_(coupon_ids), coupons.c.status == CouponStatus.ISSUED.value)
+        .values(status=CouponStatus.VOID.value).returning(coupons.c.id)
+    )).scalars())
+    for coupon_id in voided:
+        await withdraw_expiry_reminder(db, brand_id=brand_id, coupon_id=coupon_id)
+    return sorted(voided)

@@ -116,6 +116,8 @@ async def test_a_whole_refund_gives_the_coupon_back_and_a_partial_one_keeps_it_u
     order = await open_order(demo, [{"serviceId": facial}, {"serviceId": spa}], member_id=member["id"])
     paid = await pay(demo, order["id"], [{"method": "CASH"}], [coupon["code"]])
     assert paid["errors"] == [] and paid["order"]["total"] == 88_600 - 5_000
+    points = "query($id: ID!) { member(id: $id) { points } }"
+    assert (await demo.gql(points, {"id": member["id"]}, as_="manager"))["member"]["points"] == 836  # on ¥836 of real money
     # 5000 over 29800 and 58800: 1681.8 and 3318.2 -> 1682 and 3318
     assert [l["discount"] for l in paid["order"]["lines"]] == [1_682, 3_318]
     facial_line = paid["order"]["lines"][0]["id"]
@@ -126,6 +128,7 @@ async def test_a_whole_refund_gives_the_coupon_back_and_a_partial_one_keeps_it_u
     back = (await demo.gql(COUPON, {"c": coupon["code"]}, as_="reception"))["coupon"]
     assert (back["status"], back["discount"], back["redeemedOrder"]) == ("ISSUED", 0, None)
     assert await _balance(engine, ":store_discount:coupon") == 0
+    assert (await demo.gql(points, {"id": member["id"]}, as_="manager"))["member"]["points"] == 0  # the sale's points came back out
     again = await open_order(demo, [{"serviceId": spa}], member_id=member["id"])
     assert (await pay(demo, again["id"], [{"method": "CASH"}], [coupon["code"]]))["order"]["total"] == 53_800
     await assert_ledger_ok(engine)
