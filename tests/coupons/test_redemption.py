@@ -3,6 +3,9 @@ couponCheck gives, a used coupon refused, the signed QR payload, refunds giving 
 
 from __future__ import annotations
 
+import datetime as dt
+from zoneinfo import ZoneInfo
+
 from sqlalchemy import select
 
 from domain.db import read_transaction
@@ -141,9 +144,6 @@ async def test_daily_close_counts_coupons_redeemed_and_their_amount(demo, engine
         coupon = await one_coupon(demo, member["id"])
         order = await open_order(demo, [{"serviceId": spa}], member_id=member["id"])
         assert (await pay(demo, order["id"], [{"method": "CASH"}], [coupon["code"]]))["errors"] == []
-    import datetime as dt
-    from zoneinfo import ZoneInfo
-
     today = dt.datetime.now(ZoneInfo("Asia/Shanghai")).date().isoformat()
     close = (await demo.gql("query($s: ID!, $d: Date!) { dailyClose(storeId: $s, date: $d) { couponsRedeemed couponDiscount } }",
                             {"s": demo.jingan, "d": today}, as_="manager"))["dailyClose"]
