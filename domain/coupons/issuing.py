@@ -263,23 +263,21 @@ async def _insert_coupon(db, actor: Actor, template: Template, member_id: int, s
 
 
 async def _take_limits(db: AsyncConnection, template: Template, member_id: int) -> SkipReason | None:
-    """Count the issue against the member's and the template's limits, each by one conditional
-    update (taken in the same order by every issuer, so concurrent ones queue, never deadlock)."""
+    """Count the issue against the template's and the member's limits, each by one conditional
+    update, the template first: the order redemption takes them in too, so that concurrent issues
+    and redemptions queue and never deadlock."""
+    stmt = update(coupon_templates).where(coupon_templates.c.id == template.id)
+    if template.total_limit is not None:
+        stmt = stmt.where(coupon_templates.c.issued_count < template.total_limit)
+    if (await db.execute(stmt.values(issued_count=coupon_templates.c.issued_count + 1))).rowcount != 1:
+        return SkipReason.TOTAL_LIMIT
     await db.execute(insert_ignoring_conflicts(db, coupon_member_counts).values(template_id=template.id, member_id=member_id, issued=0, redeemed=0))
     stmt = update(coupon_member_counts).where(coupon_member_counts.c.template_id == template.id, coupon_member_counts.c.member_id == member_id)
     if template.per_member_limit is not None:
         stmt = stmt.where(coupon_member_counts.c.issued < template.per_member_limit)
     if (await db.execute(stmt.values(issued=coupon_member_counts.c.issued + 1))).rowcount != 1:
+        await db.execute(update(coupon_templates).where(coupon_templates.c.id == template.id).values(issued_count=coupon_templates.c.issued_count - 1))
         return SkipReason.PER_MEMBER_LIMIT
-    stmt = update(coupon_templates).where(coupon_templates.c.id == template.id)
-    if template.total_limit is not None:
-        stmt = stmt.where(coupon_templates.c.issued_count < template.total_limit)
-    if (await db.execute(stmt.values(issued_count=coupon_templates.c.issued_count + 1))).rowcount != 1:
-        await db.execute(
-            update(coupon_member_counts).where(coupon_member_counts.c.template_id == template.id, coupon_member_counts.c.member_id == member_id)
-            .values(issued=coupon_member_counts.c.issued - 1)
-        )
-        return SkipReason.TOTAL_LIMIT
     return None
 
 
