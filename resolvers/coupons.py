@@ -106,6 +106,16 @@ async def issue(ctx: Context, *, template_id: str, member_ids: list[str] | None,
     return await ctx.mutate("issueCoupons", work)
 
 
+async def issue_preview(ctx: Context, *, template_id: str, member_ids: list[str], idempotency_key: str | None) -> int:
+    """How many coupons issueCoupons with these arguments would issue now."""
+    async def work(db, actor):
+        return await issuing.would_issue(db, actor, template_id=decode_id(template_id, "CouponTemplate", "templateId"),
+                                         member_ids=list(_ids(member_ids, "Member", "memberIds")),
+                                         batch_key=f"issue:{idempotency_key}" if idempotency_key else None)
+
+    return await ctx.query("couponIssuePreview", work)
+
+
 async def coupon(ctx: Context, *, code: str):
     """The coupon of a code or scanned payload, or None (another brand's is None too)."""
     actor = await ctx.authorize("coupon")

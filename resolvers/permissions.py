@@ -62,6 +62,7 @@ OPERATION_ROLES: dict[str, frozenset[Role]] = {
     "couponTemplates": EVERY_ROLE,
     "createCouponTemplate": frozenset({OWNER, MARKETER}),
     "issueCoupons": frozenset({OWNER, MARKETER}),
+    "couponIssuePreview": frozenset({OWNER, MARKETER}),
     "couponRules": frozenset({OWNER, MARKETER}),
     "createCouponRule": frozenset({OWNER, MARKETER}),
     "coupon": frozenset({OWNER, MANAGER, RECEPTION, MARKETER}),

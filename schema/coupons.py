@@ -209,6 +209,11 @@ class CouponQuery:
     async def coupon_rules(self, info: Info) -> list[CouponRule]:
         return [CouponRule.of(r) for r in await resolvers.list_rules(info.context)]
 
+    @strawberry.field(description="How many coupons issueCoupons would issue to these members now (limits and the key's batch counted)")
+    async def coupon_issue_preview(self, info: Info, template_id: strawberry.ID, member_ids: list[strawberry.ID],
+                                   idempotency_key: str | None = None) -> int:
+        return await resolvers.issue_preview(info.context, template_id=template_id, member_ids=member_ids, idempotency_key=idempotency_key)
+
     @strawberry.field(description="A coupon by its code or scanned QR payload")
     async def coupon(self, info: Info, code: str) -> Coupon | None:
         row = await resolvers.coupon(info.context, code=code)

@@ -391,6 +391,10 @@ OPERATIONS: dict[str, Op] = {
         lambda ids, extra: {"i": {"trigger": "REGISTRATION", "templateId": extra["template"]}},
         prepare=lambda demo, ids: coupon_template(demo), writes=True,
     ),
+    "couponIssuePreview": Op(
+        "query($t: ID!, $m: [ID!]!) { couponIssuePreview(templateId: $t, memberIds: $m) }",
+        lambda ids, extra: {"t": extra["template"], "m": [ids.member]}, prepare=lambda demo, ids: coupon_template(demo),
+    ),
     "couponTemplates": Op("{ couponTemplates { id name kind threshold amountOff issuedCount } }"),
     "createCouponTemplate": Op(
         mutation("createCouponTemplate", "CreateCouponTemplateInput", "template { id name }"),

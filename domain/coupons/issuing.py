@@ -225,14 +225,7 @@ async def _issue_one(
     now: dt.datetime,
 ) -> IssuedCoupon | SkipReason:
     valid_from, valid_to = validity(template, now, tz_name)
-    # The coupon row first: the batch's unique key decides, under concurrency too, who issues it.
-    coupon_id = (await db.execute(
-        insert_ignoring_conflicts(db, coupons).values(
-            brand_id=actor.brand_id, template_id=template.id, member_id=member_id, code=new_code(), status=CouponStatus.ISSUED.value,
-            source=source.value, batch_key=batch_key, valid_from=valid_from, valid_to=valid_to, issued_by=actor.staff_id,
-            discount=0, created_at=now,
-        ).returning(coupons.c.id, coupons.c.code)
-    )).first()
+    coupon_id = await _insert_coupon(db, actor, template, member_id, source, batch_key, valid_from, valid_to, now)
     if coupon_id is None:
         return SkipReason.ALREADY_ISSUED
     refused = await _take_limits(db, template, member_id)
@@ -248,24 +241,43 @@ async def _issue_one(
     return IssuedCoupon(coupon_id.id, coupon_id.code, member_id, valid_to)
 
 
+async def _insert_coupon(db, actor: Actor, template: Template, member_id: int, source: CouponSource, batch_key: str | None,
+                         valid_from: dt.datetime, valid_to: dt.datetime, now: dt.datetime):
+    """The coupon row first: the batch's unique key decides, under concurrency too, who issues it.
+    None when the batch already gave this member one; a (vanishingly rare) clash of random codes
+    draws a new code."""
+    for _ in range(5):
+        row = (await db.execute(
+            insert_ignoring_conflicts(db, coupons).values(
+                brand_id=actor.brand_id, template_id=template.id, member_id=member_id, code=new_code(), status=CouponStatus.ISSUED.value,
+                source=source.value, batch_key=batch_key, valid_from=valid_from, valid_to=valid_to, issued_by=actor.staff_id,
+                discount=0, created_at=now,
+            ).returning(coupons.c.id, coupons.c.code)
+        )).first()
+        if row is not None:
+            return row
+        if batch_key is not None and await db.scalar(select(coupons.c.id).where(
+                coupons.c.brand_id == actor.brand_id, coupons.c.batch_key == batch_key, coupons.c.member_id == member_id)):
+            return None
+    raise RuntimeError("could not draw an unused coupon code")
+
+
 async def _take_limits(db: AsyncConnection, template: Template, member_id: int) -> SkipReason | None:
-    """Count the issue against the member's and the template's limits, each by one conditional
-    update (taken in the same order by every issuer, so concurrent ones queue, never deadlock)."""
+    """Count the issue against the template's and the member's limits, each by one conditional
+    update, the template first: the order redemption takes them in too, so that concurrent issues
+    and redemptions queue and never deadlock."""
+    stmt = update(coupon_templates).where(coupon_templates.c.id == template.id)
+    if template.total_limit is not None:
+        stmt = stmt.where(coupon_templates.c.issued_count < template.total_limit)
+    if (await db.execute(stmt.values(issued_count=coupon_templates.c.issued_count + 1))).rowcount != 1:
+        return SkipReason.TOTAL_LIMIT
     await db.execute(insert_ignoring_conflicts(db, coupon_member_counts).values(template_id=template.id, member_id=member_id, issued=0, redeemed=0))
     stmt = update(coupon_member_counts).where(coupon_member_counts.c.template_id == template.id, coupon_member_counts.c.member_id == member_id)
     if template.per_member_limit is not None:
         stmt = stmt.where(coupon_member_counts.c.issued < template.per_member_limit)
     if (await db.execute(stmt.values(issued=coupon_member_counts.c.issued + 1))).rowcount != 1:
+        await db.execute(update(coupon_templates).where(coupon_templates.c.id == template.id).values(issued_count=coupon_templates.c.issued_count - 1))
         return SkipReason.PER_MEMBER_LIMIT
-    stmt = update(coupon_templates).where(coupon_templates.c.id == template.id)
-    if template.total_limit is not None:
-        stmt = stmt.where(coupon_templates.c.issued_count < template.total_limit)
-    if (await db.execute(stmt.values(issued_count=coupon_templates.c.issued_count + 1))).rowcount != 1:
-        await db.execute(
-            update(coupon_member_counts).where(coupon_member_counts.c.template_id == template.id, coupon_member_counts.c.member_id == member_id)
-            .values(issued=coupon_member_counts.c.issued - 1)
-        )
-        return SkipReason.TOTAL_LIMIT
     return None
 
 
@@ -282,3 +294,17 @@ async def schedule_expiry_reminder(
 
 async def withdraw_expiry_reminder(db: AsyncConnection, *, brand_id: int, coupon_id: int) -> None:
     await outbox.withdraw(db, brand_id=brand_id, dedupe_keys=[f"coupon:{coupon_id}:expiring"])
+
+
+async def void_coupons(db: AsyncConnection, *, brand_id: int, coupon_ids: list[int]) -> list[int]:
+    """Take back coupons not yet used (a referral reward whose first order was refunded): they
+    become VOID; one already redeemed stays as it is. Returns those voided."""
+    if not coupon_ids:
+        return []
+    voided = list((await db.execute(
+        update(coupons).where(coupons.c.brand_id == brand_id, coupons.c.id.in_(coupon_ids), coupons.c.status == CouponStatus.ISSUED.value)
+        .values(status=CouponStatus.VOID.value).returning(coupons.c.id)
+    )).scalars())
+    for coupon_id in voided:
+        await withdraw_expiry_reminder(db, brand_id=brand_id, coupon_id=coupon_id)
+    return sorted(voided)

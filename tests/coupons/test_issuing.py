@@ -56,3 +56,32 @@ async def test_valid_days_end_at_the_end_of_a_local_day(demo, engine):
     async with write_transaction(engine) as db:
         issued = await issue_coupons(db, actor, template_id=template_id, member_ids=[member], source="STAFF", now=now)
     assert issued.issued[0].valid_to == dt.datetime(2026, 12, 2, 16, 0, tzinfo=dt.UTC)  # midnight ending 2 December, Shanghai
+
+
+async def test_a_clash_of_random_codes_draws_a_new_one(demo, engine, monkeypatch):
+    from domain.coupons import issuing
+
+    actor = await owner(engine)
+    a, b = [pk((await demo.register(name=n))["id"]) for n in ("甲", "乙")]
+    template_id = await template(engine, actor)
+    drawn = iter(["AAAAAAAAAAAA", "AAAAAAAAAAAA", "BBBBBBBBBBBB"])
+    monkeypatch.setattr(issuing, "new_code", lambda: next(drawn))
+    async with write_transaction(engine) as db:
+        result = await issue_coupons(db, actor, template_id=template_id, member_ids=[a, b], source="STAFF", batch_key="clash")
+    assert result.codes == ["AAAAAAAAAAAA", "BBBBBBBBBBBB"] and result.skipped == 0
+
+
+async def test_void_takes_back_only_unused_coupons(demo, engine):
+    from domain.coupons.issuing import void_coupons
+
+    actor = await owner(engine)
+    a, b = [pk((await demo.register(name=n))["id"]) for n in ("甲", "乙")]
+    template_id = await template(engine, actor)
+    async with write_transaction(engine) as db:
+        issued = await issue_coupons(db, actor, template_id=template_id, member_ids=[a, b], source="REFERRAL", batch_key="referral:1")
+        await db.execute(coupons.update().where(coupons.c.id == issued.ids[1]).values(status="REDEEMED"))
+        assert await void_coupons(db, brand_id=actor.brand_id, coupon_ids=issued.ids) == [issued.ids[0]]
+        statuses = dict((await db.execute(select(coupons.c.id, coupons.c.status))).all())
+        reminders = sorted((await db.execute(select(outbox_events.c.dedupe_key).where(outbox_events.c.kind == "coupon.expiring"))).scalars())
+    assert statuses == {issued.ids[0]: "VOID", issued.ids[1]: "REDEEMED"}
+    assert reminders == [f"coupon:{issued.ids[1]}:expiring"]

@@ -3,6 +3,9 @@ couponCheck gives, a used coupon refused, the signed QR payload, refunds giving 
 
 from __future__ import annotations
 
+import datetime as dt
+from zoneinfo import ZoneInfo
+
 from sqlalchemy import select
 
 from domain.db import read_transaction
@@ -116,6 +119,8 @@ async def test_a_whole_refund_gives_the_coupon_back_and_a_partial_one_keeps_it_u
     order = await open_order(demo, [{"serviceId": facial}, {"serviceId": spa}], member_id=member["id"])
     paid = await pay(demo, order["id"], [{"method": "CASH"}], [coupon["code"]])
     assert paid["errors"] == [] and paid["order"]["total"] == 88_600 - 5_000
+    points = "query($id: ID!) { member(id: $id) { points } }"
+    assert (await demo.gql(points, {"id": member["id"]}, as_="manager"))["member"]["points"] == 836  # on ¥836 of real money
     # 5000 over 29800 and 58800: 1681.8 and 3318.2 -> 1682 and 3318
     assert [l["discount"] for l in paid["order"]["lines"]] == [1_682, 3_318]
     facial_line = paid["order"]["lines"][0]["id"]
@@ -126,6 +131,7 @@ async def test_a_whole_refund_gives_the_coupon_back_and_a_partial_one_keeps_it_u
     back = (await demo.gql(COUPON, {"c": coupon["code"]}, as_="reception"))["coupon"]
     assert (back["status"], back["discount"], back["redeemedOrder"]) == ("ISSUED", 0, None)
     assert await _balance(engine, ":store_discount:coupon") == 0
+    assert (await demo.gql(points, {"id": member["id"]}, as_="manager"))["member"]["points"] == 0  # the sale's points came back out
     again = await open_order(demo, [{"serviceId": spa}], member_id=member["id"])
     assert (await pay(demo, again["id"], [{"method": "CASH"}], [coupon["code"]]))["order"]["total"] == 53_800
     await assert_ledger_ok(engine)
@@ -138,9 +144,6 @@ async def test_daily_close_counts_coupons_redeemed_and_their_amount(demo, engine
         coupon = await one_coupon(demo, member["id"])
         order = await open_order(demo, [{"serviceId": spa}], member_id=member["id"])
         assert (await pay(demo, order["id"], [{"method": "CASH"}], [coupon["code"]]))["errors"] == []
-    import datetime as dt
-    from zoneinfo import ZoneInfo
-
     today = dt.datetime.now(ZoneInfo("Asia/Shanghai")).date().isoformat()
     close = (await demo.gql("query($s: ID!, $d: Date!) { dailyClose(storeId: $s, date: $d) { couponsRedeemed couponDiscount } }",
                             {"s": demo.jingan, "d": today}, as_="manager"))["dailyClose"]
@@ -151,7 +154,10 @@ async def test_daily_close_counts_coupons_redeemed_and_their_amount(demo, engine
 async def test_issue_coupons_is_idempotent_on_its_key(demo, engine):
     member = await demo.register()
     template = await create_template(demo)
+    preview = "query($t: ID!, $m: [ID!]!, $k: String) { couponIssuePreview(templateId: $t, memberIds: $m, idempotencyKey: $k) }"
+    assert (await demo.gql(preview, {"t": template["id"], "m": [member["id"]], "k": "issue-1"}, as_="marketer"))["couponIssuePreview"] == 1
     first = await issue(demo, template["id"], [member["id"]], key="issue-1")
+    assert (await demo.gql(preview, {"t": template["id"], "m": [member["id"]], "k": "issue-1"}, as_="marketer"))["couponIssuePreview"] == 0
     again = await issue(demo, template["id"], [member["id"]], key="issue-1")
     assert (first["issuedCount"], again["issuedCount"], again["coupons"][0]["code"]) == (1, 1, first["coupons"][0]["code"])
     refused = await demo.gql.raw(

@@ -3,22 +3,20 @@ rule carrying a template, and 消费满N次送1次 once per Nth paid unit of a s
 
 from __future__ import annotations
 
+from sqlalchemy import select
+
+from domain.coupons.issuing import coupons
+from domain.coupons.templates import coupon_templates
+from domain.db import read_transaction
 from tests.coupons.api import create_template, pay, refund
+from tests.coupons.helpers import pk
 from tests.support import assert_ledger_ok, open_order
 
 RULE = """mutation($i: CreateCouponRuleInput!) { createCouponRule(input: $i) { rule { id trigger visitCount } errors { code field } } }"""
-MY_COUPONS = """query($id: ID!, $c: String!) { member(id: $id) { id } coupon(code: $c) { code } }"""
 PRODUCT = """mutation($i: CreateStoredValueCardProductInput!) { createStoredValueCardProduct(input: $i) { product { id } errors { code field } } }"""
 
 
 async def _sources(engine, member_gid: str) -> list[tuple[str, str]]:
-    from sqlalchemy import select
-
-    from domain.coupons.issuing import coupons
-    from domain.coupons.templates import coupon_templates
-    from domain.db import read_transaction
-    from tests.coupons.helpers import pk
-
     async with read_transaction(engine) as db:
         rows = await db.execute(select(coupons.c.source, coupon_templates.c.name).join(coupon_templates, coupon_templates.c.id == coupons.c.template_id)
                                 .where(coupons.c.member_id == pk(member_gid)).order_by(coupons.c.id))
