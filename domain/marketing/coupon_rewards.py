@@ -5,12 +5,12 @@ and the orders that redeemed them."""
 
 from __future__ import annotations
 
-from sqlalchemy import and_, func, select, update
+from sqlalchemy import and_, func, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from domain.actor import Actor
 from domain.coupons import issuing
-from domain.coupons.issuing import CouponSource, CouponStatus, IssueResult, coupons, issue_coupons, withdraw_expiry_reminder
+from domain.coupons.issuing import CouponSource, CouponStatus, IssueResult, coupons, issue_coupons
 from domain.coupons.templates import get_template
 from domain.marketing.activity import order_spend
 from domain.members.customers import system_actor
@@ -37,13 +37,8 @@ async def issue(db: AsyncConnection, brand_id: int, *, template_id: int, member_
 
 async def void_unused(db: AsyncConnection, brand_id: int, *, batch_key: str) -> int:
     """Void the batch's coupons that are still unused; a redeemed one stays (its order stands)."""
-    voided = list((await db.execute(
-        update(coupons).where(coupons.c.brand_id == brand_id, coupons.c.batch_key == batch_key, coupons.c.status == CouponStatus.ISSUED.value)
-        .values(status=CouponStatus.VOID.value).returning(coupons.c.id)
-    )).scalars())
-    for coupon_id in voided:
-        await withdraw_expiry_reminder(db, brand_id=brand_id, coupon_id=coupon_id)
-    return len(voided)
+    ids = list((await db.execute(select(coupons.c.id).where(coupons.c.brand_id == brand_id, coupons.c.batch_key == batch_key))).scalars())
+    return len(await issuing.void_coupons(db, brand_id=brand_id, coupon_ids=ids))
 
 
 async def batch_stats(db: AsyncConnection, brand_id: int, batch_keys: list[str]) -> dict[str, tuple[int, int, int]]:
