@@ -6,8 +6,10 @@ from domain.bookings import records as booking_records
 from domain.bookings import resources, reviews, settings, shifts, waitlist
 from domain.brands import catalogue, login_throttle, staff, stores
 from domain.cards import count_card_products, count_cards, stored_value
+from domain.coupons import issuing, redemption, rules, templates
 from domain.db import metadata
 from domain.ledger import postings
+from domain.marketing import campaigns, referrals, segments
 from domain.members import customers, members, points
 from domain.payments import channels, intents, records
 from domain.payments import refunds as platform_refunds

@@ -1,7 +1,8 @@
 """`meiye worker`: asks the platforms about payments whose callback never came, applies what they
-report through the callbacks' own path, closes intents past their expiry, and sends (or queries)
-the refunds owed back through the platforms (integrations/refunds.py). Any number of
-workers may run: each intent is claimed by a conditional update before it is queried."""
+report through the callbacks' own path, closes intents past their expiry, sends (or queries) the
+refunds owed back through the platforms (integrations/refunds.py), and hands the outbox's events to
+the areas' consumers (referral rewards). Any number of workers may run: each intent is claimed by a
+conditional update before it is queried, each event is taken once per consumer."""
 
 from __future__ import annotations
 
@@ -10,6 +11,8 @@ import dataclasses
 import datetime as dt
 import logging
 
+from domain import outbox
+from domain.marketing import referrals
 from domain.db import read_transaction, utcnow, write_transaction
 from domain.members.customers import Channel
 from domain.payments import intents as payments
@@ -18,10 +21,13 @@ from domain.payments.types import TradeState
 log = logging.getLogger("meiye.worker")
 RETRY_GAP = dt.timedelta(minutes=2)
 
+# The areas' outbox consumers: each takes each of its events once, however many workers run.
+CONSUMERS: tuple[outbox.Consumer, ...] = (referrals.CONSUMER,)
+
 
 async def run_once(services, now: dt.datetime | None = None) -> dict[str, int]:
     now = now or utcnow()
-    counts = {"queried": 0, "applied": 0, "closed": 0, "failed": 0}
+    counts = {"queried": 0, "applied": 0, "closed": 0, "failed": 0, "events": 0}
     async with read_transaction(services.engine) as db:
         due = await payments.due_for_query(db, now)
     for intent in due:
@@ -52,6 +58,8 @@ async def run_once(services, now: dt.datetime | None = None) -> dict[str, int]:
     from integrations import refunds
 
     counts.update(await refunds.send_due(services, now))
+    for consumer in CONSUMERS:
+        counts["events"] += await outbox.consume(services.engine, consumer, now=now)
     return counts
 
 

@@ -11,20 +11,32 @@ from domain.cards import stored_value as cards
 from domain.cards.stored_value import Tender, TopUpRule
 from domain.brands.stores import get_store
 from domain.members.members import get_member
+from domain.coupons import rules as coupon_rules
+from domain.coupons import templates as coupon_templates
 from resolvers.context import Context
 from resolvers.errors import Outcome
 from resolvers.ids import decode_id, parse_global_id
 
 
-async def create_product(ctx: Context, *, name: str, service_discount_percent: int, rules: list[tuple[int, int]]) -> Outcome:
+async def create_product(ctx: Context, *, name: str, service_discount_percent: int, rules: list[tuple]) -> Outcome:
     async def work(db, actor):
+        gifts = [await _gift_template(db, actor, rule[2], i) if len(rule) > 2 else None for i, rule in enumerate(rules)]
         product_id = await cards.create_product(
             db, actor, name=name, service_discount_percent=service_discount_percent,
-            rules=[TopUpRule(threshold, bonus) for threshold, bonus in rules],
+            rules=[TopUpRule(rule[0], rule[1], gift) for rule, gift in zip(rules, gifts)],
         )
         return await cards.get_product(db, actor, product_id)
 
     return await ctx.mutate("createStoredValueCardProduct", work)
+
+
+async def _gift_template(db, actor, template_id: str | None, i: int) -> int | None:
+    """A top-up rule's 首充礼 template: the brand's own (checked here, where both areas are known)."""
+    if template_id is None:
+        return None
+    pk = decode_id(template_id, "CouponTemplate", f"topUpRules.{i}.couponTemplateId")
+    await coupon_templates.get_template(db, actor.brand_id, pk, f"topUpRules.{i}.couponTemplateId")
+    return pk
 
 
 async def products(ctx: Context) -> list:
@@ -64,15 +76,14 @@ async def top_up(
         return TopUpDone(**done, replayed=replayed)
 
     async def top_up_now(db, actor) -> dict:
+        member_pk = decode_id(member_id, "Member", "memberId")
+        card_pk = decode_id(card_id, "StoredValueCard", "cardId") if card_id else None
+        product_pk = decode_id(card_product_id, "StoredValueCardProduct", "cardProductId") if card_product_id else None
         result = await cards.top_up(
-            db, actor,
-            member_id=decode_id(member_id, "Member", "memberId"),
-            store_id=decode_id(store_id, "Store", "storeId"),
-            amount=amount,
-            tender=tender,
+            db, actor, member_id=member_pk, store_id=decode_id(store_id, "Store", "storeId"), amount=amount, tender=tender,
             reference=idempotency.scoped_reference("topup", idempotency.staff_sender(actor.staff_id), idempotency_key),
-            card_id=decode_id(card_id, "StoredValueCard", "cardId") if card_id else None,
-            product_id=decode_id(card_product_id, "StoredValueCardProduct", "cardProductId") if card_product_id else None,
+            card_id=card_pk, product_id=product_pk,
+            before_recording=lambda product: coupon_rules.first_top_up_gift(db, actor, member_id=member_pk, product_id=product, amount=amount),
         )
         return {"card_id": result.card_id, "bonus": result.bonus, "amount": result.amount, "transfer_id": result.transfer_id}
 

@@ -10,8 +10,10 @@ from dataclasses import asdict, dataclass
 
 from domain import idempotency
 from domain.cards.count_card_products import list_count_card_products
-from domain.db import read_transaction, write_transaction
+from domain.coupons import rules as coupon_rules
+from domain.db import read_transaction, utcnow, write_transaction
 from domain.errors import DomainError
+from domain.marketing import referrals
 from domain.members import customers, members
 from domain.members.customers import Channel
 from domain.payments import intents as payments
@@ -66,7 +68,7 @@ async def login(ctx: CustomerContext, channel: Channel, code: str) -> Outcome[Lo
     return Outcome(value=LoggedIn(ctx.services.signer.customer_token(customer.identity_id, customer.brand_id), member))
 
 
-async def bind_phone(ctx: CustomerContext, *, phone_code: str, name: str | None, consent: bool) -> Outcome:
+async def bind_phone(ctx: CustomerContext, *, phone_code: str, name: str | None, consent: bool, referral_code: str | None = None) -> Outcome:
     customer = await ctx.customer()
     try:
         if not (phone_code or "").strip() or len(phone_code) > 4096:
@@ -78,8 +80,14 @@ async def bind_phone(ctx: CustomerContext, *, phone_code: str, name: str | None,
             log.warning("%s phone verification failed: %s", customer.channel, error)
             raise DomainError("PHONE_VERIFICATION_FAILED", "phoneCode") from None
         async with write_transaction(ctx.engine) as db:
-            member_id = await customers.bind_phone(db, ctx.cipher, customer, verified_phone=phone, name=name, consent=consent)
-            return Outcome(value=await members.get_member(db, customers.system_actor(customer.brand_id), member_id))
+            started = utcnow()
+            member_id = await referrals.bind_phone_referred(db, ctx.cipher, customer, verified_phone=phone, name=name, consent=consent,
+                                                            referral_code=referral_code)
+            actor = customers.system_actor(customer.brand_id)
+            member = await members.get_member(db, actor, member_id)
+            if member.created_at >= started:  # registered just now by this binding: 注册礼
+                await coupon_rules.on_registration(db, actor, member_id=member_id)
+            return Outcome(value=member)
     except DomainError as error:
         return Outcome(errors=[error])
 

@@ -18,7 +18,11 @@ from domain.brands import stores as tenancy
 from domain.cards import count_card_products as card_catalogue
 from domain.cards import count_cards
 from domain.cards import reads as card_reads
-from domain.members import members
+from domain.coupons import reads as coupon_reads
+from domain.coupons import redemption as coupon_redemption
+from domain.coupons import templates as coupon_templates
+from domain.marketing import campaigns, rfm
+from domain.members import members, points
 from domain.sales import checkout, orders
 
 
@@ -99,6 +103,18 @@ class Loaders:
         return self._loader(checkout.payments_by_order_ids, [])
 
     @cached_property
+    def order_coupons(self) -> DataLoader:
+        return self._loader(coupon_redemption.coupons_by_order_ids, [])
+
+    @cached_property
+    def coupons_by_member(self) -> DataLoader:
+        return self._loader(coupon_reads.coupons_by_member_ids, [])
+
+    @cached_property
+    def coupon_template(self) -> DataLoader:
+        return self._loader(coupon_templates.templates_by_ids)
+
+    @cached_property
     def credit(self) -> DataLoader:
         from domain.sales.credit import credit_by_member_ids
 
@@ -115,3 +131,25 @@ class Loaders:
 
             cache[key] = self._loader(fetch, [])
         return cache[key]
+
+    def points_page(self, first: int, before_id: int | None) -> DataLoader:
+        """A page of each member's points history; members asked for the same page shape share one query."""
+        cache = self.__dict__.setdefault("_points_loaders", {})
+        key = (first, before_id)
+        if key not in cache:
+
+            async def fetch(db: AsyncConnection, member_ids: list) -> dict:
+                return await points.history_pages(db, member_ids, first=first, before_id=before_id)
+
+            cache[key] = self._loader(fetch, [])
+        return cache[key]
+
+    @cached_property
+    def rfm(self) -> DataLoader:
+        """RFM of members: the brand's scores are computed once per batch, whatever the page size."""
+        return self._loader(rfm.rfm_by_member_ids)
+
+    @cached_property
+    def campaign_attribution(self) -> DataLoader:
+        return self._loader(campaigns.attribution_by_ids)
+

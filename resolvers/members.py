@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 from domain.errors import DomainError
+from domain.coupons import rules as coupon_rules
+from domain.marketing import referrals
 from domain.members import members
 from domain.pagination import decode_cursor, page_size
 from resolvers.context import Context
@@ -10,12 +12,15 @@ from resolvers.errors import Outcome
 from resolvers.ids import decode_id, parse_global_id
 
 
-async def register_member(ctx: Context, *, name: str, phone: str, store_id: str, consent: bool, tags: list[str] | None) -> Outcome:
+async def register_member(ctx: Context, *, name: str, phone: str, store_id: str, consent: bool, tags: list[str] | None,
+                          referral_code: str | None = None) -> Outcome:
     async def work(db, actor):
         store_pk = decode_id(store_id, "Store", "storeId")
-        member_id = await members.register_member(
-            db, actor, ctx.cipher, name=name, phone=phone, store_id=store_pk, consent=consent, tags=tags
+        # A friend's referral code links the new member to the referrer (domain.marketing.referrals).
+        member_id = await referrals.register_referred(
+            db, actor, ctx.cipher, referral_code=referral_code, name=name, phone=phone, store_id=store_pk, consent=consent, tags=tags
         )
+        await coupon_rules.on_registration(db, actor, member_id=member_id)
         return await members.get_member(db, actor, member_id)
 
     return await ctx.mutate("registerMember", work)

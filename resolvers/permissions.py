@@ -64,6 +64,16 @@ OPERATION_ROLES: dict[str, frozenset[Role]] = {
     "refundOrder": frozenset({OWNER, MANAGER}),
     "setCreditLimit": frozenset({OWNER, MANAGER}),
     "repayOnAccount": frozenset({OWNER, MANAGER, RECEPTION}),
+    # coupons: marketers manage templates and issue; the desk looks up, checks and redeems (in checkout)
+    "couponTemplates": EVERY_ROLE,
+    "createCouponTemplate": frozenset({OWNER, MARKETER}),
+    "issueCoupons": frozenset({OWNER, MARKETER}),
+    "couponIssuePreview": frozenset({OWNER, MARKETER}),
+    "couponRules": frozenset({OWNER, MARKETER}),
+    "createCouponRule": frozenset({OWNER, MARKETER}),
+    "coupon": frozenset({OWNER, MANAGER, RECEPTION, MARKETER}),
+    "couponCheck": frozenset({OWNER, MANAGER, RECEPTION}),
+    "exchangePoints": frozenset({OWNER, MANAGER, RECEPTION}),
     # reports
     "dailyClose": frozenset({OWNER, MANAGER, FINANCE}),
     "crossStoreSettlement": frozenset({OWNER, MANAGER, FINANCE}),
@@ -94,6 +104,19 @@ OPERATION_ROLES: dict[str, frozenset[Role]] = {
     "replyToReview": frozenset({OWNER, MANAGER}),
     "hideReview": frozenset({OWNER, MANAGER}),
     "technicianLeaderboard": frozenset({OWNER, MANAGER, FINANCE, MARKETER}),
+    # loyalty: the brand's tier rules; points corrected by the owner or the member's home-store manager
+    "tierRules": EVERY_ROLE,
+    "setTierRules": frozenset({OWNER}),
+    "adjustPoints": frozenset({OWNER, MANAGER}),
+    # marketing: marketers manage segments, campaigns and the referral reward; the desk can tell customers the reward
+    "segment": frozenset({OWNER, MARKETER}),
+    "segments": frozenset({OWNER, MARKETER}),
+    "createSegment": frozenset({OWNER, MARKETER}),
+    "campaigns": frozenset({OWNER, MARKETER}),
+    "campaignPreview": frozenset({OWNER, MARKETER}),
+    "launchCampaign": frozenset({OWNER, MARKETER}),
+    "referralReward": frozenset({OWNER, MANAGER, RECEPTION, MARKETER}),
+    "setReferralReward": frozenset({OWNER, MARKETER}),
 }
 
 

@@ -16,6 +16,7 @@ from domain.sales.pricing import ItemKind
 from domain.brands.stores import get_store
 from domain.members.members import get_member
 from resolvers.context import Context
+from resolvers.coupons import scanned_codes
 from resolvers.errors import Outcome
 from resolvers.ids import decode_id, parse_global_id
 
@@ -134,7 +135,9 @@ async def checkout(ctx: Context, *, order_id: str, payments: list[PaymentInput],
             )
             for i, p in enumerate(payments)
         ]
-        await checkout_service.checkout(db, actor, order_id=pk, payments=specs, coupon_codes=coupon_codes, reference=idempotency.scoped_reference("checkout", idempotency.staff_sender(actor.staff_id), idempotency_key))
+        codes = scanned_codes(ctx, coupon_codes)
+        await checkout_service.checkout(db, actor, order_id=pk, payments=specs, coupon_codes=codes,
+                                        reference=idempotency.scoped_reference("checkout", idempotency.staff_sender(actor.staff_id), idempotency_key))
         return {"order_id": pk}
 
     return await ctx.mutate("checkout", work)

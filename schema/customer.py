@@ -16,9 +16,10 @@ from resolvers import customer as resolvers
 from resolvers.ids import to_global_id
 from resolvers.members import entries_page_args
 from schema.bookings import MyBooking, MyOrder, my_bookings, my_orders
+from schema.coupons import Coupon, my_coupons
 from schema.errors import UserError, user_errors
 from schema.scalars import Fen
-from schema.types import CountCardProduct, Node, PageInfo, Store, _store, encode_cursor
+from schema.types import CountCardProduct, Node, OrderRef, PageInfo, Store, _store, encode_cursor, points_history_page
 
 
 @strawberry.enum
@@ -85,6 +86,33 @@ class MyTransactionConnection:
     page_info: PageInfo
 
 
+@strawberry.type(description="One change of my points")
+class MyPointsEntry:
+    kind: str
+    delta: int
+    points_after: int
+    reason: str | None
+    created_at: dt.datetime
+    order: OrderRef | None
+    store_id: strawberry.Private[int | None]
+
+    @strawberry.field
+    async def store(self, info: Info) -> Store | None:
+        return await _store(info, self.store_id)
+
+
+@strawberry.type
+class MyPointsEntryEdge:
+    cursor: str
+    node: MyPointsEntry
+
+
+@strawberry.type
+class MyPointsEntryConnection:
+    edges: list[MyPointsEntryEdge]
+    page_info: PageInfo
+
+
 @strawberry.type(description="The signed-in customer's own membership")
 class Me(Node):
     member_no: str
@@ -92,7 +120,19 @@ class Me(Node):
     phone: str
     tier: strawberry.enum(Tier, name="Tier")  # type: ignore[valid-type]
     points: int
+    referral_code: str = strawberry.field(description="推荐码: share it with friends; both are rewarded on the friend's first paid order")
     pk: strawberry.Private[int]
+
+    @strawberry.field(description="积分明细, newest first")
+    async def points_history(self, info: Info, first: int | None = 20, after: str | None = None) -> MyPointsEntryConnection:
+        page, more = await points_history_page(info, self.pk, first, after)
+        return MyPointsEntryConnection(
+            edges=[MyPointsEntryEdge(cursor=encode_cursor(r.id), node=MyPointsEntry(
+                kind=r.kind, delta=r.delta, points_after=r.points_after, reason=r.reason, created_at=r.created_at,
+                order=OrderRef(id=to_global_id("Order", r.order_id)) if r.order_id is not None else None, store_id=r.store_id,
+            )) for r in page],
+            page_info=PageInfo(has_next_page=more, end_cursor=encode_cursor(page[-1].id) if page else None),
+        )
 
     @strawberry.field
     async def stored_value_cards(self, info: Info) -> list[MyStoredValueCard]:
@@ -115,6 +155,10 @@ class Me(Node):
                         expires_at=r.expires_at, status=r.status)
             for r, p in zip(rows, products)
         ]
+
+    @strawberry.field(description="我的券, newest first, each with its signed QR payload")
+    async def coupons(self, info: Info) -> list[Coupon]:
+        return await my_coupons(info, self.pk)
 
     @strawberry.field
     async def transactions(self, info: Info, first: int | None = 20, after: str | None = None) -> MyTransactionConnection:
@@ -145,7 +189,7 @@ class Me(Node):
     def of(row, info: Info) -> "Me":
         phone = info.context.cipher.decrypt(row.phone_cipher)
         return Me(id=to_global_id("Member", row.id), member_no=row.member_no, name=row.name, phone=phone if info.context.sees_full_pii() else mask_phone(phone),
-                  tier=Tier(row.tier), points=row.points, pk=row.id)
+                  tier=Tier(row.tier), points=row.points, referral_code=row.referral_code, pk=row.id)
 
 
 @strawberry.type
@@ -233,6 +277,7 @@ class BindPhoneInput:
     phone_code: str = strawberry.field(description="WeChat's getPhoneNumber code, or Alipay's encrypted phone response")
     consent: bool
     name: str | None = None
+    referral_code: str | None = strawberry.field(default=None, description="推荐码 of the friend who invited this customer (new members only)")
 
 
 @strawberry.type
@@ -316,7 +361,8 @@ class MpMutation:
 
     @strawberry.mutation
     async def bind_phone(self, info: Info, input: BindPhoneInput) -> BindPhonePayload:
-        outcome = await resolvers.bind_phone(info.context, phone_code=input.phone_code, name=input.name, consent=input.consent)
+        outcome = await resolvers.bind_phone(info.context, phone_code=input.phone_code, name=input.name, consent=input.consent,
+                                             referral_code=input.referral_code)
         return BindPhonePayload(member=Me.of(outcome.value, info) if outcome.ok else None, errors=user_errors(outcome.errors, info.context.lang))
 
     @strawberry.mutation

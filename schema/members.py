@@ -35,6 +35,7 @@ class RegisterMemberInput:
     store_id: strawberry.ID
     consent: bool = strawberry.field(description="The customer agreed to the privacy policy; required")
     tags: list[str] | None = None
+    referral_code: str | None = strawberry.field(default=None, description="推荐码 of the member who referred this new member")
 
 
 @strawberry.type
@@ -55,6 +56,7 @@ class UpdateMemberInput:
 class TopUpRuleInput:
     threshold: Fen
     bonus: Fen
+    coupon_template_id: strawberry.ID | None = strawberry.field(default=None, description="首充礼: a coupon for a first top-up reaching this rule")
 
 
 @strawberry.input
@@ -159,7 +161,8 @@ class MemberMutation:
     @strawberry.mutation
     async def register_member(self, info: Info, input: RegisterMemberInput) -> MemberPayload:
         outcome = await resolvers.register_member(
-            info.context, name=input.name, phone=input.phone, store_id=input.store_id, consent=input.consent, tags=input.tags
+            info.context, name=input.name, phone=input.phone, store_id=input.store_id, consent=input.consent, tags=input.tags,
+            referral_code=input.referral_code,
         )
         return MemberPayload(member=Member.of(outcome.value, info) if outcome.ok else None, errors=user_errors(outcome.errors, info.context.lang))
 
@@ -174,7 +177,7 @@ class MemberMutation:
     async def create_stored_value_card_product(self, info: Info, input: CreateStoredValueCardProductInput) -> CreateStoredValueCardProductPayload:
         outcome = await card_resolvers.create_product(
             info.context, name=input.name, service_discount_percent=input.service_discount_percent,
-            rules=[(r.threshold, r.bonus) for r in input.top_up_rules],
+            rules=[(r.threshold, r.bonus, r.coupon_template_id) for r in input.top_up_rules],
         )
         return CreateStoredValueCardProductPayload(
             product=StoredValueCardProduct.of(outcome.value) if outcome.ok else None, errors=user_errors(outcome.errors, info.context.lang)

@@ -83,6 +83,7 @@ class DailyClose:
     stored_value_spent: StoredValueSpent
     count_card_sessions: int
     coupons_redeemed: int
+    coupon_discount: Fen = strawberry.field(description="What the coupons redeemed today took off their orders")
     refunds: RefundSummary
     on_account: OnAccountSummary
     ledger_tender_movements: list[MethodAmount] = strawberry.field(description="Net debits of the store's tender and receivable accounts that day, straight from the ledger")
@@ -129,7 +130,7 @@ class ReportQuery:
             payments=PaymentsSummary(total=sum(r.payments.values()), by_method=_amounts(r.payments)),
             top_ups=TopUpSummary(principal=r.top_ups["principal"], gift=r.top_ups["gift"], count=r.top_ups["count"], by_method=_amounts(r.top_ups["by_method"])),
             stored_value_spent=StoredValueSpent(total=sum(r.stored_value_spent.values()), **r.stored_value_spent),
-            count_card_sessions=r.count_card_sessions, coupons_redeemed=r.coupons_redeemed,
+            count_card_sessions=r.count_card_sessions, coupons_redeemed=r.coupons_redeemed, coupon_discount=r.coupon_discount,
             refunds=RefundSummary(count=r.refunds["count"], amount=r.refunds["amount"], sessions_returned=r.refunds["sessions_returned"], by_method=_amounts(r.refunds["by_method"])),
             on_account=OnAccountSummary(**r.on_account),
             ledger_tender_movements=_amounts(r.ledger_tenders),

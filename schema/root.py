@@ -19,6 +19,9 @@ from strawberry.tools import merge_types
 
 from resolvers.errors import AuthError, QueryError
 from schema.bookings import BookingMutation, BookingQuery
+from schema.coupons import CouponMutation, CouponQuery
+from schema.loyalty import LoyaltyMutation, LoyaltyQuery
+from schema.marketing import MarketingMutation, MarketingQuery
 from schema.brands import StaffMutation, StaffQuery
 from schema.introspection import IntrospectionGate
 from schema.login_rule import OneLoginPerRequest
@@ -53,8 +56,10 @@ from schema.types import (
 
 log = logging.getLogger("meiye.graphql")
 
-StaffQueryRoot = merge_types("Query", (StaffQuery, MemberQuery, OrderQuery, ReportQuery, PlatformRefundQuery, NodeQuery, BookingQuery))
-StaffMutationRoot = merge_types("Mutation", (StaffMutation, MemberMutation, OrderMutation, FinanceMutation, BookingMutation))
+StaffQueryRoot = merge_types("Query", (StaffQuery, MemberQuery, OrderQuery, ReportQuery, PlatformRefundQuery, NodeQuery, BookingQuery,
+                                        CouponQuery, LoyaltyQuery, MarketingQuery))
+StaffMutationRoot = merge_types("Mutation", (StaffMutation, MemberMutation, OrderMutation, FinanceMutation, BookingMutation,
+                                             CouponMutation, LoyaltyMutation, MarketingMutation))
 
 EXPOSED_ERRORS = (AuthError, QueryError)
 
@@ -132,12 +137,13 @@ def build_staff_schema() -> strawberry.Schema:
 
 def build_customer_schema() -> strawberry.Schema:
     from schema.bookings import MpBookingMutation, MpBookingQuery
+    from schema.coupons import MpCouponMutation, MpCouponQuery
     from schema.customer import MpMutation, MpQuery
     from schema.nodes import MpNodeQuery
 
     return MeiyeSchema(
-        query=merge_types("Query", (MpQuery, MpNodeQuery, MpBookingQuery)),
-        mutation=merge_types("Mutation", (MpMutation, MpBookingMutation)),
+        query=merge_types("Query", (MpQuery, MpNodeQuery, MpBookingQuery, MpCouponQuery)),
+        mutation=merge_types("Mutation", (MpMutation, MpBookingMutation, MpCouponMutation)),
         extensions=[*protective_extensions(), partial(IntrospectionGate, staff=False)],
         config=StrawberryConfig(scalar_map=SCALAR_MAP),
     )

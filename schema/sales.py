@@ -85,6 +85,12 @@ class OrderPayment:
     count_card_id: strawberry.ID | None
 
 
+@strawberry.type(description="What one coupon took off the order (off the list amount of its lines, before any tender)")
+class OrderCoupon:
+    code: str
+    discount: Fen
+
+
 @strawberry.type(description="How the order was priced and paid")
 class OrderBreakdown:
     list_total: Fen
@@ -94,6 +100,7 @@ class OrderBreakdown:
     points_earned: int
     lines: list[OrderLine]
     payments: list[OrderPayment]
+    coupons: list[OrderCoupon]
 
 
 @strawberry.type
@@ -128,7 +135,9 @@ class Order(Node):
     async def breakdown(self, info: Info) -> OrderBreakdown:
         lines = await info.context.loaders.order_lines.load(self.pk)
         payments = await info.context.loaders.order_payments.load(self.pk)
+        coupons = await info.context.loaders.order_coupons.load(self.pk)
         return OrderBreakdown(
+            coupons=[OrderCoupon(code=code, discount=amount) for code, amount in coupons],
             list_total=self.list_total, discount=self.discount, total=self.total, paid=self.paid, points_earned=self.points_earned,
             lines=[OrderLine.of(r) for r in lines],
             payments=[

@@ -278,6 +278,77 @@ class CountCard(Node):
         )
 
 
+@strawberry.type(description="An order by its id")
+class OrderRef:
+    id: strawberry.ID
+
+
+@strawberry.type(description="RFM (README): recency in days since the last paid visit (null: never), frequency = paid visits in 365 days, monetary = spend in 365 days net of refunds; each scored 1-5 by quintiles within the brand, score = R + F + M")
+class Rfm:
+    recency: int | None
+    frequency: int
+    monetary: Fen
+    recency_score: int
+    frequency_score: int
+    monetary_score: int
+    score: int
+
+    @staticmethod
+    def of(value) -> "Rfm":
+        return Rfm(recency=value.recency, frequency=value.frequency, monetary=value.monetary, recency_score=value.recency_score,
+                   frequency_score=value.frequency_score, monetary_score=value.monetary_score, score=value.score)
+
+
+@strawberry.type(description="One change of a member's points (积分明细): its kind, what caused it, the points after it")
+class PointsEntry(Node):
+    kind: str = strawberry.field(description="EARNED, REFUND_REVERSAL, EXCHANGED, EXCHANGE_REVERSAL, REFERRAL_REWARD, REFERRAL_REVERSAL, REVIEW_REWARD, REVIEW_REVERSAL, ADJUSTMENT, OPENING")
+    delta: int
+    points_after: int
+    reason: str | None
+    created_at: dt.datetime
+    order_id: strawberry.Private[int | None]
+    store_id: strawberry.Private[int | None]
+    staff_id: strawberry.Private[int | None]
+
+    @strawberry.field(description="The order behind the change (fetch it by its id with `order`)")
+    def order(self) -> OrderRef | None:
+        return OrderRef(id=to_global_id("Order", self.order_id)) if self.order_id is not None else None
+
+    @strawberry.field
+    async def store(self, info: Info) -> Store | None:
+        return await _store(info, self.store_id)
+
+    @strawberry.field
+    async def staff(self, info: Info) -> Staff | None:
+        return Staff.of(await info.context.loaders.staff.load(self.staff_id)) if self.staff_id else None
+
+    @staticmethod
+    def of(row) -> "PointsEntry":
+        return PointsEntry(
+            id=to_global_id("PointsEntry", row.id), kind=row.kind, delta=row.delta, points_after=row.points_after, reason=row.reason,
+            created_at=row.created_at, order_id=row.order_id, store_id=row.store_id, staff_id=row.staff_id,
+        )
+
+
+@strawberry.type
+class PointsEntryEdge:
+    cursor: str
+    node: PointsEntry
+
+
+@strawberry.type
+class PointsEntryConnection:
+    edges: list[PointsEntryEdge]
+    page_info: PageInfo
+
+
+async def points_history_page(info: Info, member_pk: int, first: int | None, after: str | None) -> tuple[list, bool]:
+    """One page of the member's points entries, newest first, through the request's loader."""
+    size, before_id = entries_page_args(first, after)
+    rows = await info.context.loaders.points_page(size, before_id).load(member_pk)
+    return rows[:size], len(rows) > size
+
+
 @strawberry.type(description="挂账: what the member owes and may owe")
 class OnAccount:
     debt: Fen
@@ -292,9 +363,22 @@ class Member(Node):
     phone: str = strawberry.field(description="Masked (139****5678) unless the caller's role may see it in full")
     tier: TierEnum
     points: int
+    referral_code: str = strawberry.field(description="推荐码: what a friend gives when registering")
     created_at: dt.datetime
     pk: strawberry.Private[int]
     registered_store_id: strawberry.Private[int]
+
+    @strawberry.field(description="积分明细, newest first")
+    async def points_history(self, info: Info, first: int | None = 20, after: str | None = None) -> PointsEntryConnection:
+        page, more = await points_history_page(info, self.pk, first, after)
+        return PointsEntryConnection(
+            edges=[PointsEntryEdge(cursor=encode_cursor(r.id), node=PointsEntry.of(r)) for r in page],
+            page_info=PageInfo(has_next_page=more, end_cursor=encode_cursor(page[-1].id) if page else None),
+        )
+
+    @strawberry.field(description="Recency, frequency and monetary value, each scored 1-5 by quintiles within the brand")
+    async def rfm(self, info: Info) -> Rfm:
+        return Rfm.of(await info.context.loaders.rfm.load(self.pk))
 
     @strawberry.field
     async def tags(self, info: Info) -> list[str]:
@@ -337,7 +421,8 @@ class Member(Node):
         return Member(
             id=to_global_id("Member", row.id), member_no=row.member_no, name=row.name,
             phone=phone if ctx.sees_full_pii() else mask_phone(phone),
-            tier=Tier(row.tier), points=row.points, created_at=row.created_at, pk=row.id, registered_store_id=row.registered_store_id,
+            tier=Tier(row.tier), points=row.points, referral_code=row.referral_code, created_at=row.created_at, pk=row.id,
+            registered_store_id=row.registered_store_id,
         )
 
 

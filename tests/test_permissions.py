@@ -233,8 +233,8 @@ OPERATIONS: dict[str, Op] = {
     "storedValueCardProducts": Op("{ storedValueCardProducts { id name serviceDiscountPercent topUpRules { threshold bonus } } }"),
     # Money fields (storedValueCards, onAccount, transactions) are walked per role by FIELD_ROLES below.
     "member": Op(
-        """query($id: ID!) { member(id: $id) { id memberNo name phone tier points tags registeredStore { id }
-             countCards { id remaining } } }""",
+        """query($id: ID!) { member(id: $id) { id memberNo name phone tier points tags registeredStore { id } referralCode
+             pointsHistory(first: 5) { edges { node { kind delta pointsAfter order { id } } } } countCards { id remaining } } }""",
         lambda ids, extra: {"id": ids.member},
     ),
     "members": Op(
@@ -376,8 +376,114 @@ OPERATIONS: dict[str, Op] = {
         mutation("reconcileBill", "ReconcileBillInput", "report { clean matched { count } }"),
         lambda ids, extra: {"i": {"channel": "WECHAT", "date": today(), "bill": _empty_wechat_bill()}},
     ),
+    # loyalty and marketing
+    "tierRules": Op("{ tierRules { basis tiers { tier threshold pointsMultiplierPercent } } }"),
+    "setTierRules": Op(
+        mutation("setTierRules", "SetTierRulesInput", "rules { basis tiers { tier threshold pointsMultiplierPercent } }"),
+        lambda ids, extra: {"i": {"basis": "TOP_UP", "tiers": [
+            {"tier": "NORMAL", "threshold": 0, "pointsMultiplierPercent": 100},
+            {"tier": "SILVER", "threshold": 300_000, "pointsMultiplierPercent": 121 + extra["n"]},
+            {"tier": "GOLD", "threshold": 1_000_000, "pointsMultiplierPercent": 150}]}},
+        writes=True,
+    ),
+    "adjustPoints": Op(
+        mutation("adjustPoints", "AdjustPointsInput", "member { id points pointsHistory(first: 1) { edges { node { kind delta reason } } } }"),
+        lambda ids, extra: {"i": {"memberId": ids.member, "delta": 10, "reason": "补录积分", "idempotencyKey": key()}}, writes=True,
+    ),
+    "segment": Op(
+        "query($id: ID!) { segment(id: $id) { id name memberCount rule { dormantDays } members(first: 5) { edges { node { id phone rfm { score } } } } } }",
+        lambda ids, extra: {"id": extra["segment"]}, prepare=lambda demo, ids: dormant_segment(demo, ids),
+    ),
+    "segments": Op("{ segments { id name memberCount } }"),
+    "createSegment": Op(
+        mutation("createSegment", "CreateSegmentInput", "segment { id name memberCount }"),
+        lambda ids, extra: {"i": {"name": f"沉睡客户{extra['n']}", "rule": {"dormantDays": 30, "storeIds": [ids.jingan]}}}, writes=True,
+    ),
+    "campaigns": Op("{ campaigns { id name issuedCount redeemedCount revenue } }"),
+    "campaignPreview": Op(
+        "query($s: ID!, $t: ID!) { campaignPreview(segmentId: $s, couponTemplateId: $t) { audience wouldIssue } }",
+        lambda ids, extra: {"s": extra["segment"], "t": extra["template"]}, prepare=lambda demo, ids: campaign_parts(demo, ids),
+    ),
+    "launchCampaign": Op(
+        mutation("launchCampaign", "LaunchCampaignInput", "campaign { id name issuedCount }"),
+        lambda ids, extra: {"i": {"name": "唤醒活动", "segmentId": extra["segment"], "couponTemplateId": extra["template"], "idempotencyKey": key()}},
+        prepare=lambda demo, ids: campaign_parts(demo, ids), writes=True,
+    ),
+    "referralReward": Op("{ referralReward { referrerPoints friendPoints referrerCouponTemplateId } }"),
+    "setReferralReward": Op(
+        mutation("setReferralReward", "SetReferralRewardInput", "reward { referrerPoints friendPoints }"),
+        lambda ids, extra: {"i": {"referrerPoints": 200 + extra["n"], "friendPoints": 100}}, writes=True,
+    ),
+    "couponRules": Op("{ couponRules { id trigger templateId serviceId visitCount active } }"),
+    "createCouponRule": Op(
+        mutation("createCouponRule", "CreateCouponRuleInput", "rule { id trigger }"),
+        lambda ids, extra: {"i": {"trigger": "REGISTRATION", "templateId": extra["template"]}},
+        prepare=lambda demo, ids: coupon_template(demo), writes=True,
+    ),
+    "couponIssuePreview": Op(
+        "query($t: ID!, $m: [ID!]!) { couponIssuePreview(templateId: $t, memberIds: $m) }",
+        lambda ids, extra: {"t": extra["template"], "m": [ids.member]}, prepare=lambda demo, ids: coupon_template(demo),
+    ),
+    "couponTemplates": Op("{ couponTemplates { id name kind threshold amountOff issuedCount } }"),
+    "createCouponTemplate": Op(
+        mutation("createCouponTemplate", "CreateCouponTemplateInput", "template { id name }"),
+        lambda ids, extra: {"i": {"name": f"满300减50-{extra['n']}", "kind": "THRESHOLD_OFF", "threshold": 30000, "amountOff": 5000, "validDays": 30}},
+        writes=True,
+    ),
+    "issueCoupons": Op(
+        mutation("issueCoupons", "IssueCouponsInput", "issuedCount coupons { code }"),
+        lambda ids, extra: {"i": {"templateId": extra["template"], "memberIds": [ids.member], "idempotencyKey": key()}},
+        prepare=lambda demo, ids: coupon_template(demo), writes=True,
+    ),
+    "coupon": Op(
+        "query($c: String!) { coupon(code: $c) { code status template { name } member { id } } }",
+        lambda ids, extra: {"c": extra["code"]}, prepare=lambda demo, ids: issued_coupon(demo, ids),
+    ),
+    "couponCheck": Op(
+        "query($o: ID!, $c: String!) { couponCheck(orderId: $o, code: $c) { applicable discount reasons } }",
+        lambda ids, extra: {"o": extra["order"], "c": extra["code"]}, prepare=lambda demo, ids: coupon_and_order(demo, ids),
+    ),
+    "exchangePoints": Op(
+        mutation("exchangePoints", "ExchangePointsInput", "coupon { code status }"),
+        lambda ids, extra: {"i": {"memberId": ids.member, "templateId": extra["template"], "idempotencyKey": key()}},
+        prepare=lambda demo, ids: points_to_spend(demo, ids), writes=True,
+    ),
 }
 OPERATIONS.update(booking_operations(Op, mutation))
+
+
+async def coupon_template(demo: Demo, **fields) -> dict:
+    spec = {"name": f"券-{key()[:8]}", "kind": "THRESHOLD_OFF", "threshold": 0, "amountOff": 1000, "validDays": 30, **fields}
+    data = await demo.gql(mutation("createCouponTemplate", "CreateCouponTemplateInput", "template { id }"), {"i": spec}, as_="owner")
+    assert data["createCouponTemplate"]["errors"] == [], data
+    return {"template": data["createCouponTemplate"]["template"]["id"]}
+
+
+async def issued_coupon(demo: Demo, ids: Ids) -> dict:
+    template = await coupon_template(demo)
+    data = await demo.gql(mutation("issueCoupons", "IssueCouponsInput", "coupons { code }"),
+                          {"i": {"templateId": template["template"], "memberIds": [ids.member], "idempotencyKey": key()}}, as_="owner")
+    assert data["issueCoupons"]["errors"] == [], data
+    return {"code": data["issueCoupons"]["coupons"][0]["code"]}
+
+
+async def coupon_and_order(demo: Demo, ids: Ids) -> dict:
+    return {**await issued_coupon(demo, ids), **await open_jingan_order(demo, ids)}
+
+
+async def points_to_spend(demo: Demo, ids: Ids) -> dict:
+    await paid_order(demo, ids)  # earns the member points
+    return await coupon_template(demo, pointsCost=10)
+
+
+async def dormant_segment(demo: Demo, ids: Ids) -> dict:
+    data = await demo.gql(OPERATIONS["createSegment"].document, {"i": {"name": f"沉睡{key()[:8]}", "rule": {"dormantDays": 30}}}, as_="owner")
+    assert data["createSegment"]["errors"] == [], data
+    return {"segment": data["createSegment"]["segment"]["id"]}
+
+
+async def campaign_parts(demo: Demo, ids: Ids) -> dict:
+    return {**await dormant_segment(demo, ids), **await coupon_template(demo)}
 
 
 def expected_outcome(operation: str, caller: str) -> str:

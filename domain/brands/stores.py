@@ -43,11 +43,16 @@ brands = Table(
     Column("settlement_rate_bp", Integer, nullable=False, default=10000),
     Column("timezone", String(40), nullable=False, default="Asia/Shanghai"),
     Column("member_seq", Integer, nullable=False, default=0),
-    # Tiers follow cumulative top-up principal, in fen.
     # The card a customer's first top-up in the mini-program opens; None: the brand's first product.
     Column("default_card_product_id", Id, nullable=True),
+    # Tier rules (domain.members.tiers): thresholds in fen on cumulative top-up principal or on
+    # spend (tier_basis), and the points each tier earns per yuan, in percent.
     Column("silver_threshold", Id, nullable=False, default=300_000),
     Column("gold_threshold", Id, nullable=False, default=1_000_000),
+    Column("tier_basis", String(10), nullable=False, default="TOP_UP"),
+    Column("normal_points_pct", Integer, nullable=False, default=100),
+    Column("silver_points_pct", Integer, nullable=False, default=120),
+    Column("gold_points_pct", Integer, nullable=False, default=150),
     created_at_column(),
     CheckConstraint("settlement_rate_bp BETWEEN 0 AND 10000", name="settlement_rate"),
 )

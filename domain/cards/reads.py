@@ -47,11 +47,11 @@ async def products_by_ids(db: AsyncConnection, ids: list[int]) -> dict[int, obje
 async def rules_by_product_ids(db: AsyncConnection, ids: list[int]) -> dict[int, list[TopUpRule]]:
     found: dict[int, list[TopUpRule]] = {i: [] for i in ids}
     rows = await db.execute(
-        select(top_up_rules.c.product_id, top_up_rules.c.threshold, top_up_rules.c.bonus)
+        select(top_up_rules.c.product_id, top_up_rules.c.threshold, top_up_rules.c.bonus, top_up_rules.c.coupon_template_id)
         .where(top_up_rules.c.product_id.in_(ids)).order_by(top_up_rules.c.threshold)
     )
-    for product_id, threshold, bonus in rows:
-        found[product_id].append(TopUpRule(threshold, bonus))
+    for product_id, threshold, bonus, template_id in rows:
+        found[product_id].append(TopUpRule(threshold, bonus, template_id))
     return found
 
 

@@ -37,7 +37,8 @@ from domain.ledger.postings import (
     post_transfer,
     store_account,
 )
-from domain.members.members import Tier, get_member, members
+from domain.members import tiers
+from domain.members.members import get_member
 from domain.validation import check_amount, check_text
 
 MAX_RULES = 20
@@ -78,6 +79,8 @@ top_up_rules = Table(
     Column("product_id", Id, ForeignKey("stored_value_card_products.id"), nullable=False),
     Column("threshold", Id, nullable=False),
     Column("bonus", Id, nullable=False),
+    # 首充礼: a coupon of this template for the member's first top-up that reaches this rule.
+    Column("coupon_template_id", Id, ForeignKey("coupon_templates.id"), nullable=True),
     UniqueConstraint("product_id", "threshold"),
     CheckConstraint("threshold > 0 AND bonus >= 0", name="amounts"),
 )
@@ -127,6 +130,7 @@ card_entries = Table(
 class TopUpRule:
     threshold: int
     bonus: int
+    coupon_template_id: int | None = None  # 首充礼 (domain.coupons.rules.first_top_up_gift)
 
 
 def bonus_for(rules: list[TopUpRule], amount: int) -> int:
@@ -164,7 +168,7 @@ async def create_product(
     ).scalar_one()
     if rules:
         await db.execute(
-            insert(top_up_rules), [{"product_id": product_id, "threshold": r.threshold, "bonus": r.bonus} for r in rules]
+            insert(top_up_rules), [{"product_id": product_id, "threshold": r.threshold, "bonus": r.bonus, "coupon_template_id": r.coupon_template_id} for r in rules]
         )
     await audit.record(
         db, actor, "card_product.create", "stored_value_card_product", product_id,
@@ -293,9 +297,11 @@ async def top_up(
     reference: str,
     card_id: int | None = None,
     product_id: int | None = None,
+    before_recording=None,
 ) -> TopUpResult:
     """Principal += amount; gift += the bonus of the highest rule reached. Issues the member's card
-    of `product_id` at this store on the first top-up."""
+    of `product_id` at this store on the first top-up. `before_recording(product_id)`: what a higher
+    area adds before the card is locked (a first top-up's coupon gift)."""
     check_amount(amount)
     await get_store(db, actor, store_id)
     member = await get_member(db, actor, member_id)
@@ -312,6 +318,8 @@ async def top_up(
         raise DomainError("CARD_PRODUCT_REQUIRED", "cardProductId")
 
     card = (await db.execute(select(cards).where(cards.c.id == card_id))).one()
+    if before_recording is not None:
+        await before_recording(card.product_id)
     await lock_card(db, card.id)
     bonus = bonus_for(await rules_of(db, card.product_id), amount)
     ids = await ensure_accounts(
@@ -340,18 +348,8 @@ async def top_up(
 
 
 async def raise_tier(db: AsyncConnection, member_id: int, brand_id: int, amount: int) -> None:
-    """Tiers follow cumulative top-up principal and never fall back."""
-    brand = (await db.execute(select(brands.c.silver_threshold, brands.c.gold_threshold).where(brands.c.id == brand_id))).one()
-    total = (
-        await db.execute(
-            update(members).where(members.c.id == member_id).values(total_top_up=members.c.total_top_up + amount)
-            .returning(members.c.total_top_up, members.c.tier)
-        )
-    ).one()
-    rank = [Tier.NORMAL, Tier.SILVER, Tier.GOLD]
-    earned = Tier.GOLD if total.total_top_up >= brand.gold_threshold else Tier.SILVER if total.total_top_up >= brand.silver_threshold else Tier.NORMAL
-    if rank.index(earned) > rank.index(Tier(total.tier)):
-        await db.execute(update(members).where(members.c.id == member_id).values(tier=earned.value))
+    """A top-up counts towards the member's tier under the brand's rules (domain.members.tiers)."""
+    await tiers.record_top_up(db, member_id, brand_id, amount)
 
 
 async def set_frozen(db: AsyncConnection, actor: Actor, *, card_id: int, frozen: bool, reason: str | None = None) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import enum
+import secrets
 
 from sqlalchemy import (
     Column,
@@ -56,10 +57,16 @@ members = Table(
     Column("tier", String(10), nullable=False, default=Tier.NORMAL.value),
     Column("points", Id, nullable=False, default=0),
     Column("total_top_up", Id, nullable=False, default=0),
+    # What the member has spent, net of refunds (domain.members.tiers: the SPEND basis of tiers).
+    Column("total_spent", Id, nullable=False, default=0),
+    # 推荐码: what a friend gives when registering (domain.marketing.referrals).
+    Column("referral_code", String(12), nullable=False),
     Column("consent_at", UtcDateTime(), nullable=False),
     created_at_column(),
     UniqueConstraint("brand_id", "phone_index"),
     UniqueConstraint("brand_id", "member_no"),
+    # An index, not a constraint: SQLite adds it to the table without rebuilding it.
+    Index("ix_members_brand_id_referral_code", "brand_id", "referral_code", unique=True),
     Index("ix_members_brand_id_name", "brand_id", "name"),
 )
 
@@ -77,6 +84,21 @@ member_tags = Table(
 
 MAX_TAGS = 20
 
+# 推荐码: 8 characters of 31 that cannot be misread for one another (no 0/O, 1/I/L): 31^8 ≈ 8.5e11
+# codes, so a brand's codes are far apart and cannot be walked by guessing.
+REFERRAL_ALPHABET = "23456789ABCDEFGHJKMNPQRSTUVWXYZ"
+REFERRAL_CODE_LENGTH = 8
+
+
+def new_referral_code() -> str:
+    return "".join(secrets.choice(REFERRAL_ALPHABET) for _ in range(REFERRAL_CODE_LENGTH))
+
+
+async def _unused_referral_code(db: AsyncConnection, brand_id: int) -> str:
+    while True:
+        code = new_referral_code()
+        if await db.scalar(select(members.c.id).where(members.c.brand_id == brand_id, members.c.referral_code == code)) is None:
+            return code
 
 
 
@@ -119,6 +141,7 @@ async def register_member(
                         phone_index=phone_index,
                         phone_cipher=cipher.encrypt(phone),
                         registered_store_id=store_id,
+                        referral_code=await _unused_referral_code(db, actor.brand_id),
                         consent_at=now,
                         created_at=now,
                     )

@@ -21,6 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from domain import audit
 from domain.brands.stores import brands, get_store
 from domain.cards import stored_value as cards
+from domain.coupons import rules as coupon_rules
 from domain.db import (
     insert_ignoring_conflicts,
     utcnow,
@@ -205,6 +206,7 @@ async def _deliver(db: AsyncConnection, intent, note: PaymentNotification) -> in
         result = await cards.top_up(
             db, actor, member_id=intent.member_id, store_id=intent.store_id, amount=intent.amount, tender=cards.Tender(intent.channel),
             reference=reference, product_id=intent.item_id,
+            before_recording=lambda product: coupon_rules.first_top_up_gift(db, actor, member_id=intent.member_id, product_id=product, amount=intent.amount),
         )
         return result.card_id
     payment = checkout.PaymentSpec(checkout.Method(intent.channel), intent.amount, None, None)

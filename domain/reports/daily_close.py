@@ -15,6 +15,7 @@ from domain.brands.stores import get_store, store_timezone
 from domain.cards.count_cards import count_card_uses
 from domain.cards.stored_value import card_entries
 from domain.errors import DomainError  # noqa: F401
+from domain.coupons.redemption import coupon_line_shares
 from domain.ledger.postings import AccountKind, accounts, postings, transfers
 from domain.sales.checkout import order_payments
 from domain.sales.orders import order_lines, orders
@@ -32,6 +33,7 @@ class DailyClose:
     stored_value_spent: dict = field(default_factory=dict)
     count_card_sessions: int = 0
     coupons_redeemed: int = 0
+    coupon_discount: int = 0
     refunds: dict = field(default_factory=dict)
     on_account: dict = field(default_factory=dict)
     ledger_tenders: dict[str, int] = field(default_factory=dict)
@@ -83,6 +85,11 @@ async def daily_close(db: AsyncConnection, actor: Actor, *, store_id: int, day: 
     report.count_card_sessions = await db.scalar(
         select(func.count()).select_from(count_card_uses).where(count_card_uses.c.store_id == store_id, count_card_uses.c.created_at >= start, count_card_uses.c.created_at < end)
     )
+    # Coupons redeemed on the orders paid today, and what they took off (a later refund shows under refunds).
+    report.coupons_redeemed, report.coupon_discount = (await db.execute(
+        select(func.count(func.distinct(coupon_line_shares.c.coupon_id)), func.coalesce(func.sum(coupon_line_shares.c.amount), 0))
+        .join(orders, orders.c.id == coupon_line_shares.c.order_id).where(paid_today)
+    )).one()
 
     refunded_today = and_(refunds.c.store_id == store_id, refunds.c.created_at >= start, refunds.c.created_at < end)
     totals = (await db.execute(select(func.count(), func.coalesce(func.sum(refunds.c.amount), 0), func.coalesce(func.sum(refunds.c.sessions_returned), 0)).where(refunded_today))).one()

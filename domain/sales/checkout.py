@@ -6,10 +6,10 @@ from __future__ import annotations
 import enum
 from dataclasses import dataclass, field
 
-from sqlalchemy import Column, ForeignKey, String, Table, insert, select, update
+from sqlalchemy import Column, ForeignKey, String, Table, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from domain import audit
+from domain import audit, outbox
 from domain.actor import Actor
 from domain.brands.stores import SplitRule, brands, stores
 from domain.cards import count_cards
@@ -19,6 +19,9 @@ from domain.cards.count_card_products import (
     count_card_products,
 )
 from domain.cards.spending import CardDebit, debit_card, record_card_entry
+from domain.coupons import pricing as coupon_pricing
+from domain.coupons import redemption
+from domain.coupons import rules as coupon_rules
 from domain.db import Id, metadata, utcnow
 from domain.errors import DomainError
 from domain.ledger.postings import (
@@ -31,8 +34,7 @@ from domain.ledger.postings import (
     post_transfer,
     store_account,
 )
-from domain.members import points
-from domain.members.members import Tier, members
+from domain.members import points, tiers
 from domain.members.points import PointsKind
 from domain.sales.allocation import Tender, allocate_tenders, discounted, round_half_up  # noqa: F401 - re-exported
 from domain.sales.orders import OrderStatus, order_lines, orders, take_order
@@ -53,9 +55,6 @@ class Method(enum.StrEnum):
 
 
 DESK_TENDERS = (Method.CASH, Method.BANK_CARD, Method.WECHAT, Method.ALIPAY)
-
-
-POINTS_MULTIPLIER_PCT = {Tier.NORMAL: 100, Tier.SILVER: 120, Tier.GOLD: 150}
 
 
 order_payments = Table(
@@ -104,6 +103,8 @@ class _Line:
     covered_value: int = 0
     money_net: int = 0
     discount: int = 0
+    coupon: int = 0  # what coupons took off the line's list amount
+    card_discount: bool = True  # False: a coupon on the line does not stack with a card's discount
 
 
 @dataclass
@@ -138,6 +139,8 @@ async def checkout(db: AsyncConnection, actor: Actor, *, order_id: int, payments
     moved: an order paid wholly by time-card sessions)."""
     sale = await _begin(db, actor, order_id, payments, coupon_codes)
     await _use_count_cards(db, actor, sale, payments)
+    payments = await _apply_coupons(db, actor, sale, payments, coupon_codes)
+    await _coupon_rewards(db, actor, sale)
     sv_cards, amounts = await _allocate(db, actor, sale, payments)
     await _take_money(db, actor, sale, payments, sv_cards, amounts)
     await _issue_count_cards(db, actor, sale)
@@ -149,6 +152,11 @@ async def checkout(db: AsyncConnection, actor: Actor, *, order_id: int, payments
     # A deposit earns nothing now: its principal earns when it is spent.
     earned = await _earn_points(db, actor, sale.order, sale.real_money - sum(d.principal for d in sale.deposits))
     total = sum(l.covered_value + l.money_net for l in sale.lines)
+    if sale.order.member_id is not None:
+        await tiers.record_spend(db, sale.order.member_id, actor.brand_id, _spend(sale))
+    # Other areas (referral rewards) act on a paid order in `meiye worker`, once per order.
+    await outbox.emit(db, brand_id=actor.brand_id, kind="order.paid", dedupe_key=f"order:{order_id}:paid", member_id=sale.order.member_id,
+                      store_id=sale.order.store_id, payload={"order_id": order_id, "member_id": sale.order.member_id, "store_id": sale.order.store_id, "total": total})
     await audit.record(db, actor, "order.checkout", "order", order_id, after={"total": total, "payments": sale.payments}, store_id=sale.order.store_id)
     transfer_id = await _post(db, actor, sale, legs, reference)
     list_total = sum(l.row.unit_price * l.row.quantity for l in sale.lines)
@@ -168,12 +176,10 @@ async def _begin(db: AsyncConnection, actor: Actor, order_id: int, payments: lis
         db, actor, order_id, [OrderStatus.OPEN],
         refusal=lambda status: "ORDER_HELD" if status == OrderStatus.HELD else "ORDER_NOT_OPEN",
     )
-    for coupon in coupon_codes:
-        raise DomainError("COUPON_NOT_FOUND", "couponCodes", coupon=coupon)
     lines = [_Line(r) for r in await db.execute(select(order_lines).where(order_lines.c.order_id == order_id).order_by(order_lines.c.id))]
     if not lines:
         raise DomainError("ORDER_EMPTY", "orderId")
-    _check_payment_shapes(payments, order.member_id)
+    _check_payment_shapes(payments, order.member_id, may_be_empty=bool(coupon_codes))
     if any(l.row.kind == ItemKind.TOP_UP.value for l in lines):
         for i, pay in enumerate(payments):
             if pay.method in (Method.STORED_VALUE, Method.ON_ACCOUNT):
@@ -211,6 +217,58 @@ async def _use_count_cards(db: AsyncConnection, actor: Actor, sale: _Sale, payme
         sale.settle("COUNT_CARD", used.issued_store_id, used.value)
 
 
+async def _apply_coupons(db: AsyncConnection, actor: Actor, sale: _Sale, payments: list[PaymentSpec], codes: list[str]) -> list[PaymentSpec]:
+    """Coupons take their discount off the list amount of their lines before any tender pays
+    (the pricing order of domain.coupons.pricing). Returns the payments still needed: when coupons
+    and count cards leave nothing due, a tender without an amount has nothing to take."""
+    if not codes:
+        return payments
+    order = sale.order
+    priced = [coupon_pricing.Line(l.row.id, l.row.kind, l.row.item_id, l.row.unit_price, l.row.quantity - l.covered_units) for l in sale.lines]
+    context = redemption.OrderContext(actor.brand_id, order.id, order.store_id, order.member_id)
+    redeemed = await redemption.redeem(db, context, priced, codes, sale.now)
+    for line in sale.lines:
+        line.coupon = redeemed.shares.get(line.row.id, 0)
+        line.card_discount = line.row.id not in redeemed.no_card_discount
+    sale.debits.extend(redeemed.legs)
+    if sum(p.amount for p in priced) == redeemed.discount:
+        payments = [p for p in payments if p.method == Method.COUNT_CARD or p.amount is not None]
+    return payments
+
+
+async def _coupon_rewards(db: AsyncConnection, actor: Actor, sale: _Sale) -> None:
+    """Coupons the sale earns, issued here, before any card or account is locked (the order every
+    checkout takes its locks in): visit rewards (消费满N次送1次) and a first top-up's gift (首充礼)."""
+    member_id = sale.order.member_id
+    if member_id is None:
+        return
+    rules = await coupon_rules.visit_rules(db, actor.brand_id)
+    added: dict[int, int] = {}
+    for line in sale.lines:
+        if line.row.kind == ItemKind.SERVICE.value and line.row.item_id in rules:
+            added[line.row.item_id] = added.get(line.row.item_id, 0) + line.row.quantity
+    if added:
+        await coupon_rules.on_visits(db, actor, member_id=member_id, rules=rules, before=await _paid_units(db, member_id, list(added)), added=added)
+    top_ups: dict[int, int] = {}
+    for line in sale.lines:
+        if line.row.kind == ItemKind.TOP_UP.value:
+            top_ups[line.row.item_id] = top_ups.get(line.row.item_id, 0) + line.row.unit_price * line.row.quantity
+    for product_id, amount in sorted(top_ups.items())[:1]:
+        await coupon_rules.first_top_up_gift(db, actor, member_id=member_id, product_id=product_id, amount=amount)
+
+
+async def _paid_units(db: AsyncConnection, member_id: int, service_ids: list[int]) -> dict[int, int]:
+    """Units of each service the member has had on paid orders, refunded units not counted."""
+    rows = await db.execute(
+        select(order_lines.c.item_id, func.sum(order_lines.c.quantity - order_lines.c.refunded_quantity))
+        .join(orders, orders.c.id == order_lines.c.order_id)
+        .where(orders.c.member_id == member_id, orders.c.status.in_([OrderStatus.PAID.value, OrderStatus.PARTIALLY_REFUNDED.value]),
+               order_lines.c.kind == ItemKind.SERVICE.value, order_lines.c.item_id.in_(service_ids))
+        .group_by(order_lines.c.item_id)
+    )
+    return {service_id: int(units or 0) for service_id, units in rows}
+
+
 async def _allocate(db: AsyncConnection, actor: Actor, sale: _Sale, payments: list[PaymentSpec]) -> tuple[dict[int, object], dict[int, int]]:
     """Decide which tender pays which line: a stored-value card pays services first and earns its
     discount on what it pays (domain.sales.allocation). Returns the cards and each tender's amount,
@@ -220,14 +278,15 @@ async def _allocate(db: AsyncConnection, actor: Actor, sale: _Sale, payments: li
                      for i, p in enumerate(payments) if p.method != Method.COUNT_CARD}
     order_of_tenders = list(money_tenders)
     split = allocate_tenders(
-        [(l.row.id, l.row.kind == ItemKind.SERVICE.value, l.row.unit_price * (l.row.quantity - l.covered_units)) for l in sale.lines],
+        [(l.row.id, l.row.kind == ItemKind.SERVICE.value and l.card_discount, l.row.unit_price * (l.row.quantity - l.covered_units) - l.coupon)
+         for l in sale.lines],
         [money_tenders[i] for i in order_of_tenders],
     )
     sale.line_tenders = [(order_of_tenders[k], line_id, amount) for k, line_id, amount in split.paid]
     for line in sale.lines:
         row = line.row
-        line.money_net = row.unit_price * (row.quantity - line.covered_units) - split.discount[row.id]
-        line.discount = row.unit_price * line.covered_units - line.covered_value + split.discount[row.id]
+        line.money_net = row.unit_price * (row.quantity - line.covered_units) - line.coupon - split.discount[row.id]
+        line.discount = row.unit_price * line.covered_units - line.covered_value + line.coupon + split.discount[row.id]
     return sv_cards, {order_of_tenders[k]: amount for k, amount in split.amounts.items()}
 
 
@@ -366,8 +425,8 @@ async def _deposits(db: AsyncConnection, actor: Actor, order, lines: list[_Line]
     return deposits
 
 
-def _check_payment_shapes(payments: list[PaymentSpec], member_id: int | None) -> None:
-    if not payments:
+def _check_payment_shapes(payments: list[PaymentSpec], member_id: int | None, *, may_be_empty: bool = False) -> None:
+    if not payments and not may_be_empty:
         raise DomainError("PAYMENT_INVALID", "payments", why="至少需要一种支付方式")
     if len(payments) > 20:
         raise DomainError("TOO_MANY", "payments", what="支付方式", max=20)
@@ -443,12 +502,18 @@ async def receivable_account(db: AsyncConnection, brand_id: int, member_id: int)
     return account_id
 
 
+def _spend(sale: _Sale) -> int:
+    """What the member spent on this order (domain.members.tiers): every tender but count-card
+    sessions, less what went onto cards as deposits."""
+    return sum(p["amount"] for p in sale.payments if p["method"] != Method.COUNT_CARD.value) - sum(d.principal for d in sale.deposits)
+
+
 async def _earn_points(db: AsyncConnection, actor: Actor, order, real_money: int) -> int:
-    """积分: per whole yuan actually paid (not gift, not count-card sessions, not credit), times the tier."""
+    """积分: per whole yuan actually paid (not gift, not count-card sessions, not credit), times the
+    tier's multiplier of the brand's rules."""
     if order.member_id is None or real_money <= 0:
         return 0
-    tier = await db.scalar(select(members.c.tier).where(members.c.id == order.member_id))
-    earned = real_money // 100 * POINTS_MULTIPLIER_PCT.get(Tier(tier), 100) // 100
+    earned = real_money // 100 * await tiers.points_multiplier_pct(db, actor.brand_id, order.member_id) // 100
     if earned:
         await points.change(db, brand_id=actor.brand_id, member_id=order.member_id, delta=earned, kind=PointsKind.EARNED,
                             order_id=order.id, store_id=order.store_id, staff_id=actor.staff_id)

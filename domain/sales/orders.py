@@ -72,6 +72,8 @@ orders = Table(
     Column("booking_id", Id, nullable=True, unique=True),
     created_at_column(),
     Index("ix_orders_store_id_status", "store_id", "status"),
+    # A member's visits in time: segments, RFM and the referral's first order read them.
+    Index("ix_orders_member_id_paid_at", "member_id", "paid_at"),
 )
 
 

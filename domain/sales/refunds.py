@@ -24,13 +24,14 @@ from sqlalchemy import (
 )
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from domain import audit
+from domain import audit, outbox
 from domain.actor import Actor
 from domain.brands.stores import brands
 from domain.cards import count_cards
 from domain.cards.count_cards import CountCardStatus, count_card_uses
 from domain.cards.spending import CardDebit, credit_back, record_card_entry
 from domain.cards.stored_value import card_entries, cards, lock_card
+from domain.coupons import redemption
 from domain.db import Id, created_at_column, metadata, utcnow
 from domain.errors import DomainError
 from domain.ledger.postings import (
@@ -43,7 +44,7 @@ from domain.ledger.postings import (
     store_account,
     transfers,
 )
-from domain.members import points
+from domain.members import points, tiers
 from domain.members.members import members
 from domain.members.points import PointsKind
 from domain.sales.checkout import (
@@ -144,6 +145,7 @@ class _Refund:
     sessions_returned: int = 0
     revenue_back: int = 0
     gift_back: int = 0
+    coupon_back: int = 0  # the refunded lines' coupon shares, taken back off discounts given
 
     def settle(self, kind: str, issued_store_id: int, amount: int) -> None:
         """Taking back a cross-store use takes back its settlement item too."""
@@ -167,6 +169,7 @@ async def refund_order(
         list(await db.execute(select(order_payments).where(order_payments.c.order_id == order_id).order_by(order_payments.c.id))),
         await db.scalar(select(brands.c.settlement_rate_bp).where(brands.c.id == actor.brand_id)),
     )
+    await _give_coupons_back(db, actor, refund, wanted)
     for line_id, units in wanted.items():
         await _refund_line(db, actor, refund, line_id, units)
     if refund.money:
@@ -185,6 +188,13 @@ async def refund_order(
         await db.execute(insert(refund_payments), [{"refund_id": refund_id, **r} for r in refund.refund_lines_out])
     for handler, planned in refund.online:
         await handler.record(db, refund_id, planned)
+    if order.member_id is not None:
+        await tiers.record_spend(db, order.member_id, actor.brand_id, -(refund.money - sum(d.principal for d in refund.deposits.values())))
+    # A full refund takes back what the order earned elsewhere (referral rewards), in `meiye worker`.
+    fully = await db.scalar(select(orders.c.status).where(orders.c.id == order_id)) == OrderStatus.REFUNDED.value
+    await outbox.emit(db, brand_id=actor.brand_id, kind="order.refunded", dedupe_key=f"order:{order_id}:refund:{refund_id}", member_id=order.member_id,
+                      store_id=order.store_id, payload={"order_id": order_id, "refund_id": refund_id, "member_id": order.member_id,
+                                                        "store_id": order.store_id, "amount": refund.money, "fully_refunded": fully})
     await audit.record(db, actor, "order.refund", "order", order_id, after={"amount": refund.money, "sessions": refund.sessions_returned,
                                                                          "reason": reason, "points": -points_back}, store_id=order.store_id)
     return refund_id
@@ -209,12 +219,20 @@ async def _refund_line(db: AsyncConnection, actor: Actor, refund: _Refund, line_
         done = max(0, row.refunded_quantity - row.covered_units)
         amount = money_net * (done + money_units) // units_total - money_net * done // units_total
         refund.revenue_back += amount
+        refund.coupon_back += await redemption.line_share_back(db, line_id=line_id, done_units=done, units=money_units, units_total=units_total)
     else:
         amount = 0
     refund.money += amount
     if amount:
         refund.money_by_line[line_id] = amount
     refund.line_updates[line_id] = (row.refunded_quantity + units, row.refunded_amount + line_amount + amount)
+
+
+async def _give_coupons_back(db: AsyncConnection, actor: Actor, refund: _Refund, wanted: dict[int, int]) -> None:
+    """A refund of the whole order gives its coupons back while they are still valid; a part
+    refund keeps them used. First, before any card is locked: checkout takes coupons before cards."""
+    if all(r.refunded_quantity + wanted.get(i, 0) == r.quantity for i, r in refund.rows.items()):
+        await redemption.give_back(db, brand_id=actor.brand_id, order_id=refund.order.id, now=utcnow())
 
 
 async def _return_sessions(db: AsyncConnection, refund: _Refund, line_id: int, count: int) -> int:
@@ -295,7 +313,9 @@ async def _post(db: AsyncConnection, actor: Actor, refund: _Refund, reason: str,
     back off the store, then the card statements and settlement items that name it."""
     order = refund.order
     ids = await ensure_accounts(db, actor.brand_id, [store_account(AccountKind.STORE_REVENUE, order.store_id), store_account(AccountKind.STORE_GIFT_CONSUMED, order.store_id)])
-    revenue_debit = refund.revenue_back - refund.gift_back
+    revenue_debit = refund.revenue_back - refund.gift_back + refund.coupon_back
+    if refund.coupon_back:
+        refund.credit_legs.append(Leg(await redemption.discount_account(db, actor.brand_id, order.store_id), -refund.coupon_back))
     if revenue_debit:
         refund.debit_legs.append(Leg(ids[f"store:{order.store_id}:store_revenue"], revenue_debit))
     if refund.gift_back:
