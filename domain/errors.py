@@ -86,4 +86,10 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "CHANNEL_NOT_CONFIGURED": ("暂不支持该支付方式", "This payment method is not available"),
     "PLATFORM_UNAVAILABLE": ("支付平台暂时不可用，请稍后重试", "The payment platform is unavailable; try again later"),
     "NO_CARD_PRODUCT": ("暂无可充值的储值卡", "No stored-value card is available to top up"),
+    # notifications
+    "TEMPLATE_KEYWORD_UNKNOWN": ("未知的模板关键词类型：{key}（应为 thing1、amount2、time3 等）", "Unknown template keyword: {key} (expected thing1, amount2, time3, …)"),
+    "TEMPLATE_PLACEHOLDER_UNKNOWN": ("{kind}没有占位符{placeholder}（可用：{known}）", "{kind} has no placeholder {placeholder} (known: {known})"),
+    "TEMPLATE_KEYWORD_MISMATCH": ("关键词{key}的类型不能填入{placeholder}", "Keyword {key} cannot hold {placeholder}"),
+    "NOTIFICATION_NOT_RESENDABLE": ("该通知当前状态（{status}）不能重发", "This notification cannot be resent in its state ({status})"),
+    "NOTIFICATION_NO_QUOTA": ("顾客没有可用的订阅次数，不能重发", "The customer has no subscription quota left; it cannot be resent"),
 }

@@ -48,6 +48,9 @@ async def run_once(services, now: dt.datetime | None = None) -> dict[str, int]:
         except Exception:  # noqa: BLE001 - one platform hiccup must not stop the others; the intent is retried
             log.exception("querying %s %s failed", intent.channel, intent.out_trade_no)
             counts["failed"] += 1
+    from integrations import subscribe_messages
+
+    counts.update({f"notifications_{k}": v for k, v in (await subscribe_messages.run_once(services, now=now)).items()})
     return counts
 
 

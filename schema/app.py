@@ -14,6 +14,7 @@ from strawberry.asgi import GraphQL
 from domain.db import create_engine
 from domain.members.pii import PiiCipher
 from integrations.callbacks import callback_routes
+from integrations.report_exports import export_routes
 from resolvers.context import Context, Services
 from resolvers.customer_context import CustomerContext
 from resolvers.settings import Settings
@@ -106,6 +107,7 @@ def create_app(settings: Settings, *, engine=None, platforms=None) -> Starlette:
         Route("/mp/graphql", customer_graphql, methods=["POST"]),
         Route("/health", health),
         *callback_routes(services_ref),
+        *export_routes(services_ref),
     ]
     if standins is not None:
         routes.extend(standins.routes())

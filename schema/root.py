@@ -30,6 +30,8 @@ from schema.order_api import (
     Refund,
     RetailProduct,
 )
+from schema.notifications import NotificationMutation, NotificationQuery
+from schema.operations_reports import OperationsReportMutation, OperationsReportQuery
 from schema.report_api import ReportQuery
 from schema.scalars import SCALAR_MAP
 from schema.staff_api import StaffMutation, StaffQuery
@@ -49,8 +51,8 @@ from schema.types import (
 
 log = logging.getLogger("meiye.graphql")
 
-StaffQueryRoot = merge_types("Query", (StaffQuery, MemberQuery, OrderQuery, ReportQuery))
-StaffMutationRoot = merge_types("Mutation", (StaffMutation, MemberMutation, OrderMutation, FinanceMutation))
+StaffQueryRoot = merge_types("Query", (StaffQuery, MemberQuery, OrderQuery, ReportQuery, NotificationQuery, OperationsReportQuery))
+StaffMutationRoot = merge_types("Mutation", (StaffMutation, MemberMutation, OrderMutation, FinanceMutation, NotificationMutation, OperationsReportMutation))
 
 EXPOSED_ERRORS = (AuthError, QueryError)
 
@@ -96,10 +98,11 @@ def build_staff_schema() -> strawberry.Schema:
 
 def build_customer_schema() -> strawberry.Schema:
     from schema.mp_api import MpMutation, MpQuery
+    from schema.notifications import MpNotificationMutation, MpNotificationQuery
 
     return strawberry.Schema(
-        query=merge_types("Query", (MpQuery,)),
-        mutation=merge_types("Mutation", (MpMutation,)),
+        query=merge_types("Query", (MpQuery, MpNotificationQuery)),
+        mutation=merge_types("Mutation", (MpMutation, MpNotificationMutation)),
         extensions=protective_extensions(),
         config=StrawberryConfig(scalar_map=SCALAR_MAP),
     )

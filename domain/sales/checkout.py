@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from sqlalchemy import Column, ForeignKey, String, Table, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from domain import audit
+from domain import audit, outbox
 from domain.actor import Actor
 from domain.brands.stores import SplitRule, brands, stores
 from domain.cards import count_cards
@@ -158,6 +158,9 @@ async def checkout(db: AsyncConnection, actor: Actor, *, order_id: int, payments
             points_earned=earned, paid_at=sale.now, transfer_id=transfer_id,
         )
     )
+    if sale.order.member_id is not None:
+        await outbox.emit(db, brand_id=actor.brand_id, kind="order.checked_out", dedupe_key=f"order:{order_id}:checked-out", member_id=sale.order.member_id,
+                          store_id=sale.order.store_id, payload={"order_id": order_id, "transfer_id": transfer_id, "total": total})
     return transfer_id
 
 

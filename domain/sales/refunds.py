@@ -23,7 +23,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from domain import audit
+from domain import audit, outbox
 from domain.actor import Actor
 from domain.brands.stores import brands
 from domain.cards import count_cards
@@ -158,6 +158,9 @@ async def refund_order(
         await db.execute(insert(refund_payments), [{"refund_id": refund_id, **r} for r in refund.refund_lines_out])
     await audit.record(db, actor, "order.refund", "order", order_id, after={"amount": refund.money, "sessions": refund.sessions_returned,
                                                                          "reason": reason, "points": -points_back}, store_id=order.store_id)
+    if order.member_id is not None and transfer_id is not None:
+        await outbox.emit(db, brand_id=actor.brand_id, kind="order.refunded", dedupe_key=f"refund:{refund_id}:refunded", member_id=order.member_id,
+                          store_id=order.store_id, payload={"order_id": order_id, "refund_id": refund_id, "transfer_id": transfer_id, "amount": refund.money})
     return refund_id
 
 
