@@ -193,7 +193,7 @@ async def test_quiet_hours_postpone_to_morning(flow, engine):
     counts = await flow.run(late)
     assert counts["postponed"] == 1 and flow.sent_to(openid) == []
     async with read_transaction(engine) as db:
-        due = await db.scalar(select(notifications.c.due_at))
+        due = await db.scalar(select(notifications.c.due_at).where(notifications.c.status == "PENDING"))
     assert due.astimezone(SHANGHAI).time() == dt.time(8, 0) and due > late
     assert (await flow.run(due))["sent"] == 1
 
