@@ -14,7 +14,7 @@ from strawberry.asgi import GraphQL
 from domain.db import create_engine
 from domain.members.pii import PiiCipher
 from integrations.callbacks import callback_routes
-from integrations.report_exports import export_routes
+from schema.report_exports import export_routes
 from resolvers.context import Context, Services
 from resolvers.customer_context import CustomerContext
 from resolvers.settings import Settings

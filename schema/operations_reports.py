@@ -4,6 +4,7 @@ liability with escrow, a member's value; and the rules behind them."""
 from __future__ import annotations
 
 import datetime as dt
+from decimal import Decimal
 from typing import Annotated
 
 import strawberry
@@ -45,7 +46,7 @@ class TechnicianPerformance:
     product_revenue: Fen
     commission: Fen
     commission_parts: CommissionParts
-    rating: float | None
+    rating: Decimal | None = strawberry.field(description="Average review rating to two decimals; null without reviews")
     review_count: int
 
     @staticmethod
@@ -53,7 +54,8 @@ class TechnicianPerformance:
         return TechnicianPerformance(
             technician=TechnicianRef(id=to_global_id("Staff", p.technician_id), name=p.name), services_count=p.services_count,
             service_revenue=p.service_revenue, count_card_sessions=p.count_card_sessions, card_sales=p.card_sales, products_sold=p.products_sold,
-            product_revenue=p.product_revenue, commission=p.commission, rating=p.rating, review_count=p.review_count,
+            product_revenue=p.product_revenue, commission=p.commission,
+            rating=Decimal(str(p.rating)).quantize(Decimal("0.01")) if p.rating is not None else None, review_count=p.review_count,
             commission_parts=CommissionParts(**{k: p.parts.get(k, 0) for k in ("service", "sessions", "stored_value", "count_card", "product")}),
         )
 
@@ -76,7 +78,7 @@ class PrepaidLiability:
     principal: Fen
     gift: Fen
     count_card_deferred: Fen
-    escrow_ratio_percent: float
+    escrow_ratio_percent: Decimal
     escrow_required: Fen = strawberry.field(description="(principal + countCardDeferred) × the escrow ratio, rounded up to the fen")
     by_store: list[StoreLiability]
 
@@ -93,7 +95,7 @@ class MemberValue:
 class CommissionRule:
     kind: CommissionRuleKind
     target: str = strawberry.field(description="SERVICE/SESSION: the service's id; CATEGORY: the category (empty: every service); else empty")
-    rate_percent: float | None
+    rate_percent: Decimal | None
     amount: Fen | None
 
 
@@ -102,7 +104,7 @@ class CommissionRuleInput:
     kind: CommissionRuleKind
     service_id: strawberry.ID | None = None
     category: str | None = None
-    rate_percent: float | None = strawberry.field(default=None, description="0-100, to two decimals (basis points)")
+    rate_percent: Decimal | None = strawberry.field(default=None, description="0-100, to two decimals (basis points)")
     amount: Fen | None = strawberry.field(default=None, description="SESSION: fen per count-card session")
 
 
@@ -119,22 +121,26 @@ class SetCommissionRulesPayload:
 
 @strawberry.input
 class SetEscrowRatioInput:
-    escrow_ratio_percent: float
+    escrow_ratio_percent: Decimal
 
 
 @strawberry.type
 class SetEscrowRatioPayload:
-    escrow_ratio_percent: float | None
+    escrow_ratio_percent: Decimal | None
     errors: list[UserError]
 
 
 def _rule(r) -> CommissionRule:
     target = to_global_id("Service", int(r.target)) if r.kind in (RuleKind.SERVICE, RuleKind.SESSION) and r.target else r.target
-    return CommissionRule(kind=r.kind, target=target, rate_percent=r.rate_bp / 100 if r.rate_bp is not None else None, amount=r.amount)
+    return CommissionRule(kind=r.kind, target=target, rate_percent=Decimal(r.rate_bp) / 100 if r.rate_bp is not None else None, amount=r.amount)
 
 
-def _bp(percent: float | None) -> int | None:
-    return None if percent is None else int(round(percent * 100))
+def _bp(percent: Decimal | None) -> int | None:
+    """Percent to two decimals as basis points; finer than that is refused, not rounded."""
+    if percent is None:
+        return None
+    bp = percent * 100
+    return int(bp) if bp == bp.to_integral_value() else -1
 
 
 @strawberry.type
@@ -148,7 +154,7 @@ class OperationsReportQuery:
     async def prepaid_liability(self, info: Info, date: dt.date | None = None) -> PrepaidLiability:
         r = await resolvers.prepaid_liability(info.context, day=date)
         return PrepaidLiability(date=r.date, principal=r.principal, gift=r.gift, count_card_deferred=r.count_card_deferred,
-                                escrow_ratio_percent=r.escrow_ratio_bp / 100, escrow_required=r.escrow_required,
+                                escrow_ratio_percent=Decimal(r.escrow_ratio_bp) / 100, escrow_required=r.escrow_required,
                                 by_store=[StoreLiability(principal=h.principal, gift=h.gift, count_card_deferred=h.count_card_deferred, store_id=s)
                                           for s, h in r.by_store.items()])
 
@@ -173,5 +179,5 @@ class OperationsReportMutation:
     @strawberry.mutation
     async def set_escrow_ratio(self, info: Info, input: SetEscrowRatioInput) -> SetEscrowRatioPayload:
         outcome = await resolvers.set_escrow_ratio(info.context, _bp(input.escrow_ratio_percent))
-        return SetEscrowRatioPayload(escrow_ratio_percent=outcome.value / 100 if outcome.ok else None, errors=user_errors(outcome.errors, info.context.lang))
+        return SetEscrowRatioPayload(escrow_ratio_percent=Decimal(outcome.value) / 100 if outcome.ok else None, errors=user_errors(outcome.errors, info.context.lang))
 
