@@ -79,7 +79,8 @@ def _pick(payload: dict, *names, default=None):
 
 async def queue(db: AsyncConnection, *, brand_id: int, member_id: int, kind: Kind, dedupe_key: str, values: dict,
                 store_id: int | None = None, event_id: int | None = None, due_at: dt.datetime | None = None) -> bool:
-    """One notification, once per dedupe key; the member's and store's names filled in now."""
+    """One notification, once per dedupe key, due when its event was (so the pass that took the event
+    sends it); the member's and store's names filled in now."""
     member_name = await db.scalar(select(members.c.name).where(members.c.id == member_id, members.c.brand_id == brand_id))
     if member_name is None:
         return False
@@ -111,7 +112,7 @@ async def _balance_changed(db: AsyncConnection, event: outbox.Event) -> None:
     for r in rows:
         await queue(
             db, brand_id=event.brand_id, member_id=r.member_id, kind=Kind.BALANCE_CHANGED, dedupe_key=f"ev:{event.id}:balance:{r.card_id}",
-            event_id=event.id, store_id=r.store_id or event.store_id,
+            event_id=event.id, store_id=r.store_id or event.store_id, due_at=event.due_at,
             values={"change": CHANGE_WORDS.get(event.kind, "变动"), "amount": abs(r.principal_delta + r.gift_delta),
                     "balance": r.principal_after + r.gift_after, "principal": r.principal_after, "gift": r.gift_after,
                     "card": r.product_name, "time": r.created_at.isoformat(), "card_id": r.card_id},
@@ -161,7 +162,7 @@ async def _booking(db: AsyncConnection, event: outbox.Event) -> None:
         values["note"] = values.get("note") or "候补有空位，请尽快确认"
     await queue(db, brand_id=event.brand_id, member_id=int(event.member_id or _pick(event.payload, "member_id", "memberId")), kind=kind,
                 dedupe_key=f"ev:{event.id}:{kind.value}", event_id=event.id, store_id=event.store_id or _pick(event.payload, "store_id", "storeId"),
-                values=values)
+                due_at=event.due_at, values=values)
 
 
 async def _coupon(db: AsyncConnection, event: outbox.Event) -> None:

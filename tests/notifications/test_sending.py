@@ -185,6 +185,9 @@ async def test_bad_data_fails_with_quota_back_and_45009_retries_with_backoff(flo
 
 
 async def test_quiet_hours_postpone_to_morning(flow, engine):
+    on = await flow.demo.gql("mutation { updateNotificationSettings(input: {quietHours: true}) { settings { quietHours quietStart quietEnd } errors { code } } }",
+                             as_="owner")
+    assert on["updateNotificationSettings"] == {"settings": {"quietHours": True, "quietStart": "22:00", "quietEnd": "08:00"}, "errors": []}
     await flow.set_template()
     member_id, openid, token = await flow.customer()
     await flow.accept(token)
