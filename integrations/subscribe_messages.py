@@ -33,12 +33,15 @@ def _never_left(error: BaseException) -> bool:
     return False
 
 
-def _wechat_send(client, claimed: Claimed) -> Answer:
+def _wechat_token(client) -> Answer | None:
     try:
-        # The token first: a failure to get one is before anything was sent.
         client.access_token  # noqa: B018 - fetches and caches the token
     except (requests.RequestException, WeChatClientException, ValueError) as e:
         return Answer(False, None, f"access token: {type(e).__name__}: {e}"[:300])
+    return None
+
+
+def _wechat_send(client, claimed: Claimed) -> Answer:
     body = {"touser": claimed.open_id, "template_id": claimed.template_id, "data": claimed.data,
             "miniprogram_state": claimed.miniprogram_state, "lang": claimed.lang}
     if claimed.page:
@@ -82,12 +85,28 @@ async def _alipay_send(gateway, claimed: Claimed) -> Answer:
     return Answer(False, 47003 if str(data.get("code")) == "40004" else None, f"{data.get('sub_code')}: {data.get('sub_msg')}", raw)
 
 
-async def send_one(platforms, claimed: Claimed) -> Answer:
+def _app(platforms, claimed: Claimed):
     channel = Channel(claimed.platform)
-    app = platforms.app(channel, claimed.app_id, claimed.brand_id) if platforms is not None else None
+    return platforms.app(channel, claimed.app_id, claimed.brand_id) if platforms is not None else None
+
+
+async def prepare(platforms, claimed: Claimed) -> Answer | None:
+    """What can fail before anything is sent (no account, no access token): None when ready, else
+    the answer to record. It runs before the row is marked SENDING, so a worker that dies here
+    leaves a CLAIMED row that is safely sent later."""
+    app = _app(platforms, claimed)
     if app is None:
-        return Answer(False, None, f"no {channel.value} account configured for app {claimed.app_id}")
-    if channel == Channel.WECHAT:
+        return Answer(False, None, f"no {claimed.platform} account configured for app {claimed.app_id}")
+    if app.channel == Channel.WECHAT:
+        return await asyncio.to_thread(_wechat_token, app.login_client._client)
+    return None
+
+
+async def send_one(platforms, claimed: Claimed) -> Answer:
+    app = _app(platforms, claimed)
+    if app is None:
+        return Answer(False, None, f"no {claimed.platform} account configured for app {claimed.app_id}")
+    if app.channel == Channel.WECHAT:
         return await asyncio.to_thread(_wechat_send, app.login_client._client, claimed)
     return await _alipay_send(app.gateway, claimed)
 
@@ -120,11 +139,16 @@ async def run_once(services, *, now=None, hook=None, limit: int = 50) -> dict[st
 async def _deliver(services, claimed: Claimed, counts: dict, now, hook) -> None:
     if hook:
         await hook("claimed", claimed)
+    try:
+        refused = await prepare(services.platforms, claimed)
+    except Exception as e:  # noqa: BLE001 - nothing has been sent yet: it is tried again
+        log.exception("preparing notification %s failed", claimed.id)
+        refused = Answer(False, None, f"{type(e).__name__}")
     async with write_transaction(services.engine) as db:
         if not await sending.mark_sending(db, claimed):
             return
     try:
-        answer = await send_one(services.platforms, claimed)
+        answer = refused or await send_one(services.platforms, claimed)
     except Exception as e:  # noqa: BLE001 - a bug in a client must not decide that nothing was sent
         log.exception("sending notification %s failed", claimed.id)
         answer = Answer(None, None, f"{type(e).__name__}")

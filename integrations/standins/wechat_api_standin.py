@@ -7,6 +7,7 @@ Codes are readable so a demo can choose who logs in: `demo:<openid>` logs in as 
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import hmac
 import json
@@ -29,6 +30,9 @@ class WeChatApiStandIn(StandIn):
         self.token_fetches = 0
         self.messages: list[dict] = []
         self._answers: list[int] = []
+        # Seconds to sit on a token fetch or a send before answering: a slow platform, for kill tests.
+        self.token_delay = 0.0
+        self.send_delay = 0.0
         self.app = Starlette(routes=[
             Route("/cgi-bin/token", self._token),
             Route("/cgi-bin/stable_token", self._stable_token, methods=["POST"]),
@@ -55,6 +59,8 @@ class WeChatApiStandIn(StandIn):
         return None
 
     async def _token(self, request: Request) -> JSONResponse:
+        if self.token_delay:
+            await asyncio.sleep(self.token_delay)
         if request.query_params.get("grant_type") != "client_credential":
             return _error(40002, "invalid grant_type")
         if (failure := self._credentials_error(request.query_params)) is not None:
@@ -89,6 +95,8 @@ class WeChatApiStandIn(StandIn):
             return _error(47003, "argument invalid! data.* invalid")
         errcode = self._answers.pop(0) if self._answers else 0
         self.messages.append({**body, "errcode": errcode})
+        if self.send_delay:
+            await asyncio.sleep(self.send_delay)
         if errcode:
             return _error(errcode, {43101: "user refuse to accept the msg", 45009: "reach max api daily quota limit",
                                     47003: "argument invalid!", 41030: "invalid page", 40037: "invalid template_id"}.get(errcode, "error"))

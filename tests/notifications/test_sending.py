@@ -279,3 +279,80 @@ async def test_two_workers_at_once_send_each_row_once(flow, engine):
     for member_id, openid, _ in customers:
         assert len(flow.sent_to(openid)) == 2
         assert sorted(r["status"] for r in await flow.rows(member_id)) == ["SENT", "SENT"]
+
+
+async def _wait_for(predicate, timeout: float = 60.0) -> None:
+    deadline = asyncio.get_running_loop().time() + timeout
+    while not await predicate():
+        assert asyncio.get_running_loop().time() < deadline, "timed out"
+        await asyncio.sleep(0.1)
+
+
+async def test_a_real_worker_process_killed_at_each_step(flow, engine, database_url, standins):
+    """`meiye worker --once` as its own process, SIGKILLed while WeChat is slow to hand out a token
+    (claimed, nothing sent: sent later, once) and while it is slow to answer a send (delivered,
+    unrecorded: UNKNOWN, never sent again)."""
+    import signal
+    import subprocess
+
+    from tests.live_server import MEIYE, ROOT, cli_env
+
+    platforms, server = standins
+    await flow.set_template()
+    async with engine.connect() as db:
+        brand_id = (await db.execute(text("SELECT brand_id FROM staff WHERE username = 'owner'"))).scalar_one()
+    env = cli_env(MEIYE_WECHAT_APPID=platforms.wechat.app_id, MEIYE_WECHAT_SECRET=platforms.keys.wechat_app_secret,
+                  MEIYE_WECHAT_API_BASE=f"{server.base_url}/_standins/wechat", MEIYE_MP_BRAND_ID=str(brand_id))
+
+    async def status_of(member_pk: int) -> str | None:
+        async with engine.connect() as db:
+            return await db.scalar(select(notifications.c.status).where(notifications.c.member_id == member_pk))
+
+    async def kill_worker_when(ready) -> None:
+        child = subprocess.Popen([str(MEIYE), "worker", "--once", "--database", database_url], env=env, cwd=ROOT,
+                                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, stdin=subprocess.DEVNULL)
+        try:
+            await _wait_for(ready)
+        finally:
+            child.send_signal(signal.SIGKILL)
+            child.wait(timeout=30)
+
+    from resolvers.ids import parse_global_id
+
+    # 1. Killed between claim and send.
+    member_id, openid, token = await flow.customer()
+    member_pk = parse_global_id(member_id)[1]
+    await flow.accept(token)
+    await flow.demo.top_up(member_id, 10_000)
+    flow.wechat.token_delay = 60
+    try:
+        await kill_worker_when(lambda: _is(status_of(member_pk), "CLAIMED"))
+    finally:
+        flow.wechat.token_delay = 0
+    assert flow.sent_to(openid) == []
+    counts = await flow.run(dt.datetime.now(dt.UTC) + dt.timedelta(minutes=10))
+    assert (counts["requeued"], counts["sent"]) == (1, 1), counts
+    assert len(flow.sent_to(openid)) == 1
+
+    # 2. Killed between send and record.
+    member_id, openid, token = await flow.customer()
+    member_pk = parse_global_id(member_id)[1]
+    await flow.accept(token)
+    await flow.demo.top_up(member_id, 10_000)
+    flow.wechat.send_delay = 60
+
+    async def delivered() -> bool:
+        return len(flow.sent_to(openid)) == 1
+
+    try:
+        await kill_worker_when(delivered)
+    finally:
+        flow.wechat.send_delay = 0
+    assert await status_of(member_pk) == "SENDING"
+    counts = await flow.run(dt.datetime.now(dt.UTC) + dt.timedelta(minutes=10))
+    assert (counts["unknown"], counts["sent"]) == (1, 0), counts
+    assert await status_of(member_pk) == "UNKNOWN" and len(flow.sent_to(openid)) == 1
+
+
+async def _is(awaitable, expected) -> bool:
+    return await awaitable == expected
