@@ -70,7 +70,11 @@ async def _alipay_send(gateway, claimed: Claimed) -> Answer:
     from integrations.alipay import AlipayError
 
     model = AlipayOpenAppMiniTemplatemessageSendModel()
-    model.to_user_id = claimed.open_id
+    # A 2088… user id (the older identity) or an open id (the newer one): Alipay takes either, named.
+    if claimed.open_id.startswith("2088") and claimed.open_id.isdigit():
+        model.to_user_id = claimed.open_id
+    else:
+        model.to_open_id = claimed.open_id
     model.user_template_id = claimed.template_id
     model.page = claimed.page or ""
     model.data = json.dumps({k: {"value": v["value"]} for k, v in claimed.data.items()}, ensure_ascii=False)

@@ -356,3 +356,25 @@ async def test_a_real_worker_process_killed_at_each_step(flow, engine, database_
 
 async def _is(awaitable, expected) -> bool:
     return await awaitable == expected
+
+
+async def test_alipay_identities_get_alipay_template_messages(flow):
+    await flow.set_template()  # WeChat's; an Alipay customer gets Alipay's
+    assert (await flow.demo.gql(SET_TEMPLATE, {"i": {"kind": "BALANCE_CHANGED", "platform": "ALIPAY", "templateId": "alipay_tmpl_balance", "page": "pages/card/index",
+                                                    "fields": [{"key": "amount1", "value": "{balance}"}, {"key": "thing2", "value": "{store}{change}"}]}},
+                                as_="owner"))["setNotificationTemplate"]["errors"] == []
+    phone = f"137{uuid.uuid4().int % 10**8:08d}"
+    member = await flow.demo.register("支付宝会员", phone=phone)
+    open_id = f"0{uuid.uuid4().int % 10**15:015d}"
+    token = (await flow.mp(f'mutation {{ alipayLogin(input: {{authCode: "demo:{open_id}"}}) {{ token }} }}'))["alipayLogin"]["token"]
+    code = flow.platforms.alipay.phone_response_for(phone)
+    bound = (await flow.mp("mutation($c: String!) { bindPhone(input: {phoneCode: $c, consent: true}) { member { id } } }", {"c": code}, token=token))["bindPhone"]
+    assert bound["member"]["id"] == member["id"]
+    templates = (await flow.mp("{ notificationTemplates { kind templateId } }", token=token))["notificationTemplates"]
+    assert templates == [{"kind": "BALANCE_CHANGED", "templateId": "alipay_tmpl_balance"}]
+    await flow.accept(token, "alipay_tmpl_balance")
+    await flow.demo.top_up(member["id"], 100_000)
+    assert (await flow.run())["sent"] == 1
+    [message] = [m for m in flow.platforms.alipay.template_messages if m.get("to_open_id") == open_id]
+    assert message["user_template_id"] == "alipay_tmpl_balance" and message["page"] == "pages/card/index"
+    assert message["data"] == {"amount1": {"value": "¥1,200.00"}, "thing2": {"value": "静安店充值"}}
