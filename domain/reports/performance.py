@@ -10,7 +10,8 @@ Commission rules, one row each (`commission_rules`):
   PRODUCT        rate_bp of retail products sold
 The most specific rule wins (a service's own over its category's over ""). Lines count for the
 orders paid in the period, net of what has been refunded of them: a refund takes its commission back.
-Each line's commission is rounded half up to the fen."""
+Amounts are summed in the database per technician and item; each sum's commission is rounded half
+up to the fen."""
 
 from __future__ import annotations
 
@@ -156,17 +157,21 @@ async def _bounds(db: AsyncConnection, actor: Actor, start_day: dt.date, end_day
 
 
 async def _line_rows(db: AsyncConnection, brand_id: int, store_id: int | None, start: dt.datetime, end: dt.datetime):
-    p = order_payments.c
+    o, l, p = orders.c, order_lines.c, order_payments.c
+    # Only the period's orders: the sessions their lines were covered with.
+    in_period = select(o.id).where(o.brand_id == brand_id, o.paid_at >= start, o.paid_at < end)
     cc = (select(p.order_line_id.label("line_id"), func.count().label("sessions"), func.sum(p.amount).label("value"),
                  func.sum(case((p.refunded_amount > 0, 1), else_=0)).label("sessions_back"), func.sum(p.refunded_amount).label("value_back"))
-          .where(p.method == "COUNT_CARD", p.order_line_id.is_not(None)).group_by(p.order_line_id).subquery())
-    o, l = orders.c, order_lines.c
-    q = (select(l.id, l.kind, l.item_id, l.category, l.quantity, l.refunded_quantity, l.net_amount, l.refunded_amount, l.technician_id,
-                func.coalesce(cc.c.sessions, 0).label("sessions"), func.coalesce(cc.c.value, 0).label("cc_value"),
-                func.coalesce(cc.c.sessions_back, 0).label("sessions_back"), func.coalesce(cc.c.value_back, 0).label("cc_back"))
+          .where(p.method == "COUNT_CARD", p.order_line_id.is_not(None), p.order_id.in_(in_period))
+          .group_by(p.order_line_id).subquery())
+    q = (select(l.technician_id, l.kind, l.item_id, l.category,
+                func.sum(l.quantity - l.refunded_quantity).label("units"), func.sum(l.net_amount - l.refunded_amount).label("revenue"),
+                func.sum((l.net_amount - func.coalesce(cc.c.value, 0)) - (l.refunded_amount - func.coalesce(cc.c.value_back, 0))).label("money"),
+                func.sum(func.coalesce(cc.c.sessions, 0) - func.coalesce(cc.c.sessions_back, 0)).label("sessions"))
          .select_from(orders.join(order_lines, l.order_id == o.id).outerjoin(cc, cc.c.line_id == l.id))
          .where(o.brand_id == brand_id, o.paid_at >= start, o.paid_at < end, l.technician_id.is_not(None),
-                o.status.in_([OrderStatus.PAID.value, OrderStatus.PARTIALLY_REFUNDED.value, OrderStatus.REFUNDED.value])))
+                o.status.in_([OrderStatus.PAID.value, OrderStatus.PARTIALLY_REFUNDED.value, OrderStatus.REFUNDED.value]))
+         .group_by(l.technician_id, l.kind, l.item_id, l.category))
     if store_id is not None:
         q = q.where(o.store_id == store_id)
     return await db.execute(q)
@@ -186,11 +191,10 @@ async def technician_performance(db: AsyncConnection, actor: Actor, *, store_id:
     get = lambda sid: found.setdefault(sid, Performance(sid))  # noqa: E731
     for r in await _line_rows(db, actor.brand_id, store_id, start, end):
         perf = get(r.technician_id)
-        money = (r.net_amount - r.cc_value) - (r.refunded_amount - r.cc_back)
+        money, units, sessions = int(r.money or 0), int(r.units or 0), int(r.sessions or 0)
         if r.kind == "SERVICE":
-            sessions = r.sessions - r.sessions_back
-            perf.services_count += r.quantity - r.refunded_quantity
-            perf.service_revenue += r.net_amount - r.refunded_amount
+            perf.services_count += units
+            perf.service_revenue += int(r.revenue or 0)
             perf.count_card_sessions += sessions
             perf.parts["service"] += _pct(money, book.service_rate(r.item_id, r.category))
             perf.parts["sessions"] += sessions * book.session_amount(r.item_id)
@@ -198,7 +202,7 @@ async def technician_performance(db: AsyncConnection, actor: Actor, *, store_id:
             perf.card_sales += money
             perf.parts["count_card"] += _pct(money, book.rate(RuleKind.COUNT_CARD))
         elif r.kind == "PRODUCT":
-            perf.products_sold += r.quantity - r.refunded_quantity
+            perf.products_sold += units
             perf.product_revenue += money
             perf.parts["product"] += _pct(money, book.rate(RuleKind.PRODUCT))
     await _top_ups(db, actor.brand_id, store_id, start, end, get, book.rate(RuleKind.STORED_VALUE))
