@@ -14,7 +14,7 @@ from zoneinfo import ZoneInfo
 from collections import defaultdict
 from dataclasses import dataclass, field
 
-from sqlalchemy import CheckConstraint, Column, ForeignKey, Integer, Table, case, func, select, union_all, update
+from sqlalchemy import CheckConstraint, Column, ForeignKey, Integer, Table, func, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from domain import audit
@@ -72,30 +72,27 @@ async def set_escrow_ratio(db: AsyncConnection, actor: Actor, ratio_bp: int) -> 
     return ratio_bp
 
 
-def _store_of():
-    """The store an account's money belongs to: the issuing store of its card."""
-    return case(
-        (accounts.c.kind == AccountKind.COUNT_CARD_LIABILITY.value,
-         select(count_cards.c.issued_store_id).where(count_cards.c.id == accounts.c.card_id).scalar_subquery()),
-        else_=select(cards.c.issued_store_id).where(cards.c.id == accounts.c.card_id).scalar_subquery(),
-    )
-
-
 async def prepaid_liability(db: AsyncConnection, actor: Actor, *, day: dt.date | None = None, now: dt.datetime | None = None) -> Liability:
     tz = await db.scalar(select(brands.c.timezone).where(brands.c.id == actor.brand_id))
     now = now or utcnow()
     day = day or now.astimezone(ZoneInfo(tz)).date()
     _, cutoff = day_bounds(day, tz)
     a = accounts.c
-    current = (select(a.kind, _store_of().label("store_id"), a.balance.label("amount"))
-               .where(a.brand_id == actor.brand_id, a.kind.in_(list(KINDS))))
-    later = (select(a.kind, _store_of().label("store_id"), (-postings.c.amount * a.normal).label("amount"))
-             .select_from(transfers.join(postings, postings.c.transfer_id == transfers.c.id).join(accounts, accounts.c.id == postings.c.account_id))
-             .where(transfers.c.brand_id == actor.brand_id, transfers.c.created_at >= cutoff, a.kind.in_(list(KINDS))))
-    both = union_all(current, later).subquery()
+    later = (select(postings.c.account_id, func.sum(postings.c.amount).label("amount"))
+             .select_from(transfers.join(postings, postings.c.transfer_id == transfers.c.id))
+             .where(transfers.c.brand_id == actor.brand_id, transfers.c.created_at >= cutoff).group_by(postings.c.account_id).subquery())
+    stored, counted = cards.alias("svc"), count_cards.alias("cc")
+    store_id = func.coalesce(stored.c.issued_store_id, counted.c.issued_store_id)
+    query = (
+        select(a.kind, store_id, func.sum(a.balance - a.normal * func.coalesce(later.c.amount, 0)))
+        .select_from(accounts.outerjoin(later, later.c.account_id == a.id)
+                     .outerjoin(stored, (stored.c.id == a.card_id) & (a.kind != AccountKind.COUNT_CARD_LIABILITY.value))
+                     .outerjoin(counted, (counted.c.id == a.card_id) & (a.kind == AccountKind.COUNT_CARD_LIABILITY.value)))
+        .where(a.brand_id == actor.brand_id, a.kind.in_(list(KINDS))).group_by(a.kind, store_id)
+    )
     by_store: dict[int, Held] = defaultdict(Held)
-    for kind, store_id, amount in await db.execute(select(both.c.kind, both.c.store_id, func.sum(both.c.amount)).group_by(both.c.kind, both.c.store_id)):
-        held = by_store[store_id]
+    for kind, store, amount in await db.execute(query):
+        held = by_store[store]
         setattr(held, KINDS[kind], getattr(held, KINDS[kind]) + int(amount or 0))
     total = Held(sum(h.principal for h in by_store.values()), sum(h.gift for h in by_store.values()), sum(h.count_card_deferred for h in by_store.values()))
     ratio = await escrow_ratio(db, actor.brand_id)
