@@ -9,7 +9,9 @@ from domain.cards import reads as card_reads
 from domain.ledger import verify as ledger_verify
 from domain.ledger.verify import Check
 from domain.members import points
+from domain.notifications import sending as notification_sending
 
 
 async def verify_all(db: AsyncConnection) -> list[Check]:
-    return [*await ledger_verify.verify(db), *await card_reads.verify(db), *await count_cards.verify(db), *await points.verify(db)]
+    return [*await ledger_verify.verify(db), *await card_reads.verify(db), *await count_cards.verify(db), *await points.verify(db),
+            *await notification_sending.verify(db)]

@@ -9,7 +9,7 @@ import datetime as dt
 import enum
 import json
 
-from sqlalchemy import Column, ForeignKey, Index, Integer, String, Table, Text, UniqueConstraint, select
+from sqlalchemy import Column, ForeignKey, Index, Integer, String, Table, Text, UniqueConstraint, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from domain import outbox
@@ -186,9 +186,14 @@ async def _coupon(db: AsyncConnection, event: outbox.Event) -> None:
         if end <= event.due_at:
             return
     coupon_key = _pick(p, "coupon_id", "couponId", "code", default=f"ev{event.id}")
-    await queue(db, brand_id=event.brand_id, member_id=int(member_id), kind=Kind.COUPON_EXPIRING, dedupe_key=f"coupon:{coupon_key}:expiring",
-                event_id=event.id, store_id=event.store_id, due_at=due,
-                values={"coupon": _pick(p, "template_name", "templateName", "name", "coupon"), "code": _pick(p, "code"), "validTo": valid_to})
+    key = f"coupon:{coupon_key}:expiring"
+    queued = await queue(db, brand_id=event.brand_id, member_id=int(member_id), kind=Kind.COUPON_EXPIRING, dedupe_key=key,
+                         event_id=event.id, store_id=event.store_id, due_at=due,
+                         values={"coupon": _pick(p, "template_name", "templateName", "name", "coupon"), "code": _pick(p, "code"), "validTo": valid_to})
+    if not queued and event.kind == "coupon.expiring":
+        # The coupons area's own reminder wins over the one guessed at issue: still one message.
+        n = notifications.c
+        await db.execute(update(notifications).where(n.brand_id == event.brand_id, n.dedupe_key == key, n.status == Status.PENDING.value).values(due_at=due))
 
 
 HANDLERS = {

@@ -227,3 +227,17 @@ async def resend(db: AsyncConnection, *, brand_id: int, notification_id: int, no
         raise DomainError("NOTIFICATION_NO_QUOTA", "notificationId")
     await _set(db, row.id, Status(row.status), status=Status.PENDING.value, due_at=now or utcnow(), attempts=0, claimed_at=None)
     return (await db.execute(select(notifications).where(notifications.c.id == notification_id))).one()
+
+
+async def verify(db: AsyncConnection):
+    """A sent notification records when and to whom; a quota never exceeds what was accepted."""
+    from domain.ledger.verify import Check
+
+    n = notifications.c
+    total = await db.scalar(select(func.count()).select_from(notifications)) or 0
+    bad = list(await db.execute(select(n.id, n.status).where(
+        ((n.status == Status.SENT.value) & (n.sent_at.is_(None) | n.open_id.is_(None) | n.template_id.is_(None)))
+        | (n.status.in_([Status.CLAIMED.value, Status.SENDING.value]) & n.claimed_at.is_(None))
+        | n.status.not_in([s.value for s in Status]))))
+    return [Check("every sent notification has its time, recipient and template; every claim its time", total,
+                  [f"notification {i}: {s}" for i, s in bad])]
