@@ -21,6 +21,9 @@ from domain.notifications import reminders, sending
 from domain.notifications.sending import Answer, Claimed
 
 log = logging.getLogger("meiye.notifications")
+CONSUME_BATCH = 100
+# One pass takes at most this many batches of events, so a flood cannot keep a worker from sending.
+MAX_CONSUME_ROUNDS = 50
 
 
 def _never_left(error: BaseException) -> bool:
@@ -124,7 +127,11 @@ async def run_once(services, *, now=None, hook=None, limit: int = 50) -> dict[st
     `hook(step, claimed)` lets a test stop the pass between claim and send or between send and record."""
     now = now or utcnow()
     counts = {"queued": 0, "sent": 0, "skipped": 0, "postponed": 0, "failed": 0, "retry": 0, "unknown": 0, "requeued": 0}
-    counts["queued"] = await outbox.consume(services.engine, reminders.consumer, now=now)
+    for _ in range(MAX_CONSUME_ROUNDS):
+        taken = await outbox.consume(services.engine, reminders.consumer, now=now, limit=CONSUME_BATCH)
+        counts["queued"] += taken
+        if taken < CONSUME_BATCH:
+            break
     async with write_transaction(services.engine) as db:
         recovered = await sending.recover(db, now=now)
     counts["requeued"], counts["unknown"] = recovered["requeued"], recovered["unknown"]

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import logging
 from dataclasses import dataclass
 from zoneinfo import ZoneInfo
 
@@ -31,6 +32,7 @@ from domain.notifications.reminders import Status, notifications, still_relevant
 from domain.notifications.templates import Platform, render, template_for
 from domain.timezones import day_bounds
 
+log = logging.getLogger("meiye.notifications")
 LEASE = dt.timedelta(minutes=5)
 # WeChat's answers that say the message itself is wrong: never retried, the quota given back.
 PERMANENT = {47003: "模板参数不准确", 41030: "page路径不正确", 40037: "模板ID不正确", 40003: "openid不正确", 43107: "订阅消息能力封禁"}
@@ -153,7 +155,13 @@ async def claim(db: AsyncConnection, *, now: dt.datetime | None = None, limit: i
         q = q.with_for_update(skip_locked=True)
     out = []
     for row in list(await db.execute(q)):
-        decided = await _decide(db, row, now)
+        try:
+            async with db.begin_nested():
+                decided = await _decide(db, row, now)
+        except Exception:  # noqa: BLE001 - one row we cannot prepare (a bug) must not stop every other row
+            log.exception("notification %s could not be prepared", row.id)
+            await _set(db, row.id, Status.PENDING, status=Status.FAILED.value, last_error="INTERNAL: could not be prepared; see the worker's log")
+            decided = "FAILED"
         if isinstance(decided, Claimed):
             out.append(decided)
         elif counts is not None:
