@@ -70,6 +70,11 @@ KEYWORD_TYPES: dict[str, tuple[frozenset[V], bool, int]] = {
     "character_string": (frozenset({V.CODE, V.NUMBER}), True, 32),
     "phrase": (frozenset({V.PHRASE}), True, 5),
     "letter": (frozenset({V.CODE}), False, 32),
+    "symbol": (frozenset({V.CODE}), True, 5),
+    # Types none of our values fit: fixed text only.
+    "phone_number": (frozenset(), True, 17),
+    "car_number": (frozenset(), True, 8),
+    "enum": (frozenset(), True, 20),
 }
 KEY_RE = re.compile(r"^([a-z_]+?)(\d+)$")
 PLACEHOLDER_RE = re.compile(r"\{([A-Za-z]+)\}")
@@ -200,7 +205,7 @@ def _parse_time(value) -> dt.datetime | None:
 
 def _cut(text: str, kw: str) -> str:
     _, _, max_len = KEYWORD_TYPES[kw]
-    if kw == "character_string":
+    if kw in ("character_string", "letter", "symbol"):
         text = re.sub(r"[^\x21-\x7e]", "", text)
     if len(text) <= max_len:
         return text

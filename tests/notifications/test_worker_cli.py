@@ -45,7 +45,8 @@ async def test_worker_process_sends_one_message_through_the_demo_stand_in(tmp_pa
             top_up = "mutation($i: TopUpInput!) { topUp(input: $i) { errors { code } } }"
             await graphql(http, top_up, {"i": {"memberId": member_id, "storeId": jingan, "amount": 100_000, "tender": "CASH", "idempotencyKey": "n-1", "cardProductId": gold}}, token=desk)
 
-            env = cli_env(MEIYE_PUBLIC_URL=server.base_url)
+            # The worker is told only where WeChat is: it keeps the app id and secret `serve` stored.
+            env = cli_env(MEIYE_PUBLIC_URL=server.base_url, MEIYE_WECHAT_API_BASE=f"{server.base_url}/_standins/wechat")
             first = run_cli("worker", "--once", "--database", url, env=env)
             assert first.returncode == 0, first.stderr
             assert "'notifications_sent': 1" in first.stdout, first.stdout
