@@ -378,3 +378,24 @@ async def test_alipay_identities_get_alipay_template_messages(flow):
     [message] = [m for m in flow.platforms.alipay.template_messages if m.get("to_open_id") == open_id]
     assert message["user_template_id"] == "alipay_tmpl_balance" and message["page"] == "pages/card/index"
     assert message["data"] == {"amount1": {"value": "¥1,200.00"}, "thing2": {"value": "静安店充值"}}
+
+
+async def test_daily_cap_holds_the_rest_for_tomorrow(flow, engine):
+    capped = await flow.demo.gql("mutation { updateNotificationSettings(input: {dailyCap: 1}) { settings { dailyCap } errors { code } } }", as_="owner")
+    assert capped["updateNotificationSettings"] == {"settings": {"dailyCap": 1}, "errors": []}
+    refused = await flow.demo.gql("mutation { updateNotificationSettings(input: {dailyCap: 0, lang: \"fr\"}) { settings { dailyCap } errors { code field } } }",
+                                  as_="owner")
+    assert refused["updateNotificationSettings"]["errors"] == [{"code": "INVALID_VALUE", "field": "lang"}]
+    await flow.set_template()
+    member_id, openid, token = await flow.customer()
+    await flow.accept(token)
+    await flow.accept(token)
+    await flow.demo.top_up(member_id, 10_000)
+    await flow.demo.top_up(member_id, 20_000)
+    counts = await flow.run()
+    assert (counts["sent"], counts["postponed"]) == (1, 1), counts
+    async with read_transaction(engine) as db:
+        due = await db.scalar(select(notifications.c.due_at).where(notifications.c.status == "PENDING"))
+    assert due.astimezone(SHANGHAI) == dt.datetime.combine(NOON.astimezone(SHANGHAI).date() + dt.timedelta(days=1), dt.time(0), tzinfo=SHANGHAI)
+    assert (await flow.run(due))["sent"] == 1
+    assert len(flow.sent_to(openid)) == 2
