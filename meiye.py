@@ -81,7 +81,8 @@ def cmd_serve(args) -> int:
 
 
 def cmd_worker(args) -> int:
-    """Query payments that never got a callback and close expired ones; safe in several processes."""
+    """Query payments that never got a callback, close expired ones, turn outbox events into reminders
+    and send the due ones; safe in several processes."""
     from integrations import runtime, worker
     from schema.app import make_services
 
@@ -224,7 +225,7 @@ def parser() -> argparse.ArgumentParser:
     serve.add_argument("--workers", type=int, default=1)
     serve.set_defaults(func=cmd_serve)
 
-    work = sub.add_parser("worker", help="query pending payments, close expired ones (any number may run)")
+    work = sub.add_parser("worker", help="query pending payments, close expired ones, send due reminders (any number may run)")
     work.add_argument("--database")
     work.add_argument("--once", action="store_true", help="one pass, then exit")
     work.add_argument("--interval", type=float, default=30.0, help="seconds between passes")

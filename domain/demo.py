@@ -15,6 +15,7 @@ from domain.cards import stored_value as cards
 from domain.cards.stored_value import Tender, TopUpRule
 from domain.members import members
 from domain.members.pii import PiiCipher
+from domain.notifications import settings as notification_settings
 
 DEMO_PASSWORD = "meiye-demo"
 DEMO_BRAND = "悦颜美业（演示）"
@@ -85,4 +86,6 @@ async def seed(db: AsyncConnection, cipher: PiiCipher) -> bool:
                 db, owner, member_id=member_id, store_id=store_ids[store], amount=amount, tender=Tender.CASH,
                 reference=f"demo:topup:{member_id}", product_id=product_ids[product],
             )
+    # A demo is tried at any hour: its messages go out at once (a real brand keeps 22:00-08:00 quiet).
+    await notification_settings.update_rules(db, None, brand_id, quiet_hours=False)
     return True

@@ -132,6 +132,12 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "REFERRAL_SELF": ("不能使用自己的推荐码", "A member cannot use their own referral code"),
     "REFERRAL_ALREADY_LINKED": ("该会员已有推荐人", "This member already has a referrer"),
     "REFERRAL_NOT_NEW_MEMBER": ("该手机号已是会员，不能再被邀请", "This phone is already a member and cannot be referred"),
+    # notifications
+    "TEMPLATE_KEYWORD_UNKNOWN": ("未知的模板关键词类型：{key}（应为 thing1、amount2、time3 等）", "Unknown template keyword: {key} (expected thing1, amount2, time3, …)"),
+    "TEMPLATE_PLACEHOLDER_UNKNOWN": ("{kind}没有占位符{placeholder}（可用：{known}）", "{kind} has no placeholder {placeholder} (known: {known})"),
+    "TEMPLATE_KEYWORD_MISMATCH": ("关键词{key}的类型不能填入{placeholder}", "Keyword {key} cannot hold {placeholder}"),
+    "NOTIFICATION_NOT_RESENDABLE": ("该通知当前状态（{status}）不能重发", "This notification cannot be resent in its state ({status})"),
+    "NOTIFICATION_NO_QUOTA": ("顾客没有可用的订阅次数，不能重发", "The customer has no subscription quota left; it cannot be resent"),
 }
 
 # Codes of refusals that happen before any field runs (the HTTP body, the document's cost): they

@@ -12,6 +12,7 @@ from domain.ledger import verify as ledger_verify
 from domain.ledger.verify import Check
 from domain.marketing import activity
 from domain.members import points
+from domain.notifications import sending as notification_sending
 from domain.payments import refunds as platform_refunds
 
 
@@ -19,5 +20,5 @@ async def verify_all(db: AsyncConnection) -> list[Check]:
     return [
         *await ledger_verify.verify(db), *await card_reads.verify(db), *await count_cards.verify(db),
         *await points.verify(db), *await platform_refunds.verify(db), *await bookings.verify(db),
-        *await coupon_verify.verify(db), *await activity.verify(db),
+        *await coupon_verify.verify(db), *await activity.verify(db), *await notification_sending.verify(db),
     ]

@@ -11,7 +11,11 @@ from domain.db import metadata
 from domain.ledger import postings
 from domain.marketing import campaigns, referrals, segments
 from domain.members import customers, members, points
+from domain.notifications import consent, reminders
+from domain.notifications import templates as notification_templates
+from domain.notifications import settings as notification_settings
 from domain.payments import channels, intents, records
 from domain.payments import refunds as platform_refunds
+from domain.reports import liability, performance
 from domain.sales import checkout, orders, pricing, settlement
 from domain.sales import refunds as sales_refunds

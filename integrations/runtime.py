@@ -182,8 +182,14 @@ async def setup(services, settings, standins) -> PlatformRegistry:
         else:
             ids = list((await db.execute(select(brands.c.id).limit(2))).scalars())
             brand_id = ids[0] if len(ids) == 1 else None
+        stored = {(r["brand_id"], r["channel"]): r["config"] for r in await load_channels(db, services.cipher)} if standins is None else {}
         for channel in Channel:
             config = account_config(channel, standins.config(channel) if standins is not None else None)
+            earlier = stored.get((brand_id, channel))
+            if config_from_env(channel) and earlier and config.get("app_id", earlier.get("app_id")) == earlier.get("app_id"):
+                # A worker started with part of the settings (say only MEIYE_WECHAT_API_BASE) keeps the
+                # rest of what `serve` stored for the same account instead of wiping it.
+                config = {**earlier, **config}
             if brand_id is not None and config.get("app_id"):
                 await save_channel(
                     db, services.cipher, brand_id=brand_id, channel=channel, app_id=config["app_id"],

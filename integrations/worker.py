@@ -60,6 +60,9 @@ async def run_once(services, now: dt.datetime | None = None) -> dict[str, int]:
     counts.update(await refunds.send_due(services, now))
     for consumer in CONSUMERS:
         counts["events"] += await outbox.consume(services.engine, consumer, now=now)
+    from integrations import subscribe_messages
+
+    counts.update({f"notifications_{k}": v for k, v in (await subscribe_messages.run_once(services, now=now)).items()})
     return counts
 
 

@@ -20,6 +20,7 @@ from domain.bookings import reviews as review_service
 from domain.bookings.resources import resources
 from domain.bookings.waitlist import waitlist_entries
 from domain.members.points import points_entries
+from domain.notifications.reminders import notifications
 from domain.cards.stored_value import card_entries
 from domain.brands.catalogue import retail_products
 from domain.cards.count_cards import count_cards
@@ -141,6 +142,7 @@ STAFF_TYPES: dict[str, tuple[Callable[[Actor], bool], Callable[..., Awaitable[ob
     "Refund": (_may("order"), _refund),
     "AuditEntry": (_may("auditLog"), _audit_entry),
     "PointsEntry": (_may("member"), _table(points_entries)),
+    "Notification": (_may("notifications"), _table(notifications)),
     "Booking": (_may("bookings"), _booking),
     "Review": (_may("reviews"), _review),
     # every role lists a store's rooms (`resources`); the waitlist is the desk's, of its own store

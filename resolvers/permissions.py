@@ -79,6 +79,19 @@ OPERATION_ROLES: dict[str, frozenset[Role]] = {
     "crossStoreSettlement": frozenset({OWNER, MANAGER, FINANCE}),
     "reconcileBill": frozenset({OWNER, FINANCE}),
     "platformRefunds": frozenset({OWNER, FINANCE}),
+    "technicianPerformance": frozenset({OWNER, MANAGER, FINANCE}),
+    "prepaidLiability": frozenset({OWNER, FINANCE}),
+    "commissionRules": frozenset({OWNER, MANAGER, FINANCE}),
+    "setCommissionRules": frozenset({OWNER}),
+    "setEscrowRatio": frozenset({OWNER, FINANCE}),
+    "memberValue": frozenset({OWNER, MANAGER, FINANCE, MARKETER}),
+    # notifications: marketing owns the templates and watches what went out
+    "notificationTemplates": frozenset({OWNER, MANAGER, MARKETER}),
+    "setNotificationTemplate": frozenset({OWNER, MARKETER}),
+    "notificationSettings": frozenset({OWNER, MANAGER, MARKETER}),
+    "updateNotificationSettings": frozenset({OWNER}),
+    "notifications": frozenset({OWNER, MANAGER, FINANCE, MARKETER}),
+    "resendNotification": frozenset({OWNER, MANAGER, MARKETER}),
     # oversight
     "auditLog": frozenset({OWNER, MANAGER, FINANCE}),
     # bookings: managers set shifts and resources, the desk books, technicians see their own day

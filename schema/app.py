@@ -18,6 +18,7 @@ from strawberry.types.unset import UNSET
 from domain.db import create_engine
 from domain.members.pii import PiiCipher
 from integrations.callbacks import callback_routes
+from schema.report_exports import export_routes
 from resolvers.context import Context, Services
 from resolvers.customer_context import CustomerContext
 from resolvers.settings import Settings
@@ -122,6 +123,7 @@ def create_app(settings: Settings, *, engine=None, platforms=None) -> Starlette:
         Route("/mp/graphql", GraphQLBodyGuard(customer_graphql), methods=methods),
         Route("/health", health),
         *callback_routes(services_ref),
+        *export_routes(services_ref),
     ]
     if standins is not None:
         routes.extend(standins.routes())

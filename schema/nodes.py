@@ -10,6 +10,7 @@ from strawberry.types import Info
 from resolvers import nodes as resolvers
 from resolvers.ids import to_global_id
 from schema.bookings import Booking, Resource, Review, WaitlistEntry
+from schema.notifications import Notification
 from schema.sales import Order, OrderLine, Refund, RetailProduct, refund_of
 from schema.types import (
     AuditEntry,
@@ -60,6 +61,7 @@ STAFF_OBJECTS = {
     "OrderLine": lambda info, row: OrderLine.of(row),
     "AuditEntry": lambda info, row: _audit_entry(row),
     "PointsEntry": lambda info, row: PointsEntry.of(row),
+    "Notification": lambda info, row: Notification.of(row),
     "Resource": lambda info, row: Resource.of(row),
     "Review": lambda info, row: Review.of(row),
     "WaitlistEntry": lambda info, row: WaitlistEntry.of(row),

@@ -37,6 +37,8 @@ from schema.sales import (
     Refund,
     RetailProduct,
 )
+from schema.notifications import NotificationMutation, NotificationQuery
+from schema.operations_reports import OperationsReportMutation, OperationsReportQuery
 from schema.scalars import SCALAR_MAP
 from schema.limits import QueryLimitsRule
 from schema.text_guard import TextGuard
@@ -57,9 +59,9 @@ from schema.types import (
 log = logging.getLogger("meiye.graphql")
 
 StaffQueryRoot = merge_types("Query", (StaffQuery, MemberQuery, OrderQuery, ReportQuery, PlatformRefundQuery, NodeQuery, BookingQuery,
-                                        CouponQuery, LoyaltyQuery, MarketingQuery))
+                                        CouponQuery, LoyaltyQuery, MarketingQuery, NotificationQuery, OperationsReportQuery))
 StaffMutationRoot = merge_types("Mutation", (StaffMutation, MemberMutation, OrderMutation, FinanceMutation, BookingMutation,
-                                             CouponMutation, LoyaltyMutation, MarketingMutation))
+                                             CouponMutation, LoyaltyMutation, MarketingMutation, NotificationMutation, OperationsReportMutation))
 
 EXPOSED_ERRORS = (AuthError, QueryError)
 
@@ -140,10 +142,11 @@ def build_customer_schema() -> strawberry.Schema:
     from schema.coupons import MpCouponMutation, MpCouponQuery
     from schema.customer import MpMutation, MpQuery
     from schema.nodes import MpNodeQuery
+    from schema.notifications import MpNotificationMutation, MpNotificationQuery
 
     return MeiyeSchema(
-        query=merge_types("Query", (MpQuery, MpNodeQuery, MpBookingQuery, MpCouponQuery)),
-        mutation=merge_types("Mutation", (MpMutation, MpBookingMutation, MpCouponMutation)),
+        query=merge_types("Query", (MpQuery, MpNodeQuery, MpBookingQuery, MpCouponQuery, MpNotificationQuery)),
+        mutation=merge_types("Mutation", (MpMutation, MpBookingMutation, MpCouponMutation, MpNotificationMutation)),
         extensions=[*protective_extensions(), partial(IntrospectionGate, staff=False)],
         config=StrawberryConfig(scalar_map=SCALAR_MAP),
     )

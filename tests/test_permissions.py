@@ -194,6 +194,37 @@ async def deactivated_hire(demo: Demo, ids: Ids) -> dict:
     return hired
 
 
+async def failed_notification(demo: Demo, ids: Ids) -> dict:
+    """A FAILED balance reminder of 张小美's, with a quota left to resend it."""
+    from domain.db import create_engine
+    from domain.notifications.consent import notification_quotas
+    from domain.notifications.reminders import notifications
+    from domain.members.customers import customer_identities
+    from resolvers.ids import parse_global_id, to_global_id
+    from tests.conftest import TEST_URL
+
+    template = await demo.gql(
+        'mutation { setNotificationTemplate(input: {kind: BALANCE_CHANGED, templateId: "tmpl_perm", fields: [{key: "amount1", value: "{balance}"}]}) { errors { code } } }',
+        as_="owner")
+    assert template["setNotificationTemplate"]["errors"] == [], template
+    member_id = parse_global_id(ids.member)[1]
+    engine = create_engine(TEST_URL, pool=False)
+    try:
+        async with write_transaction(engine) as db:
+            brand_id = await db.scalar(select(tenancy.stores.c.brand_id).limit(1))
+            now = dt.datetime.now(dt.UTC)
+            await db.execute(customer_identities.insert().values(brand_id=brand_id, channel="WECHAT", app_id="wx_perm", open_id=key(), member_id=member_id, created_at=now))
+            await db.execute(notification_quotas.delete().where(notification_quotas.c.member_id == member_id))
+            await db.execute(notification_quotas.insert().values(brand_id=brand_id, member_id=member_id, template_id="tmpl_perm", remaining=1, last_status="ACCEPT",
+                                                                 updated_at=now, created_at=now))
+            row_id = (await db.execute(notifications.insert().values(
+                brand_id=brand_id, member_id=member_id, kind="BALANCE_CHANGED", dedupe_key=key(), values="{}", status="FAILED", due_at=now, attempts=1,
+                last_error="47003: argument invalid", created_at=now).returning(notifications.c.id))).scalar_one()
+    finally:
+        await engine.dispose()
+    return {"notification": to_global_id("Notification", row_id)}
+
+
 async def member_in_debt(demo: Demo, ids: Ids) -> dict:
     data = await demo.gql(
         "mutation($i: SetCreditLimitInput!) { setCreditLimit(input: $i) { errors { code } } }",
@@ -265,7 +296,41 @@ OPERATIONS: dict[str, Op] = {
     ),
     "auditLog": Op("{ auditLog(first: 10) { edges { node { id action entity entityId staff { id } } } pageInfo { hasNextPage } } }"),
     "platformRefunds": Op("{ platformRefunds(first: 10) { id amount status unsolicited refundId } }"),
+
+
+    "notificationTemplates": Op("{ notificationTemplates { kind templateId page fields { key value } } }"),
+    "notificationSettings": Op("{ notificationSettings { miniprogramState lang quietHours dailyCap } }"),
+    "notifications": Op("{ notifications(first: 5) { edges { node { id kind status attempts lastError sentAt } } pageInfo { hasNextPage } } }"),
+    "technicianPerformance": Op(
+        """query($f: Date!, $t: Date!) { technicianPerformance(from: $f, to: $t) { technician { id name } servicesCount serviceRevenue cardSales commission rating } }""",
+        lambda ids, extra: {"f": today(), "t": today()},
+    ),
+    "prepaidLiability": Op("{ prepaidLiability { principal gift countCardDeferred escrowRequired byStore { store { id } principal } } }"),
+    "commissionRules": Op("{ commissionRules { kind target ratePercent amount } }"),
+    "memberValue": Op("query($id: ID!) { memberValue(memberId: $id) { lifetimeSpend visits averageTicket lastVisit } }", lambda ids, extra: {"id": ids.member}),
     # mutations
+    "setNotificationTemplate": Op(
+        mutation("setNotificationTemplate", "SetNotificationTemplateInput", "template { kind templateId }"),
+        lambda ids, extra: {"i": {"kind": "BALANCE_CHANGED", "templateId": f"tmpl_{extra['n']}", "page": "pages/card/index",
+                                  "fields": [{"key": "thing1", "value": "{store}"}, {"key": "amount2", "value": "{balance}"}]}},
+        writes=True,
+    ),
+    "updateNotificationSettings": Op(
+        mutation("updateNotificationSettings", "UpdateNotificationSettingsInput", "settings { dailyCap }"),
+        lambda ids, extra: {"i": {"dailyCap": 2 + extra["n"] % 40}}, writes=True,
+    ),
+    "resendNotification": Op(
+        mutation("resendNotification", "ResendNotificationInput", "notification { id status }"),
+        lambda ids, extra: {"i": {"notificationId": extra["notification"]}}, prepare=failed_notification, writes=True,
+    ),
+    "setCommissionRules": Op(
+        mutation("setCommissionRules", "SetCommissionRulesInput", "rules { kind ratePercent }"),
+        lambda ids, extra: {"i": {"rules": [{"kind": "CATEGORY", "ratePercent": 1 + extra["n"] % 50}]}}, writes=True,
+    ),
+    "setEscrowRatio": Op(
+        mutation("setEscrowRatio", "SetEscrowRatioInput", "escrowRatioPercent"),
+        lambda ids, extra: {"i": {"escrowRatioPercent": 10 + extra["n"] % 80}}, writes=True,
+    ),
     "staffLogin": Op(
         mutation("staffLogin", "StaffLoginInput", "token staff { id role }"),
         lambda ids, extra: {"i": {"username": "reception", "password": "meiye-demo"}},

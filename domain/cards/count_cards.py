@@ -26,6 +26,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from domain import outbox
 from domain.actor import Actor
 from domain.cards.count_card_products import (
     count_card_product_services,
@@ -114,6 +115,8 @@ async def issue(
     spec = liability_spec(card_id, member_id)
     account_id = (await ensure_accounts(db, brand_id, [spec]))[spec.code]
     await db.execute(update(count_cards).where(count_cards.c.id == card_id).values(liability_account_id=account_id))
+    await outbox.emit(db, brand_id=brand_id, kind="count_card.issued", dedupe_key=f"count-card:{card_id}:issued", member_id=member_id, store_id=store_id,
+                      payload={"card_id": card_id, "expires_at": (now + dt.timedelta(days=product.valid_days)).isoformat(), "sessions": product.sessions})
     return card_id, account_id
 
 

@@ -23,7 +23,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from domain import audit
+from domain import audit, outbox
 from domain.actor import Actor
 from domain.brands.stores import brands, get_store
 from domain.db import Id, created_at_column, insert_ignoring_conflicts, metadata, utcnow
@@ -344,6 +344,8 @@ async def top_up(
         after={"amount": amount, "bonus": bonus, "tender": tender.value, "principal": principal, "gift": gift},
         store_id=store_id,
     )
+    await outbox.emit(db, brand_id=actor.brand_id, kind="card.topped_up", dedupe_key=f"transfer:{transfer_id}:topped-up", member_id=member.id, store_id=store_id,
+                      payload={"card_id": card.id, "transfer_id": transfer_id, "amount": amount, "bonus": bonus, "principal": principal, "gift": gift})
     return TopUpResult(card.id, transfer_id, amount, bonus, principal, gift)
 
 

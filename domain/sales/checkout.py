@@ -154,9 +154,6 @@ async def checkout(db: AsyncConnection, actor: Actor, *, order_id: int, payments
     total = sum(l.covered_value + l.money_net for l in sale.lines)
     if sale.order.member_id is not None:
         await tiers.record_spend(db, sale.order.member_id, actor.brand_id, _spend(sale))
-    # Other areas (referral rewards) act on a paid order in `meiye worker`, once per order.
-    await outbox.emit(db, brand_id=actor.brand_id, kind="order.paid", dedupe_key=f"order:{order_id}:paid", member_id=sale.order.member_id,
-                      store_id=sale.order.store_id, payload={"order_id": order_id, "member_id": sale.order.member_id, "store_id": sale.order.store_id, "total": total})
     await audit.record(db, actor, "order.checkout", "order", order_id, after={"total": total, "payments": sale.payments}, store_id=sale.order.store_id)
     transfer_id = await _post(db, actor, sale, legs, reference)
     list_total = sum(l.row.unit_price * l.row.quantity for l in sale.lines)
@@ -166,6 +163,12 @@ async def checkout(db: AsyncConnection, actor: Actor, *, order_id: int, payments
             points_earned=earned, paid_at=sale.now, transfer_id=transfer_id,
         )
     )
+    if sale.order.member_id is not None:
+        # Other areas act on a member's paid order in `meiye worker`, once per order: referral
+        # rewards, the balance-change and on-account reminders.
+        await outbox.emit(db, brand_id=actor.brand_id, kind="order.paid", dedupe_key=f"order:{order_id}:paid", member_id=sale.order.member_id,
+                          store_id=sale.order.store_id, payload={"order_id": order_id, "member_id": sale.order.member_id, "store_id": sale.order.store_id,
+                                                                 "total": total, "transfer_id": transfer_id})
     return transfer_id
 
 

@@ -190,13 +190,15 @@ async def refund_order(
         await handler.record(db, refund_id, planned)
     if order.member_id is not None:
         await tiers.record_spend(db, order.member_id, actor.brand_id, -(refund.money - sum(d.principal for d in refund.deposits.values())))
-    # A full refund takes back what the order earned elsewhere (referral rewards), in `meiye worker`.
-    fully = await db.scalar(select(orders.c.status).where(orders.c.id == order_id)) == OrderStatus.REFUNDED.value
-    await outbox.emit(db, brand_id=actor.brand_id, kind="order.refunded", dedupe_key=f"order:{order_id}:refund:{refund_id}", member_id=order.member_id,
-                      store_id=order.store_id, payload={"order_id": order_id, "refund_id": refund_id, "member_id": order.member_id,
-                                                        "store_id": order.store_id, "amount": refund.money, "fully_refunded": fully})
     await audit.record(db, actor, "order.refund", "order", order_id, after={"amount": refund.money, "sessions": refund.sessions_returned,
                                                                          "reason": reason, "points": -points_back}, store_id=order.store_id)
+    if order.member_id is not None:
+        # A full refund takes back what the order earned elsewhere (referral rewards); a card's
+        # balance change is reminded. Both in `meiye worker`, once per refund.
+        fully = await db.scalar(select(orders.c.status).where(orders.c.id == order_id)) == OrderStatus.REFUNDED.value
+        await outbox.emit(db, brand_id=actor.brand_id, kind="order.refunded", dedupe_key=f"order:{order_id}:refund:{refund_id}", member_id=order.member_id,
+                          store_id=order.store_id, payload={"order_id": order_id, "refund_id": refund_id, "member_id": order.member_id, "store_id": order.store_id,
+                                                            "amount": refund.money, "fully_refunded": fully, "transfer_id": transfer_id})
     return refund_id
 
 

@@ -65,10 +65,12 @@ class AlipayStandIn(StandIn, AlipayRefunds):
         self._app_public = load_public(keys.alipay_app_public_key_pem)
         self.trades: dict[str, dict] = {}
         self.requests: list[dict[str, str]] = []  # every verified request's parameters, for tests
+        self.template_messages: list[dict] = []  # alipay.open.app.mini.templatemessage.send, as received
         self._lock = threading.Lock()
         self._init_refunds()
         self.app = Starlette(routes=[
             Route("/gateway.do", self._gateway, methods=["POST"]),
+            Route("/demo/template-messages", self._demo_template_messages),
             Route("/demo/pay/{no}", self._demo_pay, methods=["POST"]),
         ])
 
@@ -97,7 +99,8 @@ class AlipayStandIn(StandIn, AlipayRefunds):
         except ValueError:
             biz = None
         handler = {"alipay.trade.create": self._create, "alipay.trade.query": self._query,
-                   "alipay.trade.close": self._close, "alipay.system.oauth.token": self._oauth, **self.refund_handlers()}.get(method)
+                    "alipay.trade.close": self._close, "alipay.system.oauth.token": self._oauth,
+                    "alipay.open.app.mini.templatemessage.send": self._template_message, **self.refund_handlers()}.get(method)
         if handler is None or not isinstance(biz, dict):
             return self._signed("error_response", _fail("40004", "isv.invalid-method", "不存在的方法名"))
         key, inner = handler(params, biz)
@@ -141,6 +144,17 @@ class AlipayStandIn(StandIn, AlipayRefunds):
             trade["status"] = "TRADE_CLOSED"
         return None, {"code": "10000", "msg": "Success", "out_trade_no": trade["biz"]["out_trade_no"], "trade_no": trade["trade_no"]}
 
+    def _template_message(self, params: dict, biz: dict) -> tuple[None, dict]:
+        """The mini-program's subscribe message: recorded in `template_messages`."""
+        if not biz.get("user_template_id") or not (biz.get("to_user_id") or biz.get("to_open_id")):
+            return None, _fail("40004", "USER_TEMPLATE_ILLEGAL", "模板参数不合法")
+        try:
+            data = json.loads(biz.get("data") or "{}")
+        except ValueError:
+            return None, _fail("40004", "USER_TEMPLATE_ILLEGAL", "模板参数不合法")
+        self.template_messages.append({**biz, "data": data})
+        return None, {"code": "10000", "msg": "Success"}
+
     def _oauth(self, params: dict, biz: dict) -> tuple[str | None, dict]:
         code = params.get("code", "")
         if params.get("grant_type") != "authorization_code" or not code.startswith(("demo:", "demo-user:")) or code.endswith(":"):
@@ -148,6 +162,9 @@ class AlipayStandIn(StandIn, AlipayRefunds):
         who = {"user_id": code.split(":", 1)[1]} if code.startswith("demo-user:") else {"open_id": code.split(":", 1)[1]}
         return None, {"access_token": "authusrB" + secrets.token_hex(16), "expires_in": 1296000, "re_expires_in": 2592000,
                       "refresh_token": "authusrB" + secrets.token_hex(16), "auth_start": _now(), **who}
+
+    async def _demo_template_messages(self, _request: Request) -> Response:
+        return JSONResponse({"messages": self.template_messages})
 
     async def _demo_pay(self, request: Request) -> Response:
         if request.path_params["no"] not in self.trades:
