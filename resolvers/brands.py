@@ -6,16 +6,13 @@ import asyncio
 from dataclasses import dataclass
 
 from domain.actor import Actor, Role
-from domain.brands import catalogue
+from domain.brands import catalogue, login_throttle, staff_admin
 from domain.brands import staff as staff_accounts
 from domain.brands import stores as tenancy
 from domain.brands.stores import SplitRule
 from domain.cards import stored_value
-from domain.db import write_transaction
+from domain.db import read_transaction, write_transaction
 from domain.errors import DomainError
-from domain.brands import login_throttle
-from domain.brands import staff_admin
-from domain.db import read_transaction
 from resolvers.client_address import client_address
 from resolvers.context import Context
 from resolvers.errors import Outcome

@@ -5,14 +5,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from domain import idempotency
+from domain.brands.stores import get_store
 from domain.cards import count_card_products as card_catalogue
 from domain.cards import reads as card_reads
 from domain.cards import stored_value as cards
 from domain.cards.stored_value import Tender, TopUpRule
-from domain.brands.stores import get_store
-from domain.members.members import get_member
 from domain.coupons import rules as coupon_rules
 from domain.coupons import templates as coupon_templates
+from domain.members.members import get_member
 from resolvers.context import Context
 from resolvers.errors import Outcome
 from resolvers.ids import decode_id, parse_global_id

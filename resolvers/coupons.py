@@ -15,8 +15,8 @@ from domain.db import read_transaction, write_transaction
 from domain.errors import DomainError
 from domain.marketing import segments
 from domain.members import customers
-from domain.sales import coupon_check as checking
 from domain.members.members import get_member
+from domain.sales import coupon_check as checking
 from resolvers.context import Context
 from resolvers.errors import Outcome, QueryError
 from resolvers.ids import decode_id

@@ -14,22 +14,22 @@ from typing import Awaitable, Callable
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from domain.actor import BRAND_WIDE_ROLES, Actor, Role
 from domain.audit import audit_log
 from domain.bookings import bookings as booking_service
 from domain.bookings import reviews as review_service
 from domain.bookings.resources import resources
 from domain.bookings.waitlist import waitlist_entries
-from domain.members.points import points_entries
-from domain.notifications.reminders import notifications
-from domain.cards.stored_value import card_entries
 from domain.brands.catalogue import retail_products
+from domain.brands.stores import brands
 from domain.cards.count_cards import count_cards
+from domain.cards.stored_value import card_entries
 from domain.db import read_transaction
 from domain.errors import DomainError
+from domain.members.points import points_entries
+from domain.notifications.reminders import notifications
 from domain.sales.orders import order_lines
 from domain.sales.refunds import refunds
-from domain.actor import BRAND_WIDE_ROLES, Actor, Role
-from domain.brands.stores import brands
 from resolvers.errors import QueryError
 from resolvers.ids import parse_global_id
 from resolvers.permissions import allowed, field_allowed
@@ -175,9 +175,9 @@ async def staff_nodes(ctx, ids: list[str], operation: str) -> list[tuple[str, ob
 async def customer_nodes(ctx, ids: list[str]) -> list[tuple[str, object] | None]:
     """The signed-in customer's own member, cards, count cards and payments; the brand's stores
     and count-card products. Every other id, or someone else's, is None."""
+    from domain.brands.stores import stores
     from domain.cards.count_card_products import count_card_products
     from domain.payments.records import payment_intents
-    from domain.brands.stores import stores
 
     check_count(ids, ctx.lang)
     customer = await ctx.customer()

@@ -5,16 +5,16 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from domain import idempotency
+from domain.brands.stores import get_store
 from domain.cards.stored_value import Tender
 from domain.errors import DomainError
+from domain.members.members import get_member
 from domain.payments import refunds as platform_refunds  # noqa: F401 - registers the platforms' tenders
 from domain.sales import checkout as checkout_service
 from domain.sales import credit, orders, pricing, refunds
 from domain.sales.checkout import Method, PaymentSpec
 from domain.sales.orders import LineSpec
 from domain.sales.pricing import ItemKind
-from domain.brands.stores import get_store
-from domain.members.members import get_member
 from resolvers.context import Context
 from resolvers.coupons import scanned_codes
 from resolvers.errors import Outcome

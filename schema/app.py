@@ -12,18 +12,20 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 from strawberry.asgi import GraphQL
-from strawberry.http.async_base_view import HTTPException  # the class the view raises (cross_web's, since 0.341)
+from strawberry.http.async_base_view import (
+    HTTPException,  # the class the view raises (cross_web's, since 0.341)
+)
 from strawberry.types.unset import UNSET
 
 from domain.db import create_engine
 from domain.members.pii import PiiCipher
 from integrations.callbacks import callback_routes
-from schema.report_exports import export_routes
 from resolvers.context import Context, Services
 from resolvers.customer_context import CustomerContext
 from resolvers.settings import Settings
 from resolvers.tokens import TokenSigner
 from schema.http_guard import BodyCap, GraphQLBodyGuard
+from schema.report_exports import export_routes
 from schema.root import build_customer_schema, build_staff_schema
 
 log = logging.getLogger("meiye")

@@ -19,7 +19,16 @@ from schema.bookings import MyBooking, MyOrder, my_bookings, my_orders
 from schema.coupons import Coupon, my_coupons
 from schema.errors import UserError, user_errors
 from schema.scalars import Fen
-from schema.types import CountCardProduct, Node, OrderRef, PageInfo, Store, _store, encode_cursor, points_history_page
+from schema.types import (
+    CountCardProduct,
+    Node,
+    OrderRef,
+    PageInfo,
+    Store,
+    _store,
+    encode_cursor,
+    points_history_page,
+)
 
 
 @strawberry.enum

@@ -19,16 +19,17 @@ from strawberry.tools import merge_types
 
 from resolvers.errors import AuthError, QueryError
 from schema.bookings import BookingMutation, BookingQuery
-from schema.coupons import CouponMutation, CouponQuery
-from schema.loyalty import LoyaltyMutation, LoyaltyQuery
-from schema.marketing import MarketingMutation, MarketingQuery
 from schema.brands import StaffMutation, StaffQuery
+from schema.coupons import CouponMutation, CouponQuery
 from schema.introspection import IntrospectionGate
+from schema.limits import QueryLimitsRule
 from schema.login_rule import OneLoginPerRequest
-from schema.members import MemberMutation, MemberQuery
+from schema.marketing import MarketingMutation, MarketingQuery
+from schema.members import LoyaltyMutation, LoyaltyQuery, MemberMutation, MemberQuery
 from schema.nodes import NodeQuery
+from schema.notifications import NotificationMutation, NotificationQuery
 from schema.payments import FinanceMutation, PlatformRefundQuery
-from schema.reports import ReportQuery
+from schema.reports import OperationsReportMutation, OperationsReportQuery, ReportQuery
 from schema.sales import (
     Order,
     OrderLine,
@@ -37,10 +38,7 @@ from schema.sales import (
     Refund,
     RetailProduct,
 )
-from schema.notifications import NotificationMutation, NotificationQuery
-from schema.operations_reports import OperationsReportMutation, OperationsReportQuery
 from schema.scalars import SCALAR_MAP
-from schema.limits import QueryLimitsRule
 from schema.text_guard import TextGuard
 from schema.types import (
     AuditEntry,
