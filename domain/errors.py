@@ -89,5 +89,6 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "CHANNEL_NOT_CONFIGURED": ("暂不支持该支付方式", "This payment method is not available"),
     "PLATFORM_UNAVAILABLE": ("支付平台暂时不可用，请稍后重试", "The payment platform is unavailable; try again later"),
     "NO_CARD_PRODUCT": ("暂无可充值的储值卡", "No stored-value card is available to top up"),
+    "STOCK_INSUFFICIENT": ("库存不足（现有{available}）", "Not enough stock ({available} left)"),
     "BILL_TOO_LARGE": ("对账单解压后超过{max}", "The bill is larger than {max} once decompressed"),
 }

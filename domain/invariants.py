@@ -10,10 +10,12 @@ from domain.ledger.verify import Check
 from domain.ledger import verify as ledger_verify
 from domain.members import points
 from domain.payments import refunds as platform_refunds
+from domain.sales import stock
 
 
 async def verify_all(db: AsyncConnection) -> list[Check]:
     return [
         *await ledger_verify.verify(db), *await card_reads.verify(db), *await count_cards.verify(db),
         *await points.verify(db), *await platform_refunds.verify(db),
+        *await stock.verify(db),
     ]

@@ -64,6 +64,16 @@ OPERATION_ROLES: dict[str, frozenset[Role]] = {
     "refundOrder": frozenset({OWNER, MANAGER}),
     "setCreditLimit": frozenset({OWNER, MANAGER}),
     "repayOnAccount": frozenset({OWNER, MANAGER, RECEPTION}),
+    # retail stock (库存): the desk receives deliveries and sees the shelf; managers correct and move it
+    "stock": frozenset({OWNER, MANAGER, RECEPTION, FINANCE}),
+    "lowStock": frozenset({OWNER, MANAGER, RECEPTION}),
+    "receiveStock": frozenset({OWNER, MANAGER, RECEPTION}),
+    "adjustStock": frozenset({OWNER, MANAGER}),
+    "countStock": frozenset({OWNER, MANAGER}),
+    "transferStock": frozenset({OWNER, MANAGER}),
+    "setLowStockThreshold": frozenset({OWNER, MANAGER}),
+    "operationSettings": frozenset({OWNER, MANAGER, FINANCE}),
+    "updateOperationSettings": frozenset({OWNER}),
     # reports
     "dailyClose": frozenset({OWNER, MANAGER, FINANCE}),
     "crossStoreSettlement": frozenset({OWNER, MANAGER, FINANCE}),

@@ -36,6 +36,7 @@ from schema.sales import (
     RetailProduct,
 )
 from schema.scalars import SCALAR_MAP
+from schema.stock import StockMutation, StockQuery
 from schema.types import (
     AuditEntry,
     Brand,
@@ -52,8 +53,8 @@ from schema.types import (
 
 log = logging.getLogger("meiye.graphql")
 
-StaffQueryRoot = merge_types("Query", (StaffQuery, MemberQuery, OrderQuery, ReportQuery, PlatformRefundQuery, NodeQuery))
-StaffMutationRoot = merge_types("Mutation", (StaffMutation, MemberMutation, OrderMutation, FinanceMutation))
+StaffQueryRoot = merge_types("Query", (StaffQuery, MemberQuery, OrderQuery, ReportQuery, PlatformRefundQuery, NodeQuery, StockQuery))
+StaffMutationRoot = merge_types("Mutation", (StaffMutation, MemberMutation, OrderMutation, FinanceMutation, StockMutation))
 
 EXPOSED_ERRORS = (AuthError, QueryError)
 

@@ -205,6 +205,15 @@ async def member_in_debt(demo: Demo, ids: Ids) -> dict:
     return {}
 
 
+async def stocked_shelf(demo: Demo, ids: Ids) -> dict:
+    data = await demo.gql(
+        mutation("receiveStock", "ReceiveStockInput", "stock { quantity }"),
+        {"i": {"productId": ids.retail["玫瑰精华水"], "storeId": ids.jingan, "quantity": 10, "idempotencyKey": key()}}, as_="owner",
+    )
+    assert data["receiveStock"]["errors"] == [], data
+    return {}
+
+
 ERRORS = "errors { code field message }"
 ORDER = "order { id status total paid store { id } lines { id name } }"
 
@@ -262,6 +271,9 @@ OPERATIONS: dict[str, Op] = {
         "query($f: Date!, $t: Date!) { crossStoreSettlement(from: $f, to: $t) { payerStore { id } payeeStore { id } consumed settlementAmount items } }",
         lambda ids, extra: {"f": today(), "t": today()},
     ),
+    "stock": Op("query($s: ID!) { stock(storeId: $s) { product { id name } quantity lowStockThreshold low } }", lambda ids, extra: {"s": ids.jingan}),
+    "lowStock": Op("query($s: ID!) { lowStock(storeId: $s) { product { id } quantity } }", lambda ids, extra: {"s": ids.jingan}),
+    "operationSettings": Op("{ operationSettings { allowNegativeStock } }"),
     "auditLog": Op("{ auditLog(first: 10) { edges { node { id action entity entityId staff { id } } } pageInfo { hasNextPage } } }"),
     "platformRefunds": Op("{ platformRefunds(first: 10) { id amount status unsolicited refundId } }"),
     # mutations
@@ -370,6 +382,34 @@ OPERATIONS: dict[str, Op] = {
         mutation("repayOnAccount", "RepayOnAccountInput", "member { id onAccount { debt creditLimit available } }"),
         lambda ids, extra: {"i": {"memberId": ids.member, "storeId": ids.jingan, "amount": 4_000, "tender": "CASH", "idempotencyKey": key()}},
         prepare=member_in_debt, writes=True,
+    ),
+    "receiveStock": Op(
+        mutation("receiveStock", "ReceiveStockInput", "stock { quantity }"),
+        lambda ids, extra: {"i": {"productId": ids.retail["玫瑰精华水"], "storeId": ids.jingan, "quantity": 5, "idempotencyKey": key()}},
+        writes=True,
+    ),
+    "adjustStock": Op(
+        mutation("adjustStock", "AdjustStockInput", "stock { quantity }"),
+        lambda ids, extra: {"i": {"productId": ids.retail["玫瑰精华水"], "storeId": ids.jingan, "delta": 2, "reason": "找到一箱"}}, writes=True,
+    ),
+    "countStock": Op(
+        mutation("countStock", "CountStockInput", "stock { quantity }"),
+        lambda ids, extra: {"i": {"productId": ids.retail["玫瑰精华水"], "storeId": ids.jingan, "counted": 7 + extra["n"], "reason": "盘点"}},
+        writes=True,
+    ),
+    "transferStock": Op(
+        mutation("transferStock", "TransferStockInput", "sent { quantity } received { quantity }"),
+        lambda ids, extra: {"i": {"productId": ids.retail["玫瑰精华水"], "fromStoreId": ids.jingan, "toStoreId": ids.xuhui, "quantity": 1,
+                                  "idempotencyKey": key()}},
+        prepare=stocked_shelf, writes=True,
+    ),
+    "setLowStockThreshold": Op(
+        mutation("setLowStockThreshold", "SetLowStockThresholdInput", "stock { lowStockThreshold low }"),
+        lambda ids, extra: {"i": {"productId": ids.retail["玫瑰精华水"], "storeId": ids.jingan, "threshold": 3 + extra["n"]}}, writes=True,
+    ),
+    "updateOperationSettings": Op(
+        mutation("updateOperationSettings", "UpdateOperationSettingsInput", "settings { allowNegativeStock }"),
+        lambda ids, extra: {"i": {"allowNegativeStock": extra["n"] % 2 == 0}}, writes=True,
     ),
     "reconcileBill": Op(
         mutation("reconcileBill", "ReconcileBillInput", "report { clean matched { count } }"),

@@ -37,6 +37,7 @@ from domain.members.points import PointsKind
 from domain.sales.allocation import Tender, allocate_tenders, discounted, round_half_up  # noqa: F401 - re-exported
 from domain.sales.orders import OrderStatus, order_lines, orders, take_order
 from domain.sales.pricing import ItemKind
+from domain.sales import stock
 from domain.sales.settlement import PendingItem, clearing_legs, record_items
 from domain.timezones import business_day
 from domain.validation import check_amount
@@ -137,6 +138,7 @@ async def checkout(db: AsyncConnection, actor: Actor, *, order_id: int, payments
     """Pay an open order with `payments`; returns the ledger transfer (None when nothing of value
     moved: an order paid wholly by time-card sessions)."""
     sale = await _begin(db, actor, order_id, payments, coupon_codes)
+    await stock.take_for_sale(db, actor, sale.order, [l.row for l in sale.lines])
     await _use_count_cards(db, actor, sale, payments)
     sv_cards, amounts = await _allocate(db, actor, sale, payments)
     await _take_money(db, actor, sale, payments, sv_cards, amounts)

@@ -1,0 +1,71 @@
+"""store operations: stock, cash-out, cross-store limits, membership fee, member cards and profiles
+
+Revision ID: 0014
+Revises: 0009
+Create Date: 2026-12-01 09:42:19.892149
+"""
+
+from alembic import op
+import sqlalchemy as sa
+
+
+revision = '0014'
+down_revision = '0009'
+branch_labels = None
+depends_on = None
+
+
+def upgrade() -> None:
+    op.create_table('brand_operations',
+    sa.Column('brand_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
+    sa.Column('allow_negative_stock', sa.Boolean(), nullable=False),
+    sa.ForeignKeyConstraint(['brand_id'], ['brands.id'], name=op.f('fk_brand_operations_brand_id_brands')),
+    sa.PrimaryKeyConstraint('brand_id', name=op.f('pk_brand_operations'))
+    )
+    op.create_table('stock_levels',
+    sa.Column('id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
+    sa.Column('brand_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
+    sa.Column('store_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
+    sa.Column('product_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
+    sa.Column('quantity', sa.Integer(), nullable=False),
+    sa.Column('low_stock_threshold', sa.Integer(), nullable=True),
+    sa.ForeignKeyConstraint(['brand_id'], ['brands.id'], name=op.f('fk_stock_levels_brand_id_brands')),
+    sa.ForeignKeyConstraint(['product_id'], ['retail_products.id'], name=op.f('fk_stock_levels_product_id_retail_products')),
+    sa.ForeignKeyConstraint(['store_id'], ['stores.id'], name=op.f('fk_stock_levels_store_id_stores')),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_stock_levels')),
+    sa.UniqueConstraint('store_id', 'product_id', name=op.f('uq_stock_levels_store_id_product_id'))
+    )
+    op.create_table('stock_movements',
+    sa.Column('id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
+    sa.Column('brand_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
+    sa.Column('store_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
+    sa.Column('product_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
+    sa.Column('kind', sa.String(length=20), nullable=False),
+    sa.Column('delta', sa.Integer(), nullable=False),
+    sa.Column('quantity_after', sa.Integer(), nullable=False),
+    sa.Column('order_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=True),
+    sa.Column('other_store_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=True),
+    sa.Column('note', sa.String(length=200), nullable=True),
+    sa.Column('staff_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=True),
+    sa.Column('created_at', sa.DateTime(timezone=True), nullable=False),
+    sa.CheckConstraint("delta <> 0 OR kind = 'COUNT'", name=op.f('ck_stock_movements_moves')),
+    sa.ForeignKeyConstraint(['brand_id'], ['brands.id'], name=op.f('fk_stock_movements_brand_id_brands')),
+    sa.ForeignKeyConstraint(['order_id'], ['orders.id'], name=op.f('fk_stock_movements_order_id_orders')),
+    sa.ForeignKeyConstraint(['other_store_id'], ['stores.id'], name=op.f('fk_stock_movements_other_store_id_stores')),
+    sa.ForeignKeyConstraint(['product_id'], ['retail_products.id'], name=op.f('fk_stock_movements_product_id_retail_products')),
+    sa.ForeignKeyConstraint(['staff_id'], ['staff.id'], name=op.f('fk_stock_movements_staff_id_staff')),
+    sa.ForeignKeyConstraint(['store_id'], ['stores.id'], name=op.f('fk_stock_movements_store_id_stores')),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_stock_movements'))
+    )
+    with op.batch_alter_table('stock_movements', schema=None) as batch_op:
+        batch_op.create_index('ix_stock_movements_store_product', ['store_id', 'product_id', 'id'], unique=False)
+
+
+
+def downgrade() -> None:
+    with op.batch_alter_table('stock_movements', schema=None) as batch_op:
+        batch_op.drop_index('ix_stock_movements_store_product')
+
+    op.drop_table('stock_movements')
+    op.drop_table('stock_levels')
+    op.drop_table('brand_operations')
