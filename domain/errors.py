@@ -90,5 +90,9 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "PLATFORM_UNAVAILABLE": ("支付平台暂时不可用，请稍后重试", "The payment platform is unavailable; try again later"),
     "NO_CARD_PRODUCT": ("暂无可充值的储值卡", "No stored-value card is available to top up"),
     "STOCK_INSUFFICIENT": ("库存不足（现有{available}）", "Not enough stock ({available} left)"),
+    "CARD_CLOSED": ("该卡已退卡注销", "This card has been cashed out and closed"),
+    "CARD_PAYMENT_PENDING": ("该卡有未完成的线上支付，请待其完成后再退卡", "A mini-program payment for this card is pending; settle it first"),
+    "CARD_ORDER_OPEN": ("该卡有未结账或挂单的订单，请先处理", "An open or held order names this card; settle it first"),
+    "COUNT_CARD_CASH_OUT_NOT_ALLOWED": ("本品牌不支持次卡退卡", "This brand does not cash out count cards"),
     "BILL_TOO_LARGE": ("对账单解压后超过{max}", "The bill is larger than {max} once decompressed"),
 }

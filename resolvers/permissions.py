@@ -45,6 +45,9 @@ OPERATION_ROLES: dict[str, frozenset[Role]] = {
     "topUp": frozenset({OWNER, MANAGER, RECEPTION}),
     "freezeCard": frozenset({OWNER, MANAGER, RECEPTION}),
     "unfreezeCard": frozenset({OWNER, MANAGER}),
+    # 退卡: a manager pays money out of the issuing store's drawer (domain/cards/cash_out.py)
+    "cashOutCard": frozenset({OWNER, MANAGER}),
+    "cashOutCountCard": frozenset({OWNER, MANAGER}),
     # catalogue beyond services
     "retailProducts": EVERY_ROLE,
     "createRetailProduct": frozenset({OWNER}),

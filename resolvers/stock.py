@@ -97,5 +97,5 @@ async def operation_settings(ctx: Context):
     return await ctx.query("operationSettings", lambda db, actor: operations.rules_of(db, actor.brand_id))
 
 
-async def update_operation_settings(ctx: Context, *, allow_negative_stock: bool | None) -> Outcome:
-    return await ctx.mutate("updateOperationSettings", lambda db, actor: operations.update_rules(db, actor, allow_negative_stock=allow_negative_stock))
+async def update_operation_settings(ctx: Context, **changes) -> Outcome:
+    return await ctx.mutate("updateOperationSettings", lambda db, actor: operations.update_rules(db, actor, **changes))

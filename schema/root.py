@@ -21,6 +21,7 @@ from strawberry.tools import merge_types
 
 from resolvers.errors import AuthError, QueryError
 from schema.brands import StaffMutation, StaffQuery
+from schema.cash_out import CashOutMutation
 from schema.introspection import IntrospectionGate
 from schema.login_rule import OneLoginPerRequest
 from schema.members import MemberMutation, MemberQuery
@@ -54,7 +55,7 @@ from schema.types import (
 log = logging.getLogger("meiye.graphql")
 
 StaffQueryRoot = merge_types("Query", (StaffQuery, MemberQuery, OrderQuery, ReportQuery, PlatformRefundQuery, NodeQuery, StockQuery))
-StaffMutationRoot = merge_types("Mutation", (StaffMutation, MemberMutation, OrderMutation, FinanceMutation, StockMutation))
+StaffMutationRoot = merge_types("Mutation", (StaffMutation, MemberMutation, OrderMutation, FinanceMutation, StockMutation, CashOutMutation))
 
 EXPOSED_ERRORS = (AuthError, QueryError)
 

@@ -10,6 +10,7 @@ from domain.sales.stock import is_low
 from resolvers import stock as resolvers
 from resolvers.ids import to_global_id
 from schema.errors import UserError, user_errors
+from schema.scalars import Fen
 from schema.sales import RetailProduct
 
 
@@ -29,6 +30,14 @@ class StockLevel:
 @strawberry.type
 class OperationSettings:
     allow_negative_stock: bool = strawberry.field(description="Whether a sale may take a tracked stock level below zero")
+    count_card_cash_out: bool = strawberry.field(description="Whether count cards may be cashed out (退卡)")
+    count_card_cash_out_fee_percent: int = strawberry.field(description="The share of a count card's unused value kept as a fee")
+    membership_fee: Fen | None = strawberry.field(description="会员费 taken at registration; null: free")
+
+    @staticmethod
+    def of(rules) -> "OperationSettings":
+        return OperationSettings(allow_negative_stock=rules.allow_negative_stock, count_card_cash_out=rules.count_card_cash_out,
+                                 count_card_cash_out_fee_percent=rules.count_card_cash_out_fee_percent, membership_fee=rules.membership_fee)
 
 
 @strawberry.input
@@ -76,6 +85,9 @@ class SetLowStockThresholdInput:
 @strawberry.input
 class UpdateOperationSettingsInput:
     allow_negative_stock: bool | None = None
+    count_card_cash_out: bool | None = None
+    count_card_cash_out_fee_percent: int | None = None
+    membership_fee: Fen | None = strawberry.field(default=None, description="0 makes registration free")
 
 
 @strawberry.type
@@ -113,8 +125,7 @@ class StockQuery:
 
     @strawberry.field
     async def operation_settings(self, info: Info) -> OperationSettings:
-        rules = await resolvers.operation_settings(info.context)
-        return OperationSettings(allow_negative_stock=rules.allow_negative_stock)
+        return OperationSettings.of(await resolvers.operation_settings(info.context))
 
 
 @strawberry.type
@@ -151,6 +162,9 @@ class StockMutation:
 
     @strawberry.mutation
     async def update_operation_settings(self, info: Info, input: UpdateOperationSettingsInput) -> OperationSettingsPayload:
-        outcome = await resolvers.update_operation_settings(info.context, allow_negative_stock=input.allow_negative_stock)
-        settings = OperationSettings(allow_negative_stock=outcome.value.allow_negative_stock) if outcome.ok else None
+        outcome = await resolvers.update_operation_settings(
+            info.context, allow_negative_stock=input.allow_negative_stock, count_card_cash_out=input.count_card_cash_out,
+            count_card_cash_out_fee_percent=input.count_card_cash_out_fee_percent, membership_fee=input.membership_fee,
+        )
+        settings = OperationSettings.of(outcome.value) if outcome.ok else None
         return OperationSettingsPayload(settings=settings, errors=user_errors(outcome.errors, info.context.lang))

@@ -205,6 +205,18 @@ async def member_in_debt(demo: Demo, ids: Ids) -> dict:
     return {}
 
 
+async def cashable_count_card(demo: Demo, ids: Ids) -> dict:
+    """A count card bought at 静安店 by a fresh member, in a brand that cashes count cards out."""
+    allowed = await demo.gql(mutation("updateOperationSettings", "UpdateOperationSettingsInput", "settings { countCardCashOut }"),
+                             {"i": {"countCardCashOut": True}}, as_="owner")
+    assert allowed["updateOperationSettings"]["errors"] == [], allowed
+    member = await demo.register(as_="owner")
+    order = await open_order(demo, [{"countCardProductId": ids.count_card_products["面部清洁10次卡"]}], member_id=member["id"], as_="owner")
+    assert (await checkout(demo, order["id"], [{"method": "CASH"}], as_="owner"))["errors"] == []
+    data = await demo.gql("query($id: ID!) { member(id: $id) { countCards { id } } }", {"id": member["id"]}, as_="owner")
+    return {"count_card": data["member"]["countCards"][0]["id"]}
+
+
 async def stocked_shelf(demo: Demo, ids: Ids) -> dict:
     data = await demo.gql(
         mutation("receiveStock", "ReceiveStockInput", "stock { quantity }"),
@@ -382,6 +394,16 @@ OPERATIONS: dict[str, Op] = {
         mutation("repayOnAccount", "RepayOnAccountInput", "member { id onAccount { debt creditLimit available } }"),
         lambda ids, extra: {"i": {"memberId": ids.member, "storeId": ids.jingan, "amount": 4_000, "tender": "CASH", "idempotencyKey": key()}},
         prepare=member_in_debt, writes=True,
+    ),
+    "cashOutCard": Op(
+        mutation("cashOutCard", "CashOutCardInput", "paidOut giftForfeited card { id status }"),
+        lambda ids, extra: {"i": {"cardId": extra["card"], "tender": "CASH", "reason": "顾客搬家", "idempotencyKey": key()}},
+        prepare=fresh_card, writes=True,
+    ),
+    "cashOutCountCard": Op(
+        mutation("cashOutCountCard", "CashOutCountCardInput", "valueLeft fee paidOut countCard { id status }"),
+        lambda ids, extra: {"i": {"countCardId": extra["count_card"], "tender": "CASH", "reason": "不想做了", "idempotencyKey": key()}},
+        prepare=cashable_count_card, writes=True,
     ),
     "receiveStock": Op(
         mutation("receiveStock", "ReceiveStockInput", "stock { quantity }"),

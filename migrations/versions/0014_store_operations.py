@@ -2,7 +2,7 @@
 
 Revision ID: 0014
 Revises: 0009
-Create Date: 2026-12-01 09:42:19.892149
+Create Date: 2026-12-01 09:48:03.765295
 """
 
 from alembic import op
@@ -19,6 +19,9 @@ def upgrade() -> None:
     op.create_table('brand_operations',
     sa.Column('brand_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
     sa.Column('allow_negative_stock', sa.Boolean(), nullable=False),
+    sa.Column('count_card_cash_out', sa.Boolean(), nullable=False),
+    sa.Column('count_card_cash_out_fee_percent', sa.Integer(), nullable=False),
+    sa.Column('membership_fee', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=True),
     sa.ForeignKeyConstraint(['brand_id'], ['brands.id'], name=op.f('fk_brand_operations_brand_id_brands')),
     sa.PrimaryKeyConstraint('brand_id', name=op.f('pk_brand_operations'))
     )
@@ -35,6 +38,35 @@ def upgrade() -> None:
     sa.PrimaryKeyConstraint('id', name=op.f('pk_stock_levels')),
     sa.UniqueConstraint('store_id', 'product_id', name=op.f('uq_stock_levels_store_id_product_id'))
     )
+    op.create_table('card_cash_outs',
+    sa.Column('id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
+    sa.Column('brand_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
+    sa.Column('store_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
+    sa.Column('member_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
+    sa.Column('kind', sa.String(length=20), nullable=False),
+    sa.Column('card_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=True),
+    sa.Column('count_card_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=True),
+    sa.Column('tender', sa.String(length=20), nullable=False),
+    sa.Column('paid_out', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
+    sa.Column('gift_forfeited', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
+    sa.Column('value_left', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
+    sa.Column('fee', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
+    sa.Column('reason', sa.String(length=200), nullable=False),
+    sa.Column('transfer_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=True),
+    sa.Column('staff_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=True),
+    sa.Column('created_at', sa.DateTime(timezone=True), nullable=False),
+    sa.ForeignKeyConstraint(['brand_id'], ['brands.id'], name=op.f('fk_card_cash_outs_brand_id_brands')),
+    sa.ForeignKeyConstraint(['card_id'], ['stored_value_cards.id'], name=op.f('fk_card_cash_outs_card_id_stored_value_cards')),
+    sa.ForeignKeyConstraint(['count_card_id'], ['count_cards.id'], name=op.f('fk_card_cash_outs_count_card_id_count_cards')),
+    sa.ForeignKeyConstraint(['member_id'], ['members.id'], name=op.f('fk_card_cash_outs_member_id_members')),
+    sa.ForeignKeyConstraint(['staff_id'], ['staff.id'], name=op.f('fk_card_cash_outs_staff_id_staff')),
+    sa.ForeignKeyConstraint(['store_id'], ['stores.id'], name=op.f('fk_card_cash_outs_store_id_stores')),
+    sa.ForeignKeyConstraint(['transfer_id'], ['transfers.id'], name=op.f('fk_card_cash_outs_transfer_id_transfers')),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_card_cash_outs'))
+    )
+    with op.batch_alter_table('card_cash_outs', schema=None) as batch_op:
+        batch_op.create_index('ix_card_cash_outs_store_id_created_at', ['store_id', 'created_at'], unique=False)
+
     op.create_table('stock_movements',
     sa.Column('id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
     sa.Column('brand_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
@@ -67,5 +99,9 @@ def downgrade() -> None:
         batch_op.drop_index('ix_stock_movements_store_product')
 
     op.drop_table('stock_movements')
+    with op.batch_alter_table('card_cash_outs', schema=None) as batch_op:
+        batch_op.drop_index('ix_card_cash_outs_store_id_created_at')
+
+    op.drop_table('card_cash_outs')
     op.drop_table('stock_levels')
     op.drop_table('brand_operations')
