@@ -94,5 +94,7 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "CARD_PAYMENT_PENDING": ("该卡有未完成的线上支付，请待其完成后再退卡", "A mini-program payment for this card is pending; settle it first"),
     "CARD_ORDER_OPEN": ("该卡有未结账或挂单的订单，请先处理", "An open or held order names this card; settle it first"),
     "COUNT_CARD_CASH_OUT_NOT_ALLOWED": ("本品牌不支持次卡退卡", "This brand does not cash out count cards"),
+    "CARD_STORE_NOT_ACCEPTED": ("该卡不能在本店使用", "This card is not accepted at this store"),
+    "CROSS_STORE_LIMIT_EXCEEDED": ("超出今日跨店消费额度（剩余{available}）", "Over today's cross-store spending limit ({available} left)"),
     "BILL_TOO_LARGE": ("对账单解压后超过{max}", "The bill is larger than {max} once decompressed"),
 }

@@ -3,7 +3,7 @@
 
 from domain import audit, idempotency, outbox
 from domain.brands import catalogue, login_throttle, operations, staff, stores
-from domain.cards import cash_out, count_card_products, count_cards, stored_value
+from domain.cards import cash_out, count_card_products, count_cards, cross_store, stored_value
 from domain.db import metadata
 from domain.ledger import postings
 from domain.members import customers, members, points

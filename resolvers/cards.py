@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 from domain import idempotency
 from domain.cards import count_card_products as card_catalogue
+from domain.cards import cross_store
 from domain.cards import reads as card_reads
 from domain.cards import stored_value as cards
 from domain.cards.stored_value import Tender, TopUpRule
@@ -16,12 +17,15 @@ from resolvers.errors import Outcome
 from resolvers.ids import decode_id, parse_global_id
 
 
-async def create_product(ctx: Context, *, name: str, service_discount_percent: int, rules: list[tuple[int, int]]) -> Outcome:
+async def create_product(ctx: Context, *, name: str, service_discount_percent: int, rules: list[tuple[int, int]],
+                         accepted_store_ids: list[str] | None = None, cross_store_daily_limit: int | None = None) -> Outcome:
     async def work(db, actor):
         product_id = await cards.create_product(
             db, actor, name=name, service_discount_percent=service_discount_percent,
             rules=[TopUpRule(threshold, bonus) for threshold, bonus in rules],
         )
+        await cross_store.set_rules(db, actor, product_id=product_id, cross_store_daily_limit=cross_store_daily_limit,
+                                    accepted_store_ids=[decode_id(s, "Store", f"acceptedStoreIds.{i}") for i, s in enumerate(accepted_store_ids or [])])
         return await cards.get_product(db, actor, product_id)
 
     return await ctx.mutate("createStoredValueCardProduct", work)

@@ -16,7 +16,7 @@ from domain.brands import catalogue
 from domain.brands import staff as staff_accounts
 from domain.brands import stores as tenancy
 from domain.cards import count_card_products as card_catalogue
-from domain.cards import count_cards
+from domain.cards import count_cards, cross_store
 from domain.cards import reads as card_reads
 from domain.members import members
 from domain.sales import checkout, orders
@@ -33,6 +33,10 @@ class Loaders:
             return [found.get(k, default) for k in keys]
 
         return DataLoader(load_fn=batch)
+
+    @cached_property
+    def card_product_risk(self) -> DataLoader:
+        return self._loader(cross_store.rules_by_product_ids)
 
     @cached_property
     def store(self) -> DataLoader:

@@ -62,6 +62,8 @@ class CreateStoredValueCardProductInput:
     name: str
     service_discount_percent: int = 100
     top_up_rules: list[TopUpRuleInput] = strawberry.field(default_factory=list)
+    accepted_store_ids: list[strawberry.ID] | None = strawberry.field(default=None, description="Stores that accept the card; omit for all (its issuing store always does)")
+    cross_store_daily_limit: Fen | None = strawberry.field(default=None, description="What one card may spend per day at stores other than its issuing store")
 
 
 @strawberry.type
@@ -175,6 +177,7 @@ class MemberMutation:
         outcome = await card_resolvers.create_product(
             info.context, name=input.name, service_discount_percent=input.service_discount_percent,
             rules=[(r.threshold, r.bonus) for r in input.top_up_rules],
+            accepted_store_ids=input.accepted_store_ids, cross_store_daily_limit=input.cross_store_daily_limit,
         )
         return CreateStoredValueCardProductPayload(
             product=StoredValueCardProduct.of(outcome.value) if outcome.ok else None, errors=user_errors(outcome.errors, info.context.lang)

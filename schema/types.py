@@ -115,6 +115,15 @@ class StoredValueCardProduct(Node):
     async def top_up_rules(self, info: Info) -> list[TopUpRule]:
         return [TopUpRule(threshold=r.threshold, bonus=r.bonus) for r in await info.context.loaders.top_up_rules.load(self.pk)]
 
+    @strawberry.field(description="Stores that accept the card; empty: every store")
+    async def accepted_stores(self, info: Info) -> list[Store]:
+        risk = await info.context.loaders.card_product_risk.load(self.pk)
+        return [Store.of(row) for row in await info.context.loaders.store.load_many(list(risk.accepted_store_ids))]
+
+    @strawberry.field(description="跨店每日限额: what one card may spend per day away from its issuing store; null: no cap")
+    async def cross_store_daily_limit(self, info: Info) -> Fen | None:
+        return (await info.context.loaders.card_product_risk.load(self.pk)).cross_store_daily_limit
+
     @staticmethod
     def of(row) -> "StoredValueCardProduct":
         return StoredValueCardProduct(

@@ -12,7 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from domain import audit
 from domain.actor import Actor
 from domain.brands.stores import SplitRule, brands, stores
-from domain.cards import count_cards
+from domain.cards import count_cards, cross_store
 from domain.cards import stored_value as cards
 from domain.cards.count_card_products import (
     count_card_product_services,
@@ -249,6 +249,8 @@ async def _take_money(
                                      card=sv_cards[i], rule=SplitRule(sale.store.split_rule))
             if debit.member_id != order.member_id:
                 raise DomainError("CARD_MEMBER_MISMATCH", f"payments.{i}.cardId")
+            await cross_store.check_spend(db, debit.card, store_id=order.store_id, amount=amount, local_date=sale.local_date,
+                                          timezone=sale.store.store_timezone or sale.store.timezone, field=f"payments.{i}.cardId")
             sale.debits.extend(debit.legs)
             sale.card_debits.append(debit)
             sale.real_money += debit.principal

@@ -2,7 +2,7 @@
 
 Revision ID: 0014
 Revises: 0009
-Create Date: 2026-12-01 09:48:03.765295
+Create Date: 2026-12-01 09:53:26.366957
 """
 
 from alembic import op
@@ -24,6 +24,21 @@ def upgrade() -> None:
     sa.Column('membership_fee', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=True),
     sa.ForeignKeyConstraint(['brand_id'], ['brands.id'], name=op.f('fk_brand_operations_brand_id_brands')),
     sa.PrimaryKeyConstraint('brand_id', name=op.f('pk_brand_operations'))
+    )
+    op.create_table('card_product_accepted_stores',
+    sa.Column('id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
+    sa.Column('product_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
+    sa.Column('store_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
+    sa.ForeignKeyConstraint(['product_id'], ['stored_value_card_products.id'], name=op.f('fk_card_product_accepted_stores_product_id_stored_value_card_products')),
+    sa.ForeignKeyConstraint(['store_id'], ['stores.id'], name=op.f('fk_card_product_accepted_stores_store_id_stores')),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_card_product_accepted_stores')),
+    sa.UniqueConstraint('product_id', 'store_id', name=op.f('uq_card_product_accepted_stores_product_id_store_id'))
+    )
+    op.create_table('card_product_risk',
+    sa.Column('product_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
+    sa.Column('cross_store_daily_limit', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=True),
+    sa.ForeignKeyConstraint(['product_id'], ['stored_value_card_products.id'], name=op.f('fk_card_product_risk_product_id_stored_value_card_products')),
+    sa.PrimaryKeyConstraint('product_id', name=op.f('pk_card_product_risk'))
     )
     op.create_table('stock_levels',
     sa.Column('id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
@@ -104,4 +119,6 @@ def downgrade() -> None:
 
     op.drop_table('card_cash_outs')
     op.drop_table('stock_levels')
+    op.drop_table('card_product_risk')
+    op.drop_table('card_product_accepted_stores')
     op.drop_table('brand_operations')
