@@ -96,5 +96,13 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "COUNT_CARD_CASH_OUT_NOT_ALLOWED": ("本品牌不支持次卡退卡", "This brand does not cash out count cards"),
     "CARD_STORE_NOT_ACCEPTED": ("该卡不能在本店使用", "This card is not accepted at this store"),
     "CROSS_STORE_LIMIT_EXCEEDED": ("超出今日跨店消费额度（剩余{available}）", "Over today's cross-store spending limit ({available} left)"),
+    "MEMBERSHIP_FEE_REQUIRED": ("请收取会员费{amount}", "Take the membership fee of {amount}"),
+    "MEMBERSHIP_FEE_MISMATCH": ("会员费应为{amount}", "The membership fee is {amount}"),
+    "MEMBERSHIP_FEE_NOT_SET": ("本品牌未设置会员费", "This brand charges no membership fee"),
+    "MEMBERSHIP_FEE_NOT_PAID": ("该会员未缴纳会员费", "This member paid no membership fee"),
+    "MEMBERSHIP_FEE_REFUNDED": ("会员费已退", "The membership fee has already been refunded"),
+    "CARD_NUMBER_TAKEN": ("该会员卡号已被使用", "This card number is already in use"),
+    "CARD_QR_INVALID": ("会员码无效", "This member code is not valid"),
+    "CARD_QR_EXPIRED": ("会员码已过期，请刷新", "This member code has expired; refresh it"),
     "BILL_TOO_LARGE": ("对账单解压后超过{max}", "The bill is larger than {max} once decompressed"),
 }

@@ -18,8 +18,8 @@ from domain.brands import stores as tenancy
 from domain.cards import count_card_products as card_catalogue
 from domain.cards import count_cards, cross_store
 from domain.cards import reads as card_reads
-from domain.members import members
-from domain.sales import checkout, orders
+from domain.members import members, membership, profiles
+from domain.sales import checkout, orders, visits
 
 
 class Loaders:
@@ -33,6 +33,22 @@ class Loaders:
             return [found.get(k, default) for k in keys]
 
         return DataLoader(load_fn=batch)
+
+    @cached_property
+    def member_card_number(self) -> DataLoader:
+        return self._loader(membership.card_numbers_by_member_ids)
+
+    @cached_property
+    def membership_fee(self) -> DataLoader:
+        return self._loader(membership.fees_by_member_ids)
+
+    @cached_property
+    def member_profile(self) -> DataLoader:
+        return self._loader(profiles.profiles_by_member_ids)
+
+    @cached_property
+    def visit_summary(self) -> DataLoader:
+        return self._loader(visits.summaries_by_member_ids, visits.VisitSummary())
 
     @cached_property
     def card_product_risk(self) -> DataLoader:

@@ -5,26 +5,39 @@ from __future__ import annotations
 from domain.errors import DomainError
 from domain.members import members
 from domain.pagination import decode_cursor, page_size
+from domain.brands.stores import get_store
+from resolvers import member_operations
 from resolvers.context import Context
+from resolvers.member_operations import Registration
 from resolvers.errors import Outcome
 from resolvers.ids import decode_id, parse_global_id
 
 
-async def register_member(ctx: Context, *, name: str, phone: str, store_id: str, consent: bool, tags: list[str] | None) -> Outcome:
+async def register_member(ctx: Context, *, name: str, phone: str, store_id: str, consent: bool, tags: list[str] | None,
+                          extra: Registration | None = None) -> Outcome:
     async def work(db, actor):
         store_pk = decode_id(store_id, "Store", "storeId")
-        member_id = await members.register_member(
-            db, actor, ctx.cipher, name=name, phone=phone, store_id=store_pk, consent=consent, tags=tags
-        )
+
+        async def register() -> int:
+            member_id = await members.register_member(
+                db, actor, ctx.cipher, name=name, phone=phone, store_id=store_pk, consent=consent, tags=tags
+            )
+            await member_operations.after_register(ctx, db, actor, member_id=member_id, store_id=store_pk, extra=extra)
+            return member_id
+
+        member_id = await member_operations.keyed(db, actor, extra, {"name": name, "phone": phone, "storeId": store_id, "tags": tags},
+                                                  register, guard=lambda: get_store(db, actor, store_pk))
         return await members.get_member(db, actor, member_id)
 
     return await ctx.mutate("registerMember", work)
 
 
-async def update_member(ctx: Context, *, member_id: str, name: str | None, add_tags: list[str] | None, remove_tags: list[str] | None) -> Outcome:
+async def update_member(ctx: Context, *, member_id: str, name: str | None, add_tags: list[str] | None, remove_tags: list[str] | None,
+                        profile: dict | None = None) -> Outcome:
     async def work(db, actor):
         pk = decode_id(member_id, "Member", "memberId")
         await members.update_member(db, actor, member_id=pk, name=name, add_tags=add_tags, remove_tags=remove_tags)
+        await member_operations.update_profile(ctx, db, actor, member_id=pk, profile=profile)
         return await members.get_member(db, actor, pk)
 
     return await ctx.mutate("updateMember", work)

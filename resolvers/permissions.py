@@ -40,6 +40,12 @@ OPERATION_ROLES: dict[str, frozenset[Role]] = {
     "members": EVERY_ROLE,
     "registerMember": frozenset({OWNER, MANAGER, RECEPTION}),
     "updateMember": frozenset({OWNER, MANAGER, RECEPTION, MARKETER}),
+    # member cards: the desk binds them and scans them; everyone serving a customer can find them
+    "bindMemberCard": frozenset({OWNER, MANAGER, RECEPTION}),
+    "memberByCard": EVERY_ROLE,
+    "memberByCardQr": EVERY_ROLE,
+    # 会员费 is refunded like a sale: by a manager
+    "refundMembershipFee": frozenset({OWNER, MANAGER}),
     # stored value: technicians never touch money
     "storedValueCard": frozenset({OWNER, MANAGER, RECEPTION, FINANCE}),
     "topUp": frozenset({OWNER, MANAGER, RECEPTION}),
@@ -101,6 +107,17 @@ FIELD_ROLES: dict[str, frozenset[Role]] = {
     "Member.transactions": MONEY_ROLES,
     "Member.countCards": EVERY_ROLE,
     "Member.points": EVERY_ROLE,
+    "Member.membershipFee": MONEY_ROLES,
+    # The profile (domain/members/profiles.py), sealed at rest. Allergies, preferences and notes
+    # are for whoever serves the customer: technicians must see allergies before a treatment;
+    # finance and marketing have no need of them. The birthday is for the desk and for birthday
+    # campaigns; gender for everyone. Writing a field (registerMember, updateMember) needs the
+    # same role as reading it.
+    "Member.birthday": frozenset({OWNER, MANAGER, RECEPTION, MARKETER}),
+    "Member.gender": EVERY_ROLE,
+    "Member.allergies": frozenset({OWNER, MANAGER, RECEPTION, TECHNICIAN}),
+    "Member.preferences": frozenset({OWNER, MANAGER, RECEPTION, TECHNICIAN}),
+    "Member.notes": frozenset({OWNER, MANAGER, RECEPTION, TECHNICIAN}),
 }
 
 

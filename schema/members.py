@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 
 import strawberry
@@ -13,6 +14,7 @@ from resolvers import cards as card_resolvers
 from resolvers import members as resolvers
 from resolvers.ids import to_global_id
 from schema.errors import UserError, user_errors
+from schema.member_fields import GenderEnum, MembershipFeeInput, profile_changes, registration_of
 from schema.scalars import Fen
 from schema.types import (
     AuditEntry,
@@ -35,6 +37,14 @@ class RegisterMemberInput:
     store_id: strawberry.ID
     consent: bool = strawberry.field(description="The customer agreed to the privacy policy; required")
     tags: list[str] | None = None
+    membership_fee: MembershipFeeInput | None = strawberry.field(default=None, description="会员费: required when the brand charges one; taken with the registration or nothing is registered")
+    card_number: str | None = strawberry.field(default=None, description="A physical member card to bind")
+    birthday: dt.date | None = None
+    gender: GenderEnum | None = None
+    allergies: str | None = None
+    preferences: str | None = None
+    notes: str | None = None
+    idempotency_key: str | None = strawberry.field(default=None, description="Required with membershipFee: one registration per key")
 
 
 @strawberry.type
@@ -49,6 +59,11 @@ class UpdateMemberInput:
     name: str | None = None
     add_tags: list[str] | None = None
     remove_tags: list[str] | None = None
+    birthday: dt.date | None = None
+    gender: GenderEnum | None = None
+    allergies: str | None = strawberry.field(default=None, description="\"\" clears it")
+    preferences: str | None = None
+    notes: str | None = None
 
 
 @strawberry.input
@@ -161,14 +176,16 @@ class MemberMutation:
     @strawberry.mutation
     async def register_member(self, info: Info, input: RegisterMemberInput) -> MemberPayload:
         outcome = await resolvers.register_member(
-            info.context, name=input.name, phone=input.phone, store_id=input.store_id, consent=input.consent, tags=input.tags
+            info.context, name=input.name, phone=input.phone, store_id=input.store_id, consent=input.consent, tags=input.tags,
+            extra=registration_of(input),
         )
         return MemberPayload(member=Member.of(outcome.value, info) if outcome.ok else None, errors=user_errors(outcome.errors, info.context.lang))
 
     @strawberry.mutation
     async def update_member(self, info: Info, input: UpdateMemberInput) -> MemberPayload:
         outcome = await resolvers.update_member(
-            info.context, member_id=input.member_id, name=input.name, add_tags=input.add_tags, remove_tags=input.remove_tags
+            info.context, member_id=input.member_id, name=input.name, add_tags=input.add_tags, remove_tags=input.remove_tags,
+            profile=profile_changes(input),
         )
         return MemberPayload(member=Member.of(outcome.value, info) if outcome.ok else None, errors=user_errors(outcome.errors, info.context.lang))
 

@@ -83,6 +83,14 @@ class CashOutSummary:
     count_card_fees: Fen
 
 
+@strawberry.type(description="会员费 taken at this store that day (store revenue), and refunded that day")
+class MembershipFeeSummary:
+    count: int
+    amount: Fen
+    refunded_count: int
+    refunded: Fen
+
+
 @strawberry.type(description="日结: one store's business day")
 class DailyClose:
     date: dt.date
@@ -95,6 +103,7 @@ class DailyClose:
     refunds: RefundSummary
     on_account: OnAccountSummary
     cash_outs: CashOutSummary
+    membership_fees: MembershipFeeSummary
     ledger_tender_movements: list[MethodAmount] = strawberry.field(description="Net debits of the store's tender and receivable accounts that day, straight from the ledger")
     store_id: strawberry.Private[int]
 
@@ -144,6 +153,7 @@ class ReportQuery:
             on_account=OnAccountSummary(**r.on_account),
             ledger_tender_movements=_amounts(r.ledger_tenders),
             cash_outs=CashOutSummary(**r.cash_outs),
+            membership_fees=MembershipFeeSummary(**r.membership_fees),
         )
 
     @strawberry.field(description="跨店结算单: items from `from` to `to` (inclusive, business days), netted per store pair")

@@ -24,6 +24,7 @@ from schema.brands import StaffMutation, StaffQuery
 from schema.cash_out import CashOutMutation
 from schema.introspection import IntrospectionGate
 from schema.login_rule import OneLoginPerRequest
+from schema.member_operations import MemberOperationsMutation, MemberOperationsQuery
 from schema.members import MemberMutation, MemberQuery
 from schema.nodes import NodeQuery
 from schema.payments import FinanceMutation, PlatformRefundQuery
@@ -54,8 +55,8 @@ from schema.types import (
 
 log = logging.getLogger("meiye.graphql")
 
-StaffQueryRoot = merge_types("Query", (StaffQuery, MemberQuery, OrderQuery, ReportQuery, PlatformRefundQuery, NodeQuery, StockQuery))
-StaffMutationRoot = merge_types("Mutation", (StaffMutation, MemberMutation, OrderMutation, FinanceMutation, StockMutation, CashOutMutation))
+StaffQueryRoot = merge_types("Query", (StaffQuery, MemberQuery, OrderQuery, ReportQuery, PlatformRefundQuery, NodeQuery, StockQuery, MemberOperationsQuery))
+StaffMutationRoot = merge_types("Mutation", (StaffMutation, MemberMutation, OrderMutation, FinanceMutation, StockMutation, CashOutMutation, MemberOperationsMutation))
 
 EXPOSED_ERRORS = (AuthError, QueryError)
 

@@ -2,7 +2,7 @@
 
 Revision ID: 0014
 Revises: 0009
-Create Date: 2026-12-01 09:53:26.366957
+Create Date: 2026-12-01 09:58:23.869329
 """
 
 from alembic import op
@@ -53,6 +53,34 @@ def upgrade() -> None:
     sa.PrimaryKeyConstraint('id', name=op.f('pk_stock_levels')),
     sa.UniqueConstraint('store_id', 'product_id', name=op.f('uq_stock_levels_store_id_product_id'))
     )
+    op.create_table('member_cards',
+    sa.Column('id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
+    sa.Column('brand_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
+    sa.Column('member_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
+    sa.Column('card_number', sa.String(length=32), nullable=False),
+    sa.Column('status', sa.String(length=10), nullable=False),
+    sa.Column('replaced_at', sa.DateTime(timezone=True), nullable=True),
+    sa.Column('created_at', sa.DateTime(timezone=True), nullable=False),
+    sa.ForeignKeyConstraint(['brand_id'], ['brands.id'], name=op.f('fk_member_cards_brand_id_brands')),
+    sa.ForeignKeyConstraint(['member_id'], ['members.id'], name=op.f('fk_member_cards_member_id_members')),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_member_cards')),
+    sa.UniqueConstraint('brand_id', 'card_number', name=op.f('uq_member_cards_brand_id_card_number'))
+    )
+    with op.batch_alter_table('member_cards', schema=None) as batch_op:
+        batch_op.create_index('ix_member_cards_member_id', ['member_id'], unique=False)
+
+    op.create_table('member_profiles',
+    sa.Column('member_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
+    sa.Column('brand_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
+    sa.Column('birthday_cipher', sa.Text(), nullable=True),
+    sa.Column('gender_cipher', sa.Text(), nullable=True),
+    sa.Column('allergies_cipher', sa.Text(), nullable=True),
+    sa.Column('preferences_cipher', sa.Text(), nullable=True),
+    sa.Column('notes_cipher', sa.Text(), nullable=True),
+    sa.ForeignKeyConstraint(['brand_id'], ['brands.id'], name=op.f('fk_member_profiles_brand_id_brands')),
+    sa.ForeignKeyConstraint(['member_id'], ['members.id'], name=op.f('fk_member_profiles_member_id_members')),
+    sa.PrimaryKeyConstraint('member_id', name=op.f('pk_member_profiles'))
+    )
     op.create_table('card_cash_outs',
     sa.Column('id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
     sa.Column('brand_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
@@ -81,6 +109,31 @@ def upgrade() -> None:
     )
     with op.batch_alter_table('card_cash_outs', schema=None) as batch_op:
         batch_op.create_index('ix_card_cash_outs_store_id_created_at', ['store_id', 'created_at'], unique=False)
+
+    op.create_table('membership_fees',
+    sa.Column('id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
+    sa.Column('brand_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
+    sa.Column('member_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
+    sa.Column('store_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
+    sa.Column('amount', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
+    sa.Column('tender', sa.String(length=20), nullable=False),
+    sa.Column('transfer_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
+    sa.Column('staff_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=True),
+    sa.Column('refund_transfer_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=True),
+    sa.Column('refund_reason', sa.String(length=200), nullable=True),
+    sa.Column('refunded_at', sa.DateTime(timezone=True), nullable=True),
+    sa.Column('created_at', sa.DateTime(timezone=True), nullable=False),
+    sa.ForeignKeyConstraint(['brand_id'], ['brands.id'], name=op.f('fk_membership_fees_brand_id_brands')),
+    sa.ForeignKeyConstraint(['member_id'], ['members.id'], name=op.f('fk_membership_fees_member_id_members')),
+    sa.ForeignKeyConstraint(['refund_transfer_id'], ['transfers.id'], name=op.f('fk_membership_fees_refund_transfer_id_transfers')),
+    sa.ForeignKeyConstraint(['staff_id'], ['staff.id'], name=op.f('fk_membership_fees_staff_id_staff')),
+    sa.ForeignKeyConstraint(['store_id'], ['stores.id'], name=op.f('fk_membership_fees_store_id_stores')),
+    sa.ForeignKeyConstraint(['transfer_id'], ['transfers.id'], name=op.f('fk_membership_fees_transfer_id_transfers')),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_membership_fees')),
+    sa.UniqueConstraint('member_id', name=op.f('uq_membership_fees_member_id'))
+    )
+    with op.batch_alter_table('membership_fees', schema=None) as batch_op:
+        batch_op.create_index('ix_membership_fees_store_id_created_at', ['store_id', 'created_at'], unique=False)
 
     op.create_table('stock_movements',
     sa.Column('id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
@@ -114,10 +167,19 @@ def downgrade() -> None:
         batch_op.drop_index('ix_stock_movements_store_product')
 
     op.drop_table('stock_movements')
+    with op.batch_alter_table('membership_fees', schema=None) as batch_op:
+        batch_op.drop_index('ix_membership_fees_store_id_created_at')
+
+    op.drop_table('membership_fees')
     with op.batch_alter_table('card_cash_outs', schema=None) as batch_op:
         batch_op.drop_index('ix_card_cash_outs_store_id_created_at')
 
     op.drop_table('card_cash_outs')
+    op.drop_table('member_profiles')
+    with op.batch_alter_table('member_cards', schema=None) as batch_op:
+        batch_op.drop_index('ix_member_cards_member_id')
+
+    op.drop_table('member_cards')
     op.drop_table('stock_levels')
     op.drop_table('card_product_risk')
     op.drop_table('card_product_accepted_stores')
