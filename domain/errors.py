@@ -104,5 +104,6 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "CARD_NUMBER_TAKEN": ("该会员卡号已被使用", "This card number is already in use"),
     "CARD_QR_INVALID": ("会员码无效", "This member code is not valid"),
     "CARD_QR_EXPIRED": ("会员码已过期，请刷新", "This member code has expired; refresh it"),
+    "CANNOT_CHANGE_SELF": ("不能修改自己的账号角色、门店或密码", "You cannot change your own role, store or password here"),
     "BILL_TOO_LARGE": ("对账单解压后超过{max}", "The bill is larger than {max} once decompressed"),
 }

@@ -26,6 +26,9 @@ OPERATION_ROLES: dict[str, frozenset[Role]] = {
     # the owner: anyone but themselves; a manager: their own store's desk staff (domain/staff_accounts.py)
     "deactivateStaff": frozenset({OWNER, MANAGER}),
     "reactivateStaff": frozenset({OWNER, MANAGER}),
+    # the same rule (domain/brands/staff_changes.py); a manager's staff stay desk staff of their store
+    "updateStaff": frozenset({OWNER, MANAGER}),
+    "resetStaffPassword": frozenset({OWNER, MANAGER}),
     "updateBrandSettings": frozenset({OWNER}),
     # Relay refetch: every role, then each type answers what its own query would (resolvers/nodes.py)
     "node": EVERY_ROLE,

@@ -38,6 +38,7 @@ from schema.sales import (
     RetailProduct,
 )
 from schema.scalars import SCALAR_MAP
+from schema.staff_changes import StaffChangeMutation
 from schema.stock import StockMutation, StockQuery
 from schema.types import (
     AuditEntry,
@@ -56,7 +57,7 @@ from schema.types import (
 log = logging.getLogger("meiye.graphql")
 
 StaffQueryRoot = merge_types("Query", (StaffQuery, MemberQuery, OrderQuery, ReportQuery, PlatformRefundQuery, NodeQuery, StockQuery, MemberOperationsQuery))
-StaffMutationRoot = merge_types("Mutation", (StaffMutation, MemberMutation, OrderMutation, FinanceMutation, StockMutation, CashOutMutation, MemberOperationsMutation))
+StaffMutationRoot = merge_types("Mutation", (StaffMutation, MemberMutation, OrderMutation, FinanceMutation, StockMutation, CashOutMutation, MemberOperationsMutation, StaffChangeMutation))
 
 EXPOSED_ERRORS = (AuthError, QueryError)
 

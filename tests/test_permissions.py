@@ -341,6 +341,14 @@ OPERATIONS: dict[str, Op] = {
         mutation("reactivateStaff", "StaffAccountInput", "staff { id active }"),
         lambda ids, extra: {"i": {"staffId": extra["staff"]}}, prepare=deactivated_hire, writes=True,
     ),
+    "updateStaff": Op(
+        mutation("updateStaff", "UpdateStaffInput", "staff { id role store { id } }"),
+        lambda ids, extra: {"i": {"staffId": extra["staff"], "role": "TECHNICIAN", "name": f"新同事{extra['n']}"}}, prepare=desk_hire, writes=True,
+    ),
+    "resetStaffPassword": Op(
+        mutation("resetStaffPassword", "ResetStaffPasswordInput", "staff { id }"),
+        lambda ids, extra: {"i": {"staffId": extra["staff"], "password": "brand-new-password"}}, prepare=desk_hire, writes=True,
+    ),
     "updateBrandSettings": Op(
         mutation("updateBrandSettings", "UpdateBrandSettingsInput", "brand { settlementRatePercent storedValueSplitRule }"),
         lambda ids, extra: {"i": {"settlementRatePercent": 80 - extra["n"], "storedValueSplitRule": "GIFT_FIRST"}}, writes=True,
