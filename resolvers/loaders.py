@@ -19,7 +19,7 @@ from domain.cards import count_card_products as card_catalogue
 from domain.cards import count_cards, cross_store
 from domain.cards import reads as card_reads
 from domain.members import members, membership, profiles
-from domain.sales import checkout, orders, visits
+from domain.sales import checkout, history, orders, visits
 
 
 class Loaders:
@@ -33,6 +33,10 @@ class Loaders:
             return [found.get(k, default) for k in keys]
 
         return DataLoader(load_fn=batch)
+
+    @cached_property
+    def order_refunds(self) -> DataLoader:
+        return self._loader(history.refunds_by_order_ids, [])
 
     @cached_property
     def member_card_number(self) -> DataLoader:

@@ -72,6 +72,8 @@ OPERATION_ROLES: dict[str, frozenset[Role]] = {
     "cancelOrder": frozenset({OWNER, MANAGER, RECEPTION}),
     "heldOrders": frozenset({OWNER, MANAGER, RECEPTION}),
     "order": frozenset({OWNER, MANAGER, RECEPTION, FINANCE}),
+    # 收银流水: the same readers as one order; store-bound staff see their own store's
+    "orders": frozenset({OWNER, MANAGER, RECEPTION, FINANCE}),
     "checkout": frozenset({OWNER, MANAGER, RECEPTION}),
     "refundOrder": frozenset({OWNER, MANAGER}),
     "setCreditLimit": frozenset({OWNER, MANAGER}),

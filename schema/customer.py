@@ -17,6 +17,7 @@ from resolvers import customer as resolvers
 from resolvers.ids import to_global_id
 from resolvers.members import entries_page_args
 from schema.errors import UserError, user_errors
+from schema.my_orders import MyOrderConnection, my_orders
 from schema.scalars import Fen
 from schema.types import CountCardProduct, Node, PageInfo, Store, _store, encode_cursor
 
@@ -102,6 +103,10 @@ class Me(Node):
     async def card_qr_payload(self, info: Info) -> str:
         customer = await info.context.customer()
         return card_qr_payload(info.context.services.settings.secret_key, brand_id=customer.brand_id, member_id=self.pk)
+
+    @strawberry.field(description="My orders, newest first, with their lines")
+    async def orders(self, info: Info, first: int | None = 20, after: str | None = None) -> MyOrderConnection:
+        return await my_orders(info, self.pk, first, after)
 
     @strawberry.field
     async def stored_value_cards(self, info: Info) -> list[MyStoredValueCard]:

@@ -27,6 +27,7 @@ from schema.login_rule import OneLoginPerRequest
 from schema.member_operations import MemberOperationsMutation, MemberOperationsQuery
 from schema.members import MemberMutation, MemberQuery
 from schema.nodes import NodeQuery
+from schema.order_history import OrderHistoryQuery
 from schema.payments import FinanceMutation, PlatformRefundQuery
 from schema.reports import ReportQuery
 from schema.sales import (
@@ -56,7 +57,7 @@ from schema.types import (
 
 log = logging.getLogger("meiye.graphql")
 
-StaffQueryRoot = merge_types("Query", (StaffQuery, MemberQuery, OrderQuery, ReportQuery, PlatformRefundQuery, NodeQuery, StockQuery, MemberOperationsQuery))
+StaffQueryRoot = merge_types("Query", (StaffQuery, MemberQuery, OrderQuery, ReportQuery, PlatformRefundQuery, NodeQuery, StockQuery, MemberOperationsQuery, OrderHistoryQuery))
 StaffMutationRoot = merge_types("Mutation", (StaffMutation, MemberMutation, OrderMutation, FinanceMutation, StockMutation, CashOutMutation, MemberOperationsMutation, StaffChangeMutation))
 
 EXPOSED_ERRORS = (AuthError, QueryError)

@@ -302,6 +302,11 @@ OPERATIONS: dict[str, Op] = {
              lines { id name quantity technician { id } } breakdown { total payments { method amount } } } }""",
         lambda ids, extra: {"id": extra["order"]}, prepare=open_jingan_order,
     ),
+    "orders": Op(
+        """query($s: ID) { orders(storeId: $s, first: 5) { edges { cursor node { id status total lines { name } refunds { amount }
+             breakdown { payments { method amount } } } } pageInfo { hasNextPage } } }""",
+        lambda ids, extra: {"s": ids.jingan}, prepare=paid_order,
+    ),
     "dailyClose": Op(
         """query($s: ID!, $d: Date!) { dailyClose(storeId: $s, date: $d) { date store { id } sales { total orders }
              payments { total } topUps { principal gift count } refunds { count amount } onAccount { charged repaid } } }""",
