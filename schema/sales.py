@@ -94,7 +94,8 @@ class OrderRefundPayment:
 
 
 @strawberry.type(description="One refund of the order: what went back, to which tenders, why")
-class OrderRefund(Node):
+class OrderRefund:
+    id: strawberry.ID = strawberry.field(description="The Refund's global id (node(id) refetches it)")
     amount: Fen
     reason: str
     sessions_returned: int
