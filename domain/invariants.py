@@ -14,6 +14,7 @@ from domain.marketing import activity
 from domain.members import points
 from domain.notifications import sending as notification_sending
 from domain.payments import refunds as platform_refunds
+from domain.sales import stock
 
 
 async def verify_all(db: AsyncConnection) -> list[Check]:
@@ -21,4 +22,5 @@ async def verify_all(db: AsyncConnection) -> list[Check]:
         *await ledger_verify.verify(db), *await card_reads.verify(db), *await count_cards.verify(db),
         *await points.verify(db), *await platform_refunds.verify(db), *await bookings.verify(db),
         *await coupon_verify.verify(db), *await activity.verify(db), *await notification_sending.verify(db),
+        *await stock.verify(db),
     ]

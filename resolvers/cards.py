@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from domain import idempotency
 from domain.brands.stores import get_store
 from domain.cards import count_card_products as card_catalogue
+from domain.cards import cross_store
 from domain.cards import reads as card_reads
 from domain.cards import stored_value as cards
 from domain.cards.stored_value import Tender, TopUpRule
@@ -18,13 +19,16 @@ from resolvers.errors import Outcome
 from resolvers.ids import decode_id, parse_global_id
 
 
-async def create_product(ctx: Context, *, name: str, service_discount_percent: int, rules: list[tuple]) -> Outcome:
+async def create_product(ctx: Context, *, name: str, service_discount_percent: int, rules: list[tuple[int, int]],
+                         accepted_store_ids: list[str] | None = None, cross_store_daily_limit: int | None = None) -> Outcome:
     async def work(db, actor):
         gifts = [await _gift_template(db, actor, rule[2], i) if len(rule) > 2 else None for i, rule in enumerate(rules)]
         product_id = await cards.create_product(
             db, actor, name=name, service_discount_percent=service_discount_percent,
             rules=[TopUpRule(rule[0], rule[1], gift) for rule, gift in zip(rules, gifts)],
         )
+        await cross_store.set_rules(db, actor, product_id=product_id, cross_store_daily_limit=cross_store_daily_limit,
+                                    accepted_store_ids=[decode_id(s, "Store", f"acceptedStoreIds.{i}") for i, s in enumerate(accepted_store_ids or [])])
         return await cards.get_product(db, actor, product_id)
 
     return await ctx.mutate("createStoredValueCardProduct", work)

@@ -14,6 +14,7 @@ WHAT = {
     "Service": "项目",
     "StoredValueCard": "储值卡",
     "StoredValueCardProduct": "卡种",
+    "RetailProduct": "商品",
 }
 
 

@@ -16,7 +16,7 @@ from domain.brands import catalogue
 from domain.brands import staff as staff_accounts
 from domain.brands import stores as tenancy
 from domain.cards import count_card_products as card_catalogue
-from domain.cards import count_cards
+from domain.cards import count_cards, cross_store
 from domain.cards import reads as card_reads
 from domain.coupons import reads as coupon_reads
 from domain.coupons import redemption as coupon_redemption
@@ -24,6 +24,8 @@ from domain.coupons import templates as coupon_templates
 from domain.marketing import campaigns, rfm
 from domain.members import members, points
 from domain.sales import checkout, orders
+from domain.members import membership, profiles
+from domain.sales import history, visits
 
 
 class Loaders:
@@ -37,6 +39,30 @@ class Loaders:
             return [found.get(k, default) for k in keys]
 
         return DataLoader(load_fn=batch)
+
+    @cached_property
+    def order_refunds(self) -> DataLoader:
+        return self._loader(history.refunds_by_order_ids, [])
+
+    @cached_property
+    def member_card_number(self) -> DataLoader:
+        return self._loader(membership.card_numbers_by_member_ids)
+
+    @cached_property
+    def membership_fee(self) -> DataLoader:
+        return self._loader(membership.fees_by_member_ids)
+
+    @cached_property
+    def member_profile(self) -> DataLoader:
+        return self._loader(profiles.profiles_by_member_ids)
+
+    @cached_property
+    def visit_summary(self) -> DataLoader:
+        return self._loader(visits.summaries_by_member_ids, visits.VisitSummary())
+
+    @cached_property
+    def card_product_risk(self) -> DataLoader:
+        return self._loader(cross_store.rules_by_product_ids)
 
     @cached_property
     def store(self) -> DataLoader:

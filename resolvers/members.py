@@ -9,29 +9,43 @@ from domain.members import adjustments, members, tiers
 from domain.members.members import Tier
 from domain.members.tiers import TierBasis
 from domain.pagination import decode_cursor, page_size
+from domain.brands.stores import get_store
+from resolvers import member_operations
 from resolvers.context import Context
+from resolvers.member_operations import Registration
 from resolvers.errors import Outcome
 from resolvers.ids import decode_id, parse_global_id
 
 
 async def register_member(ctx: Context, *, name: str, phone: str, store_id: str, consent: bool, tags: list[str] | None,
-                          referral_code: str | None = None) -> Outcome:
+                          referral_code: str | None = None, extra: Registration | None = None) -> Outcome:
     async def work(db, actor):
         store_pk = decode_id(store_id, "Store", "storeId")
-        # A friend's referral code links the new member to the referrer (domain.marketing.referrals).
-        member_id = await referrals.register_referred(
-            db, actor, ctx.cipher, referral_code=referral_code, name=name, phone=phone, store_id=store_pk, consent=consent, tags=tags
+
+        async def register() -> int:
+            # A friend's referral code links the new member to the referrer (domain.marketing.referrals).
+            member_id = await referrals.register_referred(
+                db, actor, ctx.cipher, referral_code=referral_code, name=name, phone=phone, store_id=store_pk, consent=consent, tags=tags
+            )
+            await coupon_rules.on_registration(db, actor, member_id=member_id)
+            await member_operations.after_register(ctx, db, actor, member_id=member_id, store_id=store_pk, extra=extra)
+            return member_id
+
+        member_id = await member_operations.keyed(
+            db, actor, extra, {"name": name, "phone": phone, "storeId": store_id, "tags": tags, "referralCode": referral_code},
+            register, guard=lambda: get_store(db, actor, store_pk),
         )
-        await coupon_rules.on_registration(db, actor, member_id=member_id)
         return await members.get_member(db, actor, member_id)
 
     return await ctx.mutate("registerMember", work)
 
 
-async def update_member(ctx: Context, *, member_id: str, name: str | None, add_tags: list[str] | None, remove_tags: list[str] | None) -> Outcome:
+async def update_member(ctx: Context, *, member_id: str, name: str | None, add_tags: list[str] | None, remove_tags: list[str] | None,
+                        profile: dict | None = None) -> Outcome:
     async def work(db, actor):
         pk = decode_id(member_id, "Member", "memberId")
         await members.update_member(db, actor, member_id=pk, name=name, add_tags=add_tags, remove_tags=remove_tags)
+        await member_operations.update_profile(ctx, db, actor, member_id=pk, profile=profile)
         return await members.get_member(db, actor, pk)
 
     return await ctx.mutate("updateMember", work)

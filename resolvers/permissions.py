@@ -26,6 +26,9 @@ OPERATION_ROLES: dict[str, frozenset[Role]] = {
     # the owner: anyone but themselves; a manager: their own store's desk staff (domain/staff_accounts.py)
     "deactivateStaff": frozenset({OWNER, MANAGER}),
     "reactivateStaff": frozenset({OWNER, MANAGER}),
+    # the same rule (domain/brands/staff_changes.py); a manager's staff stay desk staff of their store
+    "updateStaff": frozenset({OWNER, MANAGER}),
+    "resetStaffPassword": frozenset({OWNER, MANAGER}),
     "updateBrandSettings": frozenset({OWNER}),
     # Relay refetch: every role, then each type answers what its own query would (resolvers/nodes.py)
     "node": EVERY_ROLE,
@@ -40,11 +43,20 @@ OPERATION_ROLES: dict[str, frozenset[Role]] = {
     "members": EVERY_ROLE,
     "registerMember": frozenset({OWNER, MANAGER, RECEPTION}),
     "updateMember": frozenset({OWNER, MANAGER, RECEPTION, MARKETER}),
+    # member cards: the desk binds them and scans them; everyone serving a customer can find them
+    "bindMemberCard": frozenset({OWNER, MANAGER, RECEPTION}),
+    "memberByCard": EVERY_ROLE,
+    "memberByCardQr": EVERY_ROLE,
+    # 会员费 is refunded like a sale: by a manager
+    "refundMembershipFee": frozenset({OWNER, MANAGER}),
     # stored value: technicians never touch money
     "storedValueCard": frozenset({OWNER, MANAGER, RECEPTION, FINANCE}),
     "topUp": frozenset({OWNER, MANAGER, RECEPTION}),
     "freezeCard": frozenset({OWNER, MANAGER, RECEPTION}),
     "unfreezeCard": frozenset({OWNER, MANAGER}),
+    # 退卡: a manager pays money out of the issuing store's drawer (domain/cards/cash_out.py)
+    "cashOutCard": frozenset({OWNER, MANAGER}),
+    "cashOutCountCard": frozenset({OWNER, MANAGER}),
     # catalogue beyond services
     "retailProducts": EVERY_ROLE,
     "createRetailProduct": frozenset({OWNER}),
@@ -60,6 +72,8 @@ OPERATION_ROLES: dict[str, frozenset[Role]] = {
     "cancelOrder": frozenset({OWNER, MANAGER, RECEPTION}),
     "heldOrders": frozenset({OWNER, MANAGER, RECEPTION}),
     "order": frozenset({OWNER, MANAGER, RECEPTION, FINANCE}),
+    # 收银流水: the same readers as one order; store-bound staff see their own store's
+    "orders": frozenset({OWNER, MANAGER, RECEPTION, FINANCE}),
     "checkout": frozenset({OWNER, MANAGER, RECEPTION}),
     "refundOrder": frozenset({OWNER, MANAGER}),
     "setCreditLimit": frozenset({OWNER, MANAGER}),
@@ -74,6 +88,16 @@ OPERATION_ROLES: dict[str, frozenset[Role]] = {
     "coupon": frozenset({OWNER, MANAGER, RECEPTION, MARKETER}),
     "couponCheck": frozenset({OWNER, MANAGER, RECEPTION}),
     "exchangePoints": frozenset({OWNER, MANAGER, RECEPTION}),
+    # retail stock (库存): the desk receives deliveries and sees the shelf; managers correct and move it
+    "stock": frozenset({OWNER, MANAGER, RECEPTION, FINANCE}),
+    "lowStock": frozenset({OWNER, MANAGER, RECEPTION}),
+    "receiveStock": frozenset({OWNER, MANAGER, RECEPTION}),
+    "adjustStock": frozenset({OWNER, MANAGER}),
+    "countStock": frozenset({OWNER, MANAGER}),
+    "transferStock": frozenset({OWNER, MANAGER}),
+    "setLowStockThreshold": frozenset({OWNER, MANAGER}),
+    "operationSettings": frozenset({OWNER, MANAGER, FINANCE}),
+    "updateOperationSettings": frozenset({OWNER}),
     # reports
     "dailyClose": frozenset({OWNER, MANAGER, FINANCE}),
     "crossStoreSettlement": frozenset({OWNER, MANAGER, FINANCE}),
@@ -147,6 +171,17 @@ FIELD_ROLES: dict[str, frozenset[Role]] = {
     "Member.transactions": MONEY_ROLES,
     "Member.countCards": EVERY_ROLE,
     "Member.points": EVERY_ROLE,
+    "Member.membershipFee": MONEY_ROLES,
+    # The profile (domain/members/profiles.py), sealed at rest. Allergies, preferences and notes
+    # are for whoever serves the customer: technicians must see allergies before a treatment;
+    # finance and marketing have no need of them. The birthday is for the desk and for birthday
+    # campaigns; gender for everyone. Writing a field (registerMember, updateMember) needs the
+    # same role as reading it.
+    "Member.birthday": frozenset({OWNER, MANAGER, RECEPTION, MARKETER}),
+    "Member.gender": EVERY_ROLE,
+    "Member.allergies": frozenset({OWNER, MANAGER, RECEPTION, TECHNICIAN}),
+    "Member.preferences": frozenset({OWNER, MANAGER, RECEPTION, TECHNICIAN}),
+    "Member.notes": frozenset({OWNER, MANAGER, RECEPTION, TECHNICIAN}),
 }
 
 

@@ -524,6 +524,7 @@ class MyOrderLine:
     id: strawberry.ID
     name: str
     quantity: int
+    refunded_quantity: int
     reviewable: bool = strawberry.field(description="Whether reviewTechnician takes this line now")
     row: strawberry.Private[object]
 
@@ -541,6 +542,7 @@ class MyOrder:
     id: strawberry.ID
     status: str
     total: Fen
+    refunded: Fen
     paid_at: dt.datetime | None
     lines: list[MyOrderLine]
 
@@ -551,8 +553,9 @@ async def my_bookings(info: Info, member_id: int) -> list[MyBooking]:
 
 async def my_orders(info: Info, member_id: int) -> list[MyOrder]:
     return [
-        MyOrder(id=to_global_id("Order", r.order.id), status=r.order.status, total=r.order.total, paid_at=r.order.paid_at,
-                lines=[MyOrderLine(id=to_global_id("OrderLine", l.id), name=l.name, quantity=l.quantity, reviewable=ok, row=l) for l, ok in r.lines])
+        MyOrder(id=to_global_id("Order", r.order.id), status=r.order.status, total=r.order.total, refunded=r.order.refunded, paid_at=r.order.paid_at,
+                lines=[MyOrderLine(id=to_global_id("OrderLine", l.id), name=l.name, quantity=l.quantity, refunded_quantity=l.refunded_quantity,
+                                   reviewable=ok, row=l) for l, ok in r.lines])
         for r in await resolvers.my_orders(info.context, member_id)
     ]
 

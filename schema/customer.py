@@ -12,6 +12,7 @@ from strawberry.types import Info
 from domain.cards.stored_value import CardStatus
 from domain.members.members import Tier
 from domain.members.pii import mask_phone
+from resolvers.member_operations import card_qr_payload
 from resolvers import customer as resolvers
 from resolvers.ids import to_global_id
 from resolvers.members import entries_page_args
@@ -142,6 +143,15 @@ class Me(Node):
             )) for r in page],
             page_info=PageInfo(has_next_page=more, end_cursor=encode_cursor(page[-1].id) if page else None),
         )
+
+    @strawberry.field(description="The physical member card bound now, or the member number as the e-card's number")
+    async def card_number(self, info: Info) -> str:
+        return await info.context.loaders.member_card_number.load(self.pk) or self.member_no
+
+    @strawberry.field(description="The e-card's QR code content, signed by the server and valid for ten minutes: the desk scans it (memberByCardQr)")
+    async def card_qr_payload(self, info: Info) -> str:
+        customer = await info.context.customer()
+        return card_qr_payload(info.context.services.settings.secret_key, brand_id=customer.brand_id, member_id=self.pk)
 
     @strawberry.field
     async def stored_value_cards(self, info: Info) -> list[MyStoredValueCard]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 
 import strawberry
@@ -15,6 +16,7 @@ from resolvers import cards as card_resolvers
 from resolvers import members as resolvers
 from resolvers.ids import to_global_id
 from schema.errors import UserError, user_errors
+from schema.member_fields import GenderEnum, MembershipFeeInput, profile_changes, registration_of
 from schema.scalars import Fen
 from schema.types import (
     AuditEntry,
@@ -39,6 +41,14 @@ class RegisterMemberInput:
     consent: bool = strawberry.field(description="The customer agreed to the privacy policy; required")
     tags: list[str] | None = None
     referral_code: str | None = strawberry.field(default=None, description="推荐码 of the member who referred this new member")
+    membership_fee: MembershipFeeInput | None = strawberry.field(default=None, description="会员费: required when the brand charges one; taken with the registration or nothing is registered")
+    card_number: str | None = strawberry.field(default=None, description="A physical member card to bind")
+    birthday: dt.date | None = None
+    gender: GenderEnum | None = None
+    allergies: str | None = None
+    preferences: str | None = None
+    notes: str | None = None
+    idempotency_key: str | None = strawberry.field(default=None, description="Required with membershipFee: one registration per key")
 
 
 @strawberry.type
@@ -53,6 +63,11 @@ class UpdateMemberInput:
     name: str | None = None
     add_tags: list[str] | None = None
     remove_tags: list[str] | None = None
+    birthday: dt.date | None = None
+    gender: GenderEnum | None = None
+    allergies: str | None = strawberry.field(default=None, description="\"\" clears it")
+    preferences: str | None = None
+    notes: str | None = None
 
 
 @strawberry.input
@@ -67,6 +82,8 @@ class CreateStoredValueCardProductInput:
     name: str
     service_discount_percent: int = 100
     top_up_rules: list[TopUpRuleInput] = strawberry.field(default_factory=list)
+    accepted_store_ids: list[strawberry.ID] | None = strawberry.field(default=None, description="Stores that accept the card; omit for all (its issuing store always does)")
+    cross_store_daily_limit: Fen | None = strawberry.field(default=None, description="What one card may spend per day at stores other than its issuing store")
 
 
 @strawberry.type
@@ -166,13 +183,15 @@ class MemberMutation:
         outcome = await resolvers.register_member(
             info.context, name=input.name, phone=input.phone, store_id=input.store_id, consent=input.consent, tags=input.tags,
             referral_code=input.referral_code,
+            extra=registration_of(input),
         )
         return MemberPayload(member=Member.of(outcome.value, info) if outcome.ok else None, errors=user_errors(outcome.errors, info.context.lang))
 
     @strawberry.mutation
     async def update_member(self, info: Info, input: UpdateMemberInput) -> MemberPayload:
         outcome = await resolvers.update_member(
-            info.context, member_id=input.member_id, name=input.name, add_tags=input.add_tags, remove_tags=input.remove_tags
+            info.context, member_id=input.member_id, name=input.name, add_tags=input.add_tags, remove_tags=input.remove_tags,
+            profile=profile_changes(input),
         )
         return MemberPayload(member=Member.of(outcome.value, info) if outcome.ok else None, errors=user_errors(outcome.errors, info.context.lang))
 
@@ -181,6 +200,7 @@ class MemberMutation:
         outcome = await card_resolvers.create_product(
             info.context, name=input.name, service_discount_percent=input.service_discount_percent,
             rules=[(r.threshold, r.bonus, r.coupon_template_id) for r in input.top_up_rules],
+            accepted_store_ids=input.accepted_store_ids, cross_store_daily_limit=input.cross_store_daily_limit,
         )
         return CreateStoredValueCardProductPayload(
             product=StoredValueCardProduct.of(outcome.value) if outcome.ok else None, errors=user_errors(outcome.errors, info.context.lang)

@@ -79,6 +79,23 @@ class OnAccountSummary:
     net_change: Fen
 
 
+@strawberry.type(description="退卡 that day: stored-value principal paid out and gift forfeited, count cards paid out and fees kept")
+class CashOutSummary:
+    count: int
+    principal: Fen
+    gift_forfeited: Fen
+    count_card_paid_out: Fen
+    count_card_fees: Fen
+
+
+@strawberry.type(description="会员费 taken at this store that day (store revenue), and refunded that day")
+class MembershipFeeSummary:
+    count: int
+    amount: Fen
+    refunded_count: int
+    refunded: Fen
+
+
 @strawberry.type(description="日结: one store's business day")
 class DailyClose:
     date: dt.date
@@ -91,6 +108,8 @@ class DailyClose:
     coupon_discount: Fen = strawberry.field(description="What the coupons redeemed today took off their orders")
     refunds: RefundSummary
     on_account: OnAccountSummary
+    cash_outs: CashOutSummary
+    membership_fees: MembershipFeeSummary
     ledger_tender_movements: list[MethodAmount] = strawberry.field(description="Net debits of the store's tender and receivable accounts that day, straight from the ledger")
     store_id: strawberry.Private[int]
 
@@ -139,6 +158,8 @@ class ReportQuery:
             refunds=RefundSummary(count=r.refunds["count"], amount=r.refunds["amount"], sessions_returned=r.refunds["sessions_returned"], by_method=_amounts(r.refunds["by_method"])),
             on_account=OnAccountSummary(**r.on_account),
             ledger_tender_movements=_amounts(r.ledger_tenders),
+            cash_outs=CashOutSummary(**r.cash_outs),
+            membership_fees=MembershipFeeSummary(**r.membership_fees),
         )
 
     @strawberry.field(description="跨店结算单: items from `from` to `to` (inclusive, business days), netted per store pair")

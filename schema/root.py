@@ -21,6 +21,7 @@ from resolvers.errors import AuthError, QueryError
 from schema.bookings import BookingMutation, BookingQuery
 from schema.brands import StaffMutation, StaffQuery
 from schema.coupons import CouponMutation, CouponQuery
+from schema.cash_out import CashOutMutation
 from schema.introspection import IntrospectionGate
 from schema.limits import QueryLimitsRule
 from schema.login_rule import OneLoginPerRequest
@@ -28,6 +29,8 @@ from schema.marketing import MarketingMutation, MarketingQuery
 from schema.members import LoyaltyMutation, LoyaltyQuery, MemberMutation, MemberQuery
 from schema.nodes import NodeQuery
 from schema.notifications import NotificationMutation, NotificationQuery
+from schema.member_operations import MemberOperationsMutation, MemberOperationsQuery
+from schema.order_history import OrderHistoryQuery
 from schema.payments import FinanceMutation, PlatformRefundQuery
 from schema.reports import OperationsReportMutation, OperationsReportQuery, ReportQuery
 from schema.sales import (
@@ -40,6 +43,8 @@ from schema.sales import (
 )
 from schema.scalars import SCALAR_MAP
 from schema.text_guard import TextGuard
+from schema.staff_changes import StaffChangeMutation
+from schema.stock import StockMutation, StockQuery
 from schema.types import (
     AuditEntry,
     Brand,
@@ -57,9 +62,11 @@ from schema.types import (
 log = logging.getLogger("meiye.graphql")
 
 StaffQueryRoot = merge_types("Query", (StaffQuery, MemberQuery, OrderQuery, ReportQuery, PlatformRefundQuery, NodeQuery, BookingQuery,
-                                        CouponQuery, LoyaltyQuery, MarketingQuery, NotificationQuery, OperationsReportQuery))
+                                        CouponQuery, LoyaltyQuery, MarketingQuery, NotificationQuery, OperationsReportQuery,
+                                        StockQuery, MemberOperationsQuery, OrderHistoryQuery))
 StaffMutationRoot = merge_types("Mutation", (StaffMutation, MemberMutation, OrderMutation, FinanceMutation, BookingMutation,
-                                             CouponMutation, LoyaltyMutation, MarketingMutation, NotificationMutation, OperationsReportMutation))
+                                             CouponMutation, LoyaltyMutation, MarketingMutation, NotificationMutation, OperationsReportMutation,
+                                             StockMutation, CashOutMutation, MemberOperationsMutation, StaffChangeMutation))
 
 EXPOSED_ERRORS = (AuthError, QueryError)
 

@@ -89,6 +89,22 @@ class OrderPayment:
 class OrderCoupon:
     code: str
     discount: Fen
+@strawberry.type
+class OrderRefundPayment:
+    method: MethodEnum
+    amount: Fen
+    principal: Fen
+    gift: Fen
+
+
+@strawberry.type(description="One refund of the order: what went back, to which tenders, why")
+class OrderRefund:
+    id: strawberry.ID = strawberry.field(description="The Refund's global id (node(id) refetches it)")
+    amount: Fen
+    reason: str
+    sessions_returned: int
+    created_at: dt.datetime
+    payments: list[OrderRefundPayment]
 
 
 @strawberry.type(description="How the order was priced and paid")
@@ -130,6 +146,15 @@ class Order(Node):
     @strawberry.field
     async def lines(self, info: Info) -> list[OrderLine]:
         return [OrderLine.of(r) for r in await info.context.loaders.order_lines.load(self.pk)]
+
+    @strawberry.field(description="Its refunds, oldest first")
+    async def refunds(self, info: Info) -> list[OrderRefund]:
+        return [
+            OrderRefund(id=to_global_id("Refund", r.id), amount=r.amount, reason=r.reason, sessions_returned=r.sessions_returned,
+                        created_at=r.created_at, payments=[OrderRefundPayment(method=Method(p.method), amount=p.amount, principal=p.principal,
+                                                                              gift=p.gift) for p in paid])
+            for r, paid in await info.context.loaders.order_refunds.load(self.pk)
+        ]
 
     @strawberry.field
     async def breakdown(self, info: Info) -> OrderBreakdown:

@@ -18,6 +18,8 @@ from domain.pagination import encode_cursor
 from resolvers.bookings import area_loaders
 from resolvers.ids import parse_global_id, to_global_id
 from resolvers.members import entries_page_args
+from schema import member_fields
+from schema.member_fields import GenderEnum, MembershipFee
 from schema.scalars import Fen
 
 RoleEnum = strawberry.enum(Role, description="Staff roles (DESIGN.md §8)")
@@ -132,6 +134,15 @@ class StoredValueCardProduct(Node):
     @strawberry.field
     async def top_up_rules(self, info: Info) -> list[TopUpRule]:
         return [TopUpRule(threshold=r.threshold, bonus=r.bonus) for r in await info.context.loaders.top_up_rules.load(self.pk)]
+
+    @strawberry.field(description="Stores that accept the card; empty: every store")
+    async def accepted_stores(self, info: Info) -> list[Store]:
+        risk = await info.context.loaders.card_product_risk.load(self.pk)
+        return [Store.of(row) for row in await info.context.loaders.store.load_many(list(risk.accepted_store_ids))]
+
+    @strawberry.field(description="跨店每日限额: what one card may spend per day away from its issuing store; null: no cap")
+    async def cross_store_daily_limit(self, info: Info) -> Fen | None:
+        return (await info.context.loaders.card_product_risk.load(self.pk)).cross_store_daily_limit
 
     @staticmethod
     def of(row) -> "StoredValueCardProduct":
@@ -413,6 +424,53 @@ class Member(Node):
             edges=[MemberTransactionEdge(cursor=encode_cursor(r.id), node=MemberTransaction.of(r)) for r in page],
             page_info=PageInfo(has_next_page=len(rows) > size, end_cursor=encode_cursor(page[-1].id) if page else None),
         )
+
+    # Store operations (issue 9): schema/member_fields.py reads each through a batched loader.
+    @strawberry.field(description="The physical member card bound now; null when none")
+    async def card_number(self, info: Info) -> str | None:
+        return await member_fields.card_number(info, self.pk)
+
+    @strawberry.field(description="会员费; null with a FORBIDDEN error for roles that do not see money")
+    async def membership_fee(self, info: Info) -> MembershipFee | None:
+        return await member_fields.membership_fee(info, self.pk)
+
+    @strawberry.field
+    async def birthday(self, info: Info) -> dt.date | None:
+        return await member_fields.birthday(info, self.pk)
+
+    @strawberry.field
+    async def gender(self, info: Info) -> GenderEnum | None:
+        return await member_fields.gender(info, self.pk)
+
+    @strawberry.field(description="过敏: technicians see it before a treatment")
+    async def allergies(self, info: Info) -> str | None:
+        return await member_fields.profile_text(info, self.pk, "allergies")
+
+    @strawberry.field(description="偏好")
+    async def preferences(self, info: Info) -> str | None:
+        return await member_fields.profile_text(info, self.pk, "preferences")
+
+    @strawberry.field(description="备注")
+    async def notes(self, info: Info) -> str | None:
+        return await member_fields.profile_text(info, self.pk, "notes")
+
+    @strawberry.field(description="When the member last paid an order not wholly refunded")
+    async def last_visit_at(self, info: Info) -> dt.datetime | None:
+        return (await member_fields.visits(info, self.pk)).last_visit_at
+
+    @strawberry.field(description="Paid orders not wholly refunded")
+    async def visits(self, info: Info) -> int:
+        return (await member_fields.visits(info, self.pk)).visits
+
+    @strawberry.field(description="The services taken most (units not refunded), at most three")
+    async def favourite_services(self, info: Info) -> list[Service]:
+        ids = (await member_fields.visits(info, self.pk)).favourite_service_ids
+        return [Service.of(row) for row in await info.context.loaders.service.load_many(list(ids))]
+
+    @strawberry.field(description="The technician who served the most service units")
+    async def favourite_technician(self, info: Info) -> Staff | None:
+        staff_id = (await member_fields.visits(info, self.pk)).favourite_technician_id
+        return Staff.of(await info.context.loaders.staff.load(staff_id)) if staff_id else None
 
     @staticmethod
     def of(row, info: Info) -> "Member":

@@ -21,7 +21,7 @@ from zoneinfo import ZoneInfo
 
 import jwt
 import pytest
-from sqlalchemy import select, update
+from sqlalchemy import select, text, update
 
 from domain.actor import Role
 from domain.brands import staff as staff_accounts
@@ -237,6 +237,55 @@ async def member_in_debt(demo: Demo, ids: Ids) -> dict:
     return {}
 
 
+async def cashable_count_card(demo: Demo, ids: Ids) -> dict:
+    """A count card bought at 静安店 by a fresh member, in a brand that cashes count cards out."""
+    allowed = await demo.gql(mutation("updateOperationSettings", "UpdateOperationSettingsInput", "settings { countCardCashOut }"),
+                             {"i": {"countCardCashOut": True}}, as_="owner")
+    assert allowed["updateOperationSettings"]["errors"] == [], allowed
+    member = await demo.register(as_="owner")
+    order = await open_order(demo, [{"countCardProductId": ids.count_card_products["面部清洁10次卡"]}], member_id=member["id"], as_="owner")
+    assert (await checkout(demo, order["id"], [{"method": "CASH"}], as_="owner"))["errors"] == []
+    data = await demo.gql("query($id: ID!) { member(id: $id) { countCards { id } } }", {"id": member["id"]}, as_="owner")
+    return {"count_card": data["member"]["countCards"][0]["id"]}
+
+
+async def member_with_fee(demo: Demo, ids: Ids) -> dict:
+    data = await demo.gql(mutation("updateOperationSettings", "UpdateOperationSettingsInput", "settings { membershipFee }"),
+                          {"i": {"membershipFee": 9_900}}, as_="owner")
+    assert data["updateOperationSettings"]["errors"] == [], data
+    registered = await demo.gql(
+        mutation("registerMember", "RegisterMemberInput", "member { id }"),
+        {"i": {"name": "会员费", "phone": f"137{uuid.uuid4().int % 10**8:08d}", "storeId": ids.jingan, "consent": True,
+               "membershipFee": {"amount": 9_900, "tender": "CASH"}, "idempotencyKey": key()}}, as_="owner",
+    )
+    assert registered["registerMember"]["errors"] == [], registered
+    return {"member": registered["registerMember"]["member"]["id"]}
+
+
+async def bound_card(demo: Demo, ids: Ids) -> dict:
+    number = f"P-{key()[:10]}"
+    data = await demo.gql(mutation("bindMemberCard", "BindMemberCardInput", "member { id }"), {"i": {"memberId": ids.member, "cardNumber": number}}, as_="owner")
+    assert data["bindMemberCard"]["errors"] == [], data
+    return {"card_number": number}
+
+
+async def e_card(demo: Demo, ids: Ids) -> dict:
+    from resolvers.member_operations import card_qr_payload
+    from resolvers.settings import Settings
+
+    brand_id = _pk((await demo.gql("{ brand { id } }", as_="owner"))["brand"]["id"])
+    return {"payload": card_qr_payload(Settings().secret_key, brand_id=brand_id, member_id=_pk(ids.member))}
+
+
+async def stocked_shelf(demo: Demo, ids: Ids) -> dict:
+    data = await demo.gql(
+        mutation("receiveStock", "ReceiveStockInput", "stock { quantity }"),
+        {"i": {"productId": ids.retail["玫瑰精华水"], "storeId": ids.jingan, "quantity": 10, "idempotencyKey": key()}}, as_="owner",
+    )
+    assert data["receiveStock"]["errors"] == [], data
+    return {}
+
+
 ERRORS = "errors { code field message }"
 ORDER = "order { id status total paid store { id } lines { id name } }"
 
@@ -285,6 +334,11 @@ OPERATIONS: dict[str, Op] = {
              lines { id name quantity technician { id } } breakdown { total payments { method amount } } } }""",
         lambda ids, extra: {"id": extra["order"]}, prepare=open_jingan_order,
     ),
+    "orders": Op(
+        """query($s: ID) { orders(storeId: $s, first: 5) { edges { cursor node { id status total lines { name } refunds { amount }
+             breakdown { payments { method amount } } } } pageInfo { hasNextPage } } }""",
+        lambda ids, extra: {"s": ids.jingan}, prepare=paid_order,
+    ),
     "dailyClose": Op(
         """query($s: ID!, $d: Date!) { dailyClose(storeId: $s, date: $d) { date store { id } sales { total orders }
              payments { total } topUps { principal gift count } refunds { count amount } onAccount { charged repaid } } }""",
@@ -294,6 +348,13 @@ OPERATIONS: dict[str, Op] = {
         "query($f: Date!, $t: Date!) { crossStoreSettlement(from: $f, to: $t) { payerStore { id } payeeStore { id } consumed settlementAmount items } }",
         lambda ids, extra: {"f": today(), "t": today()},
     ),
+    "stock": Op("query($s: ID!) { stock(storeId: $s) { product { id name } quantity lowStockThreshold low } }", lambda ids, extra: {"s": ids.jingan}),
+    "lowStock": Op("query($s: ID!) { lowStock(storeId: $s) { product { id } quantity } }", lambda ids, extra: {"s": ids.jingan}),
+    "operationSettings": Op("{ operationSettings { allowNegativeStock membershipFee } }"),
+    "memberByCard": Op("query($c: String!) { memberByCard(cardNumber: $c) { id name } }", lambda ids, extra: {"c": extra["card_number"]},
+                       prepare=bound_card),
+    "memberByCardQr": Op("query($p: String!) { memberByCardQr(payload: $p) { id name } }", lambda ids, extra: {"p": extra["payload"]},
+                         prepare=e_card),
     "auditLog": Op("{ auditLog(first: 10) { edges { node { id action entity entityId staff { id } } } pageInfo { hasNextPage } } }"),
     "platformRefunds": Op("{ platformRefunds(first: 10) { id amount status unsolicited refundId } }"),
 
@@ -350,6 +411,14 @@ OPERATIONS: dict[str, Op] = {
     "reactivateStaff": Op(
         mutation("reactivateStaff", "StaffAccountInput", "staff { id active }"),
         lambda ids, extra: {"i": {"staffId": extra["staff"]}}, prepare=deactivated_hire, writes=True,
+    ),
+    "updateStaff": Op(
+        mutation("updateStaff", "UpdateStaffInput", "staff { id role store { id } }"),
+        lambda ids, extra: {"i": {"staffId": extra["staff"], "role": "TECHNICIAN", "name": f"新同事{extra['n']}"}}, prepare=desk_hire, writes=True,
+    ),
+    "resetStaffPassword": Op(
+        mutation("resetStaffPassword", "ResetStaffPasswordInput", "staff { id }"),
+        lambda ids, extra: {"i": {"staffId": extra["staff"], "password": "brand-new-password"}}, prepare=desk_hire, writes=True,
     ),
     "updateBrandSettings": Op(
         mutation("updateBrandSettings", "UpdateBrandSettingsInput", "brand { settlementRatePercent storedValueSplitRule }"),
@@ -436,6 +505,53 @@ OPERATIONS: dict[str, Op] = {
         mutation("repayOnAccount", "RepayOnAccountInput", "member { id onAccount { debt creditLimit available } }"),
         lambda ids, extra: {"i": {"memberId": ids.member, "storeId": ids.jingan, "amount": 4_000, "tender": "CASH", "idempotencyKey": key()}},
         prepare=member_in_debt, writes=True,
+    ),
+    "cashOutCard": Op(
+        mutation("cashOutCard", "CashOutCardInput", "paidOut giftForfeited card { id status }"),
+        lambda ids, extra: {"i": {"cardId": extra["card"], "tender": "CASH", "reason": "顾客搬家", "idempotencyKey": key()}},
+        prepare=fresh_card, writes=True,
+    ),
+    "cashOutCountCard": Op(
+        mutation("cashOutCountCard", "CashOutCountCardInput", "valueLeft fee paidOut countCard { id status }"),
+        lambda ids, extra: {"i": {"countCardId": extra["count_card"], "tender": "CASH", "reason": "不想做了", "idempotencyKey": key()}},
+        prepare=cashable_count_card, writes=True,
+    ),
+    "bindMemberCard": Op(
+        mutation("bindMemberCard", "BindMemberCardInput", "member { id cardNumber }"),
+        lambda ids, extra: {"i": {"memberId": ids.member, "cardNumber": f"CARD-{extra['n']}-{key()[:8]}"}}, writes=True,
+    ),
+    "refundMembershipFee": Op(
+        mutation("refundMembershipFee", "RefundMembershipFeeInput", "member { id membershipFee { refunded } }"),
+        lambda ids, extra: {"i": {"memberId": extra["member"], "reason": "误收", "idempotencyKey": key()}},
+        prepare=member_with_fee, writes=True,
+    ),
+    "receiveStock": Op(
+        mutation("receiveStock", "ReceiveStockInput", "stock { quantity }"),
+        lambda ids, extra: {"i": {"productId": ids.retail["玫瑰精华水"], "storeId": ids.jingan, "quantity": 5, "idempotencyKey": key()}},
+        writes=True,
+    ),
+    "adjustStock": Op(
+        mutation("adjustStock", "AdjustStockInput", "stock { quantity }"),
+        lambda ids, extra: {"i": {"productId": ids.retail["玫瑰精华水"], "storeId": ids.jingan, "delta": 2, "reason": "找到一箱"}}, writes=True,
+    ),
+    "countStock": Op(
+        mutation("countStock", "CountStockInput", "stock { quantity }"),
+        lambda ids, extra: {"i": {"productId": ids.retail["玫瑰精华水"], "storeId": ids.jingan, "counted": 7 + extra["n"], "reason": "盘点"}},
+        writes=True,
+    ),
+    "transferStock": Op(
+        mutation("transferStock", "TransferStockInput", "sent { quantity } received { quantity }"),
+        lambda ids, extra: {"i": {"productId": ids.retail["玫瑰精华水"], "fromStoreId": ids.jingan, "toStoreId": ids.xuhui, "quantity": 1,
+                                  "idempotencyKey": key()}},
+        prepare=stocked_shelf, writes=True,
+    ),
+    "setLowStockThreshold": Op(
+        mutation("setLowStockThreshold", "SetLowStockThresholdInput", "stock { lowStockThreshold low }"),
+        lambda ids, extra: {"i": {"productId": ids.retail["玫瑰精华水"], "storeId": ids.jingan, "threshold": 3 + extra["n"]}}, writes=True,
+    ),
+    "updateOperationSettings": Op(
+        mutation("updateOperationSettings", "UpdateOperationSettingsInput", "settings { allowNegativeStock }"),
+        lambda ids, extra: {"i": {"allowNegativeStock": extra["n"] % 2 == 0}}, writes=True,
     ),
     "reconcileBill": Op(
         mutation("reconcileBill", "ReconcileBillInput", "report { clean matched { count } }"),
@@ -644,7 +760,35 @@ FIELD_SELECTIONS = {
     "Member.transactions": "transactions(first: 5) { edges { node { kind amount balanceAfter } } }",
     "Member.countCards": "countCards { id remaining }",
     "Member.points": "points",
+    "Member.membershipFee": "membershipFee { amount refunded }",
+    "Member.birthday": "birthday",
+    "Member.gender": "gender",
+    "Member.allergies": "allergies",
+    "Member.preferences": "preferences",
+    "Member.notes": "notes",
 }
+
+
+async def with_a_profile_and_a_fee(demo: Demo, ids: Ids, engine) -> None:
+    """张小美 with every field the FIELD_ROLES rows guard filled in, so an allowed read is not null."""
+    data = await demo.gql(
+        mutation("updateMember", "UpdateMemberInput", "member { id }"),
+        {"i": {"memberId": ids.member, "birthday": "1992-03-08", "gender": "FEMALE", "allergies": "果酸过敏", "preferences": "安静",
+               "notes": "怕痛"}}, as_="owner",
+    )
+    assert data["updateMember"]["errors"] == [], data
+    async with write_transaction(engine) as db:
+        await db.execute(text("INSERT INTO transfers (brand_id, kind, reference, created_at) SELECT brand_id, 'MEMBERSHIP_FEE', 'test-fee', created_at"
+                              " FROM members WHERE id = :m"), {"m": _pk(ids.member)})
+        await db.execute(text("INSERT INTO membership_fees (brand_id, member_id, store_id, amount, tender, transfer_id, created_at)"
+                              " SELECT brand_id, id, registered_store_id, 9900, 'CASH', (SELECT max(id) FROM transfers), created_at FROM members WHERE id = :m"),
+                         {"m": _pk(ids.member)})
+
+
+def _pk(gid: str) -> int:
+    import base64
+
+    return int(base64.b64decode(gid).decode().split(":")[1])
 
 
 def test_every_field_row_names_a_field_and_has_a_selection():
@@ -656,8 +800,9 @@ def test_every_field_row_names_a_field_and_has_a_selection():
 
 
 @pytest.mark.parametrize("field", sorted(FIELD_ROLES))
-async def test_field_as_every_role(field, demo):
+async def test_field_as_every_role(field, demo, engine):
     ids = await demo_ids(demo)
+    await with_a_profile_and_a_fee(demo, ids, engine)
     _type, name = field.split(".")
     selection = FIELD_SELECTIONS[field]
     failures = []

@@ -46,6 +46,8 @@ from domain.ledger.postings import (
 class CountCardStatus(enum.StrEnum):
     ACTIVE = "ACTIVE"
     REVOKED = "REVOKED"
+    # Its unused value paid out (退卡) under the brand's rule.
+    CASHED_OUT = "CASHED_OUT"
 
 
 count_cards = Table(

@@ -56,6 +56,8 @@ class Tender(enum.StrEnum):
 class CardStatus(enum.StrEnum):
     ACTIVE = "ACTIVE"
     FROZEN = "FROZEN"
+    # Cashed out (退卡): refuses every later use.
+    CLOSED = "CLOSED"
 
 
 card_products = Table(
@@ -247,6 +249,8 @@ _lock_card = (
 async def lock_card(db: AsyncConnection, card_id: int, *, allow_frozen: bool = False):
     """Take the card for this transaction: spends, refunds and top-ups of one card run one at a time."""
     row = (await db.execute(_lock_card.where(cards.c.id == card_id))).one()
+    if row.status == CardStatus.CLOSED:
+        raise DomainError("CARD_CLOSED", "cardId")
     if row.status == CardStatus.FROZEN and not allow_frozen:
         raise DomainError("CARD_FROZEN", "cardId")
     return row
@@ -358,6 +362,8 @@ async def set_frozen(db: AsyncConnection, actor: Actor, *, card_id: int, frozen:
     """冻结/解冻. A frozen card takes no top-up and pays nothing; refunds still return to it."""
     reason_text = check_text(reason, "reason", "原因", 100, required=False) or None
     card = await get_card(db, actor, card_id)
+    if card.status == CardStatus.CLOSED:
+        raise DomainError("CARD_CLOSED", "cardId")
     want_from, want_to = (CardStatus.ACTIVE, CardStatus.FROZEN) if frozen else (CardStatus.FROZEN, CardStatus.ACTIVE)
     changed = await db.execute(
         update(cards).where(cards.c.id == card.id, cards.c.status == want_from.value)

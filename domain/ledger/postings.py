@@ -55,6 +55,8 @@ class AccountKind(enum.StrEnum):
     COUNT_CARD_LIABILITY = "COUNT_CARD_LIABILITY"
     # Refunds owed back through WeChat Pay / Alipay that the platform has not yet confirmed.
     PLATFORM_REFUND_PAYABLE = "PLATFORM_REFUND_PAYABLE"
+    # Gift balance of cards cashed out (退卡): the member gives it up, the store keeps it.
+    STORE_GIFT_FORFEITED = "STORE_GIFT_FORFEITED"
 
 
 NORMAL_SIDE = {
@@ -69,6 +71,7 @@ NORMAL_SIDE = {
     AccountKind.STORE_CLEARING: DEBIT,
     AccountKind.COUNT_CARD_LIABILITY: CREDIT,
     AccountKind.PLATFORM_REFUND_PAYABLE: CREDIT,
+    AccountKind.STORE_GIFT_FORFEITED: CREDIT,
 }
 
 

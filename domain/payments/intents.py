@@ -94,6 +94,8 @@ async def top_up_product(db: AsyncConnection, brand_id: int, member_id: int) -> 
     if existing is not None:
         if existing.status == cards.CardStatus.FROZEN:
             raise DomainError("CARD_FROZEN", "amount")
+        if existing.status == cards.CardStatus.CLOSED:
+            raise DomainError("CARD_CLOSED", "amount")
         return existing.product_id
     chosen = await db.scalar(select(brands.c.default_card_product_id).where(brands.c.id == brand_id))
     if chosen is not None:

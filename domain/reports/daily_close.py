@@ -12,7 +12,9 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from domain.actor import Actor
 from domain.brands.stores import get_store, store_timezone
+from domain.cards import cash_out
 from domain.cards.count_cards import count_card_uses
+from domain.members import membership
 from domain.cards.stored_value import card_entries
 from domain.errors import DomainError  # noqa: F401
 from domain.coupons.redemption import coupon_line_shares
@@ -38,6 +40,8 @@ class DailyClose:
     on_account: dict = field(default_factory=dict)
     ledger_tenders: dict[str, int] = field(default_factory=dict)
     orders_paid: int = 0
+    cash_outs: dict = field(default_factory=dict)
+    membership_fees: dict = field(default_factory=dict)
 
 
 async def daily_close(db: AsyncConnection, actor: Actor, *, store_id: int, day: dt.date) -> DailyClose:
@@ -120,4 +124,6 @@ async def daily_close(db: AsyncConnection, actor: Actor, *, store_id: int, day: 
     )
     report.on_account = {"charged": charged, "repaid": -repaid, "refunded": by_method.get("ON_ACCOUNT", 0),
                          "net_change": charged + repaid - by_method.get("ON_ACCOUNT", 0)}
+    report.cash_outs = await cash_out.summary(db, store_id, start, end)
+    report.membership_fees = await membership.fee_summary(db, store_id, start, end)
     return report

@@ -12,7 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from domain import audit, outbox
 from domain.actor import Actor
 from domain.brands.stores import SplitRule, brands, stores
-from domain.cards import count_cards
+from domain.cards import count_cards, cross_store
 from domain.cards import stored_value as cards
 from domain.cards.count_card_products import (
     count_card_product_services,
@@ -39,6 +39,7 @@ from domain.members.points import PointsKind
 from domain.sales.allocation import Tender, allocate_tenders, discounted, round_half_up  # noqa: F401 - re-exported
 from domain.sales.orders import OrderStatus, order_lines, orders, take_order
 from domain.sales.pricing import ItemKind
+from domain.sales import stock
 from domain.sales.settlement import PendingItem, clearing_legs, record_items
 from domain.timezones import business_day
 from domain.validation import check_amount
@@ -138,6 +139,7 @@ async def checkout(db: AsyncConnection, actor: Actor, *, order_id: int, payments
     """Pay an open order with `payments`; returns the ledger transfer (None when nothing of value
     moved: an order paid wholly by time-card sessions)."""
     sale = await _begin(db, actor, order_id, payments, coupon_codes)
+    await stock.take_for_sale(db, actor, sale.order, [l.row for l in sale.lines])
     await _use_count_cards(db, actor, sale, payments)
     payments = await _apply_coupons(db, actor, sale, payments, coupon_codes)
     await _coupon_rewards(db, actor, sale)
@@ -311,6 +313,8 @@ async def _take_money(
                                      card=sv_cards[i], rule=SplitRule(sale.store.split_rule))
             if debit.member_id != order.member_id:
                 raise DomainError("CARD_MEMBER_MISMATCH", f"payments.{i}.cardId")
+            await cross_store.check_spend(db, debit.card, store_id=order.store_id, amount=amount, local_date=sale.local_date,
+                                          timezone=sale.store.store_timezone or sale.store.timezone, field=f"payments.{i}.cardId")
             sale.debits.extend(debit.legs)
             sale.card_debits.append(debit)
             sale.real_money += debit.principal

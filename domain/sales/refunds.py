@@ -55,6 +55,7 @@ from domain.sales.checkout import (
 )
 from domain.sales.orders import OrderStatus, order_lines, orders, take_order
 from domain.sales.pricing import ItemKind
+from domain.sales import stock
 from domain.sales.settlement import PendingItem, clearing_legs, record_items
 from domain.validation import check_text
 
@@ -172,6 +173,7 @@ async def refund_order(
     await _give_coupons_back(db, actor, refund, wanted)
     for line_id, units in wanted.items():
         await _refund_line(db, actor, refund, line_id, units)
+    await stock.put_back_for_refund(db, actor, order, rows, wanted)
     if refund.money:
         await _return_to_tenders(db, actor, refund)
     transfer_id = await _post(db, actor, refund, reason, reference)
