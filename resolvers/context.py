@@ -23,6 +23,10 @@ from resolvers.tokens import TokenSigner
 T = TypeVar("T")
 
 
+def out_of_range() -> DomainError:
+    return DomainError("INVALID_VALUE", None, what="数值或日期（超出范围）")
+
+
 @dataclass
 class Services:
     """What every request shares, made once by the app's lifespan."""
@@ -118,6 +122,9 @@ class Context:
                 return Outcome(value=await work(db, actor))
         except DomainError as error:
             return Outcome(errors=[error])
+        except OverflowError:
+            # A date or number the client sent that no calendar or column can hold: bad input.
+            return Outcome(errors=[out_of_range()])
 
     async def query(self, operation: str, work: Callable[[AsyncConnection, Actor], Awaitable[T]]) -> T:
         """A query field: a bad argument (a malformed cursor, an oversized search) is a top-level
@@ -128,3 +135,5 @@ class Context:
                 return await work(db, actor)
         except DomainError as error:
             raise QueryError(error, self.lang) from None
+        except OverflowError:
+            raise QueryError(out_of_range(), self.lang) from None

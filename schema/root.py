@@ -17,6 +17,7 @@ from strawberry.extensions import (
 from strawberry.schema.config import StrawberryConfig
 from strawberry.tools import merge_types
 
+from domain.errors import DomainError
 from resolvers.errors import AuthError, QueryError
 from schema.bookings import BookingMutation, BookingQuery
 from schema.brands import StaffMutation, StaffQuery
@@ -79,7 +80,19 @@ def should_mask(error: GraphQLError) -> bool:
         return False
     if isinstance(original, GraphQLError) or isinstance(original, ValueError) and "Fen" in str(original):
         return False
+    if isinstance(original, (DomainError, OverflowError)):
+        _as_client_error(error, original)
+        return False
     return True
+
+
+def _as_client_error(error: GraphQLError, original: Exception) -> None:
+    """A domain refusal that reached the top without its resolver turning it into a payload or a
+    QueryError, or a value beyond what Python can hold (a date in year 1 or 9999 moved to a time
+    zone, an integer past 2^63): still the client's input, so a coded error rather than a masked bug."""
+    refusal = original if isinstance(original, DomainError) else DomainError("INVALID_VALUE", None, what="数值或日期（超出范围）")
+    error.message = refusal.message("zh")
+    error.extensions = {"code": refusal.code, "field": refusal.field}
 
 
 def client_error_code(error: GraphQLError) -> str:
