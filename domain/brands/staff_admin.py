@@ -15,14 +15,14 @@ from domain.brands.staff import hash_password, staff
 MANAGED_BY_MANAGERS = frozenset({Role.RECEPTIONIST, Role.TECHNICIAN})
 
 
-async def _managed(db: AsyncConnection, actor: Actor, staff_id: int):
+async def managed_account(db: AsyncConnection, actor: Actor, staff_id: int, *, self_refusal: str = "CANNOT_DEACTIVATE_SELF"):
     """The account, if the actor may manage it: the owner any of the brand's but their own; a
     manager the desk staff of their own store."""
     row = (await db.execute(select(staff).where(staff.c.id == staff_id))).first()
     if row is None or row.brand_id != actor.brand_id:
         raise DomainError("NOT_FOUND", "staffId", what="员工")
     if row.id == actor.staff_id:
-        raise DomainError("CANNOT_DEACTIVATE_SELF", "staffId")
+        raise DomainError(self_refusal, "staffId")
     if actor.role == Role.OWNER:
         return row
     if actor.role == Role.STORE_MANAGER and row.store_id == actor.store_id:
@@ -33,7 +33,7 @@ async def _managed(db: AsyncConnection, actor: Actor, staff_id: int):
 
 
 async def set_active(db: AsyncConnection, actor: Actor, *, staff_id: int, active: bool) -> None:
-    row = await _managed(db, actor, staff_id)
+    row = await managed_account(db, actor, staff_id)
     if row.active == active:
         return
     await db.execute(

@@ -6,31 +6,20 @@ next request, since every request re-reads the account (domain.brands.staff.load
 
 from __future__ import annotations
 
-from sqlalchemy import select, update
+from sqlalchemy import update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from domain import audit
 from domain.actor import BRAND_WIDE_ROLES, Actor, Role
 from domain.brands.staff import staff
-from domain.brands.staff_admin import MANAGED_BY_MANAGERS, set_password
+from domain.brands.staff_admin import MANAGED_BY_MANAGERS, managed_account, set_password
 from domain.brands.stores import get_store
 from domain.errors import DomainError
 from domain.validation import check_text
 
 
 async def _managed(db: AsyncConnection, actor: Actor, staff_id: int):
-    row = (await db.execute(select(staff).where(staff.c.id == staff_id))).first()
-    if row is None or row.brand_id != actor.brand_id:
-        raise DomainError("NOT_FOUND", "staffId", what="员工")
-    if row.id == actor.staff_id:
-        raise DomainError("CANNOT_CHANGE_SELF", "staffId")
-    if actor.role == Role.OWNER:
-        return row
-    if actor.role == Role.STORE_MANAGER and row.store_id == actor.store_id:
-        if Role(row.role) in MANAGED_BY_MANAGERS:
-            return row
-        raise DomainError("ROLE_FORBIDDEN", "staffId")
-    raise DomainError("STORE_FORBIDDEN", "staffId")
+    return await managed_account(db, actor, staff_id, self_refusal="CANNOT_CHANGE_SELF")
 
 
 async def update_staff(db: AsyncConnection, actor: Actor, *, staff_id: int, role: Role | None = None, store_id: int | None = None,
