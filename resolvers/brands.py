@@ -6,7 +6,7 @@ import asyncio
 from dataclasses import dataclass
 
 from domain.actor import Actor, Role
-from domain.brands import catalogue, login_throttle, staff_admin
+from domain.brands import catalogue, login_throttle, staff_admin, staff_changes
 from domain.brands import staff as staff_accounts
 from domain.brands import stores as tenancy
 from domain.brands.stores import SplitRule
@@ -137,3 +137,22 @@ async def create_retail_product(ctx: Context, *, name: str, price: int, category
 
 async def retail_products(ctx: Context) -> list:
     return await ctx.query("retailProducts", lambda db, actor: catalogue.list_retail_products(db, actor.brand_id))
+
+
+async def update_staff(ctx: Context, *, staff_id: str, role: Role | None, store_id: str | None, name: str | None) -> Outcome:
+    async def work(db, actor):
+        pk = decode_id(staff_id, "Staff", "staffId")
+        await staff_changes.update_staff(db, actor, staff_id=pk, role=role, name=name,
+                                         store_id=decode_id(store_id, "Store", "storeId") if store_id else None)
+        return (await staff_accounts.staff_by_ids(db, [pk]))[pk]
+
+    return await ctx.mutate("updateStaff", work)
+
+
+async def reset_password(ctx: Context, *, staff_id: str, password: str) -> Outcome:
+    async def work(db, actor):
+        pk = decode_id(staff_id, "Staff", "staffId")
+        await staff_changes.reset_password(db, actor, staff_id=pk, password=password)
+        return (await staff_accounts.staff_by_ids(db, [pk]))[pk]
+
+    return await ctx.mutate("resetStaffPassword", work)

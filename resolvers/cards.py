@@ -4,16 +4,21 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from sqlalchemy import select
+
 from domain import idempotency
 from domain.brands.stores import get_store
+from domain.cards import cash_out, cross_store
 from domain.cards import count_card_products as card_catalogue
-from domain.cards import cross_store
 from domain.cards import reads as card_reads
 from domain.cards import stored_value as cards
-from domain.cards.stored_value import Tender, TopUpRule
+from domain.cards.count_cards import count_cards
+from domain.cards.stored_value import Tender, TopUpRule, get_card
 from domain.coupons import rules as coupon_rules
 from domain.coupons import templates as coupon_templates
 from domain.members.members import get_member
+from domain.payments import card_holds as _payment_holds  # noqa: F401 - registers its cash-out check
+from domain.sales import card_holds as _order_holds  # noqa: F401 - registers its cash-out check
 from resolvers.context import Context
 from resolvers.errors import Outcome
 from resolvers.ids import decode_id, parse_global_id
@@ -138,3 +143,55 @@ async def count_card_products(ctx: Context, *, store_id: str | None) -> list:
         return await card_catalogue.list_count_card_products(db, actor.brand_id, store_pk)
 
     return await ctx.query("countCardProducts", work)
+
+
+async def cash_out_card(ctx: Context, *, card_id: str, tender: Tender, reason: str, idempotency_key: str) -> Outcome:
+    request = {"cardId": card_id, "tender": tender.value, "reason": reason}
+
+    async def work(db, actor):
+        async def run() -> dict:
+            done = await cash_out.cash_out_card(
+                db, actor, card_id=decode_id(card_id, "StoredValueCard", "cardId"), tender=tender, reason=reason,
+                reference=idempotency.scoped_reference("cashout", idempotency.staff_sender(actor.staff_id), idempotency_key),
+            )
+            return {"paid_out": done.paid_out, "gift_forfeited": done.gift_forfeited}
+
+        async def may_see() -> None:
+            card = await get_card(db, actor, decode_id(card_id, "StoredValueCard", "cardId"))
+            await get_store(db, actor, card.issued_store_id, field="cardId")
+
+        done, _ = await idempotency.once(
+            db, brand_id=actor.brand_id, sender=idempotency.staff_sender(actor.staff_id), key=idempotency_key, operation="cashOutCard",
+            request=request, run=run, guard=may_see,
+        )
+        return {**done, "card_id": decode_id(card_id, "StoredValueCard", "cardId")}
+
+    return await ctx.mutate("cashOutCard", work)
+
+
+async def cash_out_count_card(ctx: Context, *, count_card_id: str, tender: Tender, reason: str, idempotency_key: str) -> Outcome:
+    request = {"countCardId": count_card_id, "tender": tender.value, "reason": reason}
+
+    def pk() -> int:
+        return decode_id(count_card_id, "CountCard", "countCardId")
+
+    async def work(db, actor):
+        async def run() -> dict:
+            done = await cash_out.cash_out_count_card(
+                db, actor, count_card_id=pk(), tender=tender, reason=reason,
+                reference=idempotency.scoped_reference("cashout", idempotency.staff_sender(actor.staff_id), idempotency_key),
+            )
+            return {"paid_out": done.paid_out, "value_left": done.value_left, "fee": done.fee}
+
+        async def may_see() -> None:
+            store_id = await db.scalar(select(count_cards.c.issued_store_id).where(count_cards.c.id == pk(), count_cards.c.brand_id == actor.brand_id))
+            await get_store(db, actor, store_id or 0, field="countCardId")
+
+        done, _ = await idempotency.once(
+            db, brand_id=actor.brand_id, sender=idempotency.staff_sender(actor.staff_id), key=idempotency_key, operation="cashOutCountCard",
+            request=request, run=run, guard=may_see,
+        )
+        card = (await db.execute(select(count_cards).where(count_cards.c.id == pk()))).one()
+        return {**done, "count_card": card}
+
+    return await ctx.mutate("cashOutCountCard", work)

@@ -22,10 +22,8 @@ from domain.coupons import reads as coupon_reads
 from domain.coupons import redemption as coupon_redemption
 from domain.coupons import templates as coupon_templates
 from domain.marketing import campaigns, rfm
-from domain.members import members, points
-from domain.sales import checkout, orders
-from domain.members import membership, profiles
-from domain.sales import history, visits
+from domain.members import members, membership, points, profiles
+from domain.sales import checkout, history, orders, visits
 
 
 class Loaders:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from domain.brands.stores import get_store
 from domain.coupons import rules as coupon_rules
 from domain.errors import DomainError
 from domain.marketing import referrals
@@ -9,12 +10,11 @@ from domain.members import adjustments, members, tiers
 from domain.members.members import Tier
 from domain.members.tiers import TierBasis
 from domain.pagination import decode_cursor, page_size
-from domain.brands.stores import get_store
 from resolvers import member_operations
 from resolvers.context import Context
-from resolvers.member_operations import Registration
 from resolvers.errors import Outcome
 from resolvers.ids import decode_id, parse_global_id
+from resolvers.member_operations import Registration
 
 
 async def register_member(ctx: Context, *, name: str, phone: str, store_id: str, consent: bool, tags: list[str] | None,

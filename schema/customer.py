@@ -12,9 +12,9 @@ from strawberry.types import Info
 from domain.cards.stored_value import CardStatus
 from domain.members.members import Tier
 from domain.members.pii import mask_phone
-from resolvers.member_operations import card_qr_payload
 from resolvers import customer as resolvers
 from resolvers.ids import to_global_id
+from resolvers.member_operations import card_qr_payload
 from resolvers.members import entries_page_args
 from schema.bookings import MyBooking, MyOrder, my_bookings, my_orders
 from schema.coupons import Coupon, my_coupons

@@ -16,7 +16,12 @@ from resolvers import cards as card_resolvers
 from resolvers import members as resolvers
 from resolvers.ids import to_global_id
 from schema.errors import UserError, user_errors
-from schema.member_fields import GenderEnum, MembershipFeeInput, profile_changes, registration_of
+from schema.member_fields import (
+    GenderEnum,
+    MembershipFeeInput,
+    profile_changes,
+    registration_of,
+)
 from schema.scalars import Fen
 from schema.types import (
     AuditEntry,

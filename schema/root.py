@@ -21,16 +21,16 @@ from domain.errors import DomainError
 from resolvers.errors import AuthError, QueryError
 from schema.bookings import BookingMutation, BookingQuery
 from schema.brands import StaffMutation, StaffQuery
+from schema.cards import CashOutMutation
 from schema.coupons import CouponMutation, CouponQuery
-from schema.cash_out import CashOutMutation
 from schema.introspection import IntrospectionGate
 from schema.limits import QueryLimitsRule
 from schema.login_rule import OneLoginPerRequest
 from schema.marketing import MarketingMutation, MarketingQuery
+from schema.member_operations import MemberOperationsMutation, MemberOperationsQuery
 from schema.members import LoyaltyMutation, LoyaltyQuery, MemberMutation, MemberQuery
 from schema.nodes import NodeQuery
 from schema.notifications import NotificationMutation, NotificationQuery
-from schema.member_operations import MemberOperationsMutation, MemberOperationsQuery
 from schema.order_history import OrderHistoryQuery
 from schema.payments import FinanceMutation, PlatformRefundQuery
 from schema.reports import OperationsReportMutation, OperationsReportQuery, ReportQuery
@@ -43,9 +43,9 @@ from schema.sales import (
     RetailProduct,
 )
 from schema.scalars import SCALAR_MAP
-from schema.text_guard import TextGuard
 from schema.staff_changes import StaffChangeMutation
 from schema.stock import StockMutation, StockQuery
+from schema.text_guard import TextGuard
 from schema.types import (
     AuditEntry,
     Brand,

@@ -5,7 +5,7 @@ from __future__ import annotations
 import strawberry
 from strawberry.types import Info
 
-from resolvers import staff_changes as resolvers
+from resolvers import brands as resolvers
 from schema.errors import UserError, user_errors
 from schema.types import RoleEnum, Staff
 

@@ -7,11 +7,11 @@ import strawberry
 from strawberry.types import Info
 
 from domain.sales.stock import is_low
-from resolvers import stock as resolvers
+from resolvers import sales as resolvers
 from resolvers.ids import to_global_id
 from schema.errors import UserError, user_errors
-from schema.scalars import Fen
 from schema.sales import RetailProduct
+from schema.scalars import Fen
 
 
 @strawberry.type(description="One product's stock at one store")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import strawberry
 from strawberry.types import Info
 
-from resolvers import cash_out as resolvers
+from resolvers import cards as resolvers
 from schema.errors import UserError, user_errors
 from schema.scalars import Fen
 from schema.types import CountCard, StoredValueCard, TenderEnum
