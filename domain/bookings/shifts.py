@@ -6,6 +6,7 @@ list of those bookings."""
 from __future__ import annotations
 
 import datetime as dt
+import re
 from dataclasses import dataclass
 from zoneinfo import ZoneInfo
 
@@ -51,17 +52,16 @@ class ShiftSpec:
     end: str
 
 
+# ASCII digits only: int() and \d would take "١٠:٠٠" (Arabic-Indic digits) as 10:00.
+CLOCK = re.compile(r"([0-9]{1,2}):([0-9]{2})")
+
+
 def parse_clock(text: str, field: str) -> int:
     """'10:00' -> 600; '24:00' is the end of the day."""
-    try:
-        hours, minutes = (text or "").strip().split(":")
-        if len(hours) not in (1, 2) or len(minutes) != 2:
-            raise ValueError
-        value = int(hours) * 60 + int(minutes)
-        if not 0 <= int(minutes) < 60 or not 0 <= value <= 24 * 60:
-            raise ValueError
-    except ValueError:
-        raise DomainError("INVALID_VALUE", field, what="时间（HH:MM）") from None
+    found = CLOCK.fullmatch((text or "").strip())
+    value = int(found[1]) * 60 + int(found[2]) if found else -1
+    if not found or not int(found[2]) < 60 or not 0 <= value <= 24 * 60:
+        raise DomainError("INVALID_VALUE", field, what="时间（HH:MM）")
     return value
 
 

@@ -28,6 +28,15 @@ async def test_shifts_refuse_dates_no_salon_books_reach(demo):
     assert done["errors"] == [] and done["shifts"] == [{"date": past, "start": "10:00", "end": "12:00"}]
 
 
+async def test_shift_times_take_ascii_digits_only(demo):
+    day = local_day(1).isoformat()
+    for start in ("١٠:٠٠", "１０:００", "10:٠٠", "+9:00", " 9 :00", "9:0"):
+        done = await _shifts(demo, [{"date": day, "start": start, "end": "18:00"}])
+        assert [(e["code"], e["field"]) for e in done["errors"]] == [("INVALID_VALUE", "shifts.0.start")], start
+    done = await _shifts(demo, [{"date": day, "start": "9:30", "end": "24:00"}])
+    assert done["errors"] == [] and done["shifts"] == [{"date": day, "start": "09:30", "end": "24:00"}]
+
+
 async def test_the_waitlist_takes_only_days_from_today_to_the_horizon(demo, engine, client, settings):
     member = (await demo.register(name="候补客", as_="owner"))["id"]
     token = await customer_token(engine, settings, member)
