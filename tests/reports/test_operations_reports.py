@@ -108,6 +108,18 @@ async def test_a_technician_sees_only_their_own_row(demo, engine):
     assert [(r["technician"]["id"], r["servicesCount"], r["commission"]) for r in quiet] == [(xiaoli, 0, 0)]
 
 
+async def test_a_bad_store_id_is_a_coded_error_after_the_role_check(demo):
+    day = {"f": TODAY.isoformat(), "t": TODAY.isoformat()}
+    member = await demo.register("不是门店")
+    for store in ("garbage", member["id"], "U3RvcmU6OTk5OTk="):
+        bad = await demo.gql.raw(PERFORMANCE, {**day, "s": store}, as_="owner")
+        assert [e["extensions"]["code"] for e in bad["errors"]] == ["NOT_FOUND"] and bad["data"] is None, (store, bad)
+        # The desk may not read performance at all: the same FORBIDDEN whatever the id.
+        for store_arg in (store, demo.jingan):
+            refused = await demo.gql.raw(PERFORMANCE, {**day, "s": store_arg}, as_="reception")
+            assert [e["extensions"]["code"] for e in refused["errors"]] == ["FORBIDDEN"], (store_arg, refused)
+
+
 async def test_bad_commission_rules_are_refused(demo):
     result = (await demo.gql(RULES, {"i": {"rules": [{"kind": "CATEGORY", "ratePercent": 101}]}}, as_="owner"))["setCommissionRules"]
     assert [(e["code"], e["field"]) for e in result["errors"]] == [("INVALID_VALUE", "rules.0.ratePercent")]
