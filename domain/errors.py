@@ -151,6 +151,7 @@ MESSAGES: dict[str, tuple[str, str]] = {
     # notifications
     "TEMPLATE_KEYWORD_UNKNOWN": ("未知的模板关键词类型：{key}（应为 thing1、amount2、time3 等）", "Unknown template keyword: {key} (expected thing1, amount2, time3, …)"),
     "TEMPLATE_PLACEHOLDER_UNKNOWN": ("{kind}没有占位符{placeholder}（可用：{known}）", "{kind} has no placeholder {placeholder} (known: {known})"),
+    "TEMPLATE_SYNTAX": ("模板内容中的花括号只能用来写占位符，如{{balance}}：{text}", "Braces in a template may only write a placeholder such as {{balance}}: {text}"),
     "TEMPLATE_KEYWORD_MISMATCH": ("关键词{key}的类型不能填入{placeholder}", "Keyword {key} cannot hold {placeholder}"),
     "NOTIFICATION_NOT_RESENDABLE": ("该通知当前状态（{status}）不能重发", "This notification cannot be resent in its state ({status})"),
     "NOTIFICATION_NO_QUOTA": ("顾客没有可用的订阅次数，不能重发", "The customer has no subscription quota left; it cannot be resent"),

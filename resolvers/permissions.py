@@ -103,7 +103,7 @@ OPERATION_ROLES: dict[str, frozenset[Role]] = {
     "crossStoreSettlement": frozenset({OWNER, MANAGER, FINANCE}),
     "reconcileBill": frozenset({OWNER, FINANCE}),
     "platformRefunds": frozenset({OWNER, FINANCE}),
-    "technicianPerformance": frozenset({OWNER, MANAGER, FINANCE}),
+    "technicianPerformance": frozenset({OWNER, MANAGER, FINANCE, TECHNICIAN}),
     "prepaidLiability": frozenset({OWNER, FINANCE}),
     "commissionRules": frozenset({OWNER, MANAGER, FINANCE}),
     "setCommissionRules": frozenset({OWNER}),

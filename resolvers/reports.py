@@ -22,8 +22,12 @@ async def settlement(ctx: Context, *, start: dt.date, end: dt.date):
 async def technician_performance(ctx: Context, *, store_id: str | None, start: dt.date, end: dt.date):
     from domain.reports import performance
 
-    store_pk = decode_id(store_id, "Store", "storeId") if store_id else None
-    return await ctx.query("technicianPerformance", lambda db, actor: performance.technician_performance(db, actor, store_id=store_pk, start_day=start, end_day=end))
+    async def work(db, actor):
+        # Decoded here, after authorize and inside the query's error handling: a bad id is NOT_FOUND, not a 500.
+        store_pk = decode_id(store_id, "Store", "storeId") if store_id else None
+        return await performance.technician_performance(db, actor, store_id=store_pk, start_day=start, end_day=end)
+
+    return await ctx.query("technicianPerformance", work)
 
 
 async def prepaid_liability(ctx: Context, *, day: dt.date | None):

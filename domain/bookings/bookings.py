@@ -31,7 +31,7 @@ from domain.sales.pricing import ItemKind
 from domain.validation import check_text
 
 HOLDING = (BookingStatus.PENDING.value, BookingStatus.CONFIRMED.value)
-MAX_DAYS_AHEAD = 180
+MAX_DAYS_AHEAD = waitlist.MAX_DAYS_AHEAD
 
 
 @dataclass(frozen=True)

@@ -6,6 +6,7 @@ list of those bookings."""
 from __future__ import annotations
 
 import datetime as dt
+import re
 from dataclasses import dataclass
 from zoneinfo import ZoneInfo
 
@@ -20,6 +21,7 @@ from domain.brands.staff import staff
 from domain.brands.stores import get_store, store_timezone
 from domain.db import Id, UtcDateTime, created_at_column, metadata, utcnow
 from domain.errors import DomainError
+from domain.timezones import check_day
 
 MAX_DATES = 62
 MAX_PER_DAY = 6
@@ -50,17 +52,16 @@ class ShiftSpec:
     end: str
 
 
+# ASCII digits only: int() and \d would take "١٠:٠٠" (Arabic-Indic digits) as 10:00.
+CLOCK = re.compile(r"([0-9]{1,2}):([0-9]{2})")
+
+
 def parse_clock(text: str, field: str) -> int:
     """'10:00' -> 600; '24:00' is the end of the day."""
-    try:
-        hours, minutes = (text or "").strip().split(":")
-        if len(hours) not in (1, 2) or len(minutes) != 2:
-            raise ValueError
-        value = int(hours) * 60 + int(minutes)
-        if not 0 <= int(minutes) < 60 or not 0 <= value <= 24 * 60:
-            raise ValueError
-    except ValueError:
-        raise DomainError("INVALID_VALUE", field, what="时间（HH:MM）") from None
+    found = CLOCK.fullmatch((text or "").strip())
+    value = int(found[1]) * 60 + int(found[2]) if found else -1
+    if not found or not int(found[2]) < 60 or not 0 <= value <= 24 * 60:
+        raise DomainError("INVALID_VALUE", field, what="时间（HH:MM）")
     return value
 
 
@@ -90,6 +91,8 @@ async def set_shifts(
     await get_store(db, actor, store_id)
     await get_technician(db, actor, technician_id, store_id)
     tz = await store_timezone(db, store_id, actor.brand_id)
+    for i, day in enumerate(clear_dates):
+        check_day(day, f"clearDates.{i}")
     wanted = _parse(specs)
     dates = sorted(set(wanted) | {d.isoformat() for d in clear_dates})
     if not dates:
@@ -113,6 +116,8 @@ async def set_shifts(
 def _parse(specs: list[ShiftSpec]) -> dict[str, list[tuple[int, int]]]:
     wanted: dict[str, list[tuple[int, int]]] = {}
     for i, spec in enumerate(specs):
+        # Past dates stay settable (a manager corrects last week's rota), but not year 1 or 9999.
+        check_day(spec.date, f"shifts.{i}.date")
         start, end = parse_clock(spec.start, f"shifts.{i}.start"), parse_clock(spec.end, f"shifts.{i}.end")
         if end <= start:
             raise DomainError("INVALID_VALUE", f"shifts.{i}.end", what="下班时间（须晚于上班时间）")

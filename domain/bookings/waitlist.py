@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import datetime as dt
 import enum
+from zoneinfo import ZoneInfo
 
 from sqlalchemy import Column, ForeignKey, Index, String, Table, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -16,12 +17,14 @@ from domain.bookings.events import payload
 from domain.bookings.resources import get_service, rules_by_service_ids
 from domain.bookings.shifts import get_technician
 from domain.brands.catalogue import services
-from domain.brands.stores import get_store
+from domain.brands.stores import get_store, store_timezone
 from domain.db import Id, UtcDateTime, created_at_column, metadata, utcnow
 from domain.errors import DomainError
 from domain.members.members import get_member
 
 MAX_WAITING_PER_MEMBER = 10
+# The desk's booking horizon; bookings.py takes it from here since it imports this module.
+MAX_DAYS_AHEAD = 180
 
 
 class WaitStatus(enum.StrEnum):
@@ -54,6 +57,7 @@ async def join(
 ) -> int:
     now = now or utcnow()
     await get_store(db, actor, store_id, act=False)
+    await _check_day(db, actor, store_id, day, now)
     await get_member(db, actor, member_id)
     await get_service(db, actor.brand_id, service_id)
     if technician_id is not None:
@@ -66,6 +70,15 @@ async def join(
         brand_id=actor.brand_id, store_id=store_id, member_id=member_id, service_id=service_id, technician_id=technician_id,
         local_date=day.isoformat(), status=WaitStatus.WAITING.value, created_at=now,
     ).returning(waitlist_entries.c.id))).scalar_one()
+
+
+async def _check_day(db: AsyncConnection, actor: Actor, store_id: int, day: dt.date, now: dt.datetime) -> None:
+    """Waiting only makes sense for a day a booking could still be made: from the store's today to the horizon."""
+    today = now.astimezone(ZoneInfo(await store_timezone(db, store_id, actor.brand_id))).date()
+    if day < today:
+        raise DomainError("BOOKING_IN_PAST", "date")
+    if day > today + dt.timedelta(days=MAX_DAYS_AHEAD):
+        raise DomainError("BOOKING_TOO_FAR", "date", days=MAX_DAYS_AHEAD)
 
 
 async def offer_freed(db: AsyncConnection, booking, now: dt.datetime) -> int | None:

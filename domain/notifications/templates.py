@@ -121,6 +121,10 @@ def check_fields(kind: Kind, fields: list[tuple[str, str]]) -> list[tuple[str, s
             raise DomainError("DUPLICATE_NAME", f"{where}.key", name=key)
         seen.add(key)
         allowed, literal_ok, max_len = KEYWORD_TYPES[kw]
+        literal = PLACEHOLDER_RE.sub("", text)
+        if "{" in literal or "}" in literal:
+            # A stray brace ("{", "{{amount}}", "{0}", "{amount!r:>9}") would be sent to customers as typed.
+            raise DomainError("TEMPLATE_SYNTAX", f"{where}.value", text=text)
         names = PLACEHOLDER_RE.findall(text)
         for name in names:
             if name not in known:
@@ -128,7 +132,6 @@ def check_fields(kind: Kind, fields: list[tuple[str, str]]) -> list[tuple[str, s
                                   known=" ".join("{" + n + "}" for n in known))
             if known[name] not in allowed:
                 raise DomainError("TEMPLATE_KEYWORD_MISMATCH", f"{where}.value", placeholder="{" + name + "}", key=key)
-        literal = PLACEHOLDER_RE.sub("", text)
         if not literal_ok and (literal.strip() or len(names) != 1):
             raise DomainError("TEMPLATE_KEYWORD_MISMATCH", f"{where}.value", placeholder=text, key=key)
         if len(literal) > max_len:

@@ -89,10 +89,15 @@ async def daily_close(db: AsyncConnection, actor: Actor, *, store_id: int, day: 
     report.count_card_sessions = await db.scalar(
         select(func.count()).select_from(count_card_uses).where(count_card_uses.c.store_id == store_id, count_card_uses.c.created_at >= start, count_card_uses.c.created_at < end)
     )
-    # Coupons redeemed on the orders paid today, and what they took off (a later refund shows under refunds).
+    # Redemptions on the orders paid today, and what they took off (a later refund shows under refunds). A
+    # redemption is one coupon on one order, however many lines share it: a coupon given back by a whole
+    # refund and used again is two redemptions, as its discount is summed twice.
+    redemptions = (
+        select(func.sum(coupon_line_shares.c.amount).label("amount")).join(orders, orders.c.id == coupon_line_shares.c.order_id)
+        .where(paid_today).group_by(coupon_line_shares.c.coupon_id, coupon_line_shares.c.order_id).subquery()
+    )
     report.coupons_redeemed, report.coupon_discount = (await db.execute(
-        select(func.count(func.distinct(coupon_line_shares.c.coupon_id)), func.coalesce(func.sum(coupon_line_shares.c.amount), 0))
-        .join(orders, orders.c.id == coupon_line_shares.c.order_id).where(paid_today)
+        select(func.count(), func.coalesce(func.sum(redemptions.c.amount), 0)).select_from(redemptions)
     )).one()
 
     refunded_today = and_(refunds.c.store_id == store_id, refunds.c.created_at >= start, refunds.c.created_at < end)

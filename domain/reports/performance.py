@@ -24,7 +24,7 @@ from sqlalchemy import CheckConstraint, Column, ForeignKey, Index, Integer, Stri
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from domain import audit
-from domain.actor import Actor
+from domain.actor import Actor, Role
 from domain.brands.catalogue import services
 from domain.brands.staff import staff
 from domain.brands.stores import brands, get_store
@@ -206,6 +206,9 @@ async def technician_performance(db: AsyncConnection, actor: Actor, *, store_id:
             perf.product_revenue += money
             perf.parts["product"] += _pct(money, book.rate(RuleKind.PRODUCT))
     await _top_ups(db, actor.brand_id, store_id, start, end, get, book.rate(RuleKind.STORED_VALUE))
+    if actor.role == Role.TECHNICIAN:
+        # DESIGN §1: a technician sees their own performance, never a colleague's; a quiet period is a row of zeros.
+        found = {actor.staff_id: get(actor.staff_id)}
     await _names_and_ratings(db, found, start, end)
     for perf in found.values():
         perf.commission = sum(perf.parts.values())

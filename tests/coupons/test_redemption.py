@@ -165,3 +165,24 @@ async def test_issue_coupons_is_idempotent_on_its_key(demo, engine):
         {"i": {"templateId": template["id"], "memberIds": [member["id"]], "idempotencyKey": "x"}}, as_="reception",
     )
     assert [e["extensions"]["code"] for e in refused["errors"]] == ["FORBIDDEN"]
+
+
+async def test_daily_close_counts_each_redemption_once_on_the_same_basis_as_its_discount(demo, engine):
+    member = await demo.register()
+    facial, spa = demo.services["面部深层清洁"]["id"], demo.services["精油全身SPA"]["id"]
+    given_back = await one_coupon(demo, member["id"])
+    # One redemption shared over two lines (1682 + 3318), refunded in full: the coupon comes back and is used again.
+    first = await open_order(demo, [{"serviceId": facial}, {"serviceId": spa}], member_id=member["id"])
+    assert (await pay(demo, first["id"], [{"method": "CASH"}], [given_back["code"]]))["errors"] == []
+    assert (await refund(demo, first["id"]))["errors"] == []
+    again = await open_order(demo, [{"serviceId": spa}], member_id=member["id"])
+    assert (await pay(demo, again["id"], [{"method": "CASH"}], [given_back["code"]]))["errors"] == []
+    other = await one_coupon(demo, member["id"])
+    third = await open_order(demo, [{"serviceId": facial}, {"serviceId": spa}], member_id=member["id"])
+    assert (await pay(demo, third["id"], [{"method": "CASH"}], [other["code"]]))["errors"] == []
+    today = dt.datetime.now(ZoneInfo("Asia/Shanghai")).date().isoformat()
+    close = (await demo.gql("query($s: ID!, $d: Date!) { dailyClose(storeId: $s, date: $d) { couponsRedeemed couponDiscount refunds { count amount } } }",
+                            {"s": demo.jingan, "d": today}, as_="manager"))["dailyClose"]
+    # Three redemptions of ¥50 each; the refunded one is also under refunds (¥886 - ¥50 paid back).
+    assert close == {"couponsRedeemed": 3, "couponDiscount": 15_000, "refunds": {"count": 1, "amount": 83_600}}
+    await assert_ledger_ok(engine)

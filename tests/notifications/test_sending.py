@@ -399,3 +399,12 @@ async def test_daily_cap_holds_the_rest_for_tomorrow(flow, engine):
     assert due.astimezone(SHANGHAI) == dt.datetime.combine(NOON.astimezone(SHANGHAI).date() + dt.timedelta(days=1), dt.time(0), tzinfo=SHANGHAI)
     assert (await flow.run(due))["sent"] == 1
     assert len(flow.sent_to(openid)) == 2
+
+
+async def test_a_brace_that_is_no_placeholder_is_refused(flow):
+    for value in ("{", "}", "{amount", "amount}", "{{amount}}", "{__class__}", "{0}", "{}", "{amount!r:>99999999}", "{amount:%}", "{amount.real}"):
+        bad = await flow.set_template(fields=[{"key": "thing1", "value": value}])
+        assert [(e["code"], e["field"]) for e in bad["errors"]] == [("TEMPLATE_SYNTAX", "fields.0.value")], value
+        assert bad["template"] is None
+    good = await flow.set_template(fields=[{"key": "thing1", "value": "{store}余额{balance}"}])
+    assert good["errors"] == [] and good["template"]["fields"] == [{"key": "thing1", "value": "{store}余额{balance}"}]

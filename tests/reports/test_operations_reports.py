@@ -9,6 +9,7 @@ from sqlalchemy import text, update
 
 from domain.db import write_transaction
 from domain.ledger.postings import transfers
+from tests.bookings.support import hire_technician
 from tests.support import assert_ledger_ok, checkout, open_order
 
 PERFORMANCE = """query($s: ID, $f: Date!, $t: Date!) { technicianPerformance(storeId: $s, from: $f, to: $t) {
@@ -77,11 +78,46 @@ async def test_commission_by_the_rules_worked_by_hand(demo, engine):
     # Yesterday: nothing.
     yesterday = (TODAY - dt.timedelta(days=1)).isoformat()
     assert (await demo.gql(PERFORMANCE, {"f": yesterday, "t": yesterday}, as_="owner"))["technicianPerformance"] == []
-    refused = await demo.gql.raw(PERFORMANCE, {"f": TODAY.isoformat(), "t": TODAY.isoformat()}, as_="technician")
-    assert refused["errors"][0]["extensions"]["code"] == "FORBIDDEN"
+    # The technician sees their own row, the same figures as finance sees, and nobody else's.
+    own = (await demo.gql(PERFORMANCE, {"f": TODAY.isoformat(), "t": TODAY.isoformat()}, as_="technician"))["technicianPerformance"]
+    assert own == [amei]
     bad = await demo.gql.raw(PERFORMANCE, {"f": TODAY.isoformat(), "t": yesterday}, as_="owner")
     assert bad["errors"][0]["extensions"]["code"] == "DATE_RANGE_INVALID"
     await assert_ledger_ok(engine)
+
+
+async def test_a_technician_sees_only_their_own_row(demo, engine):
+    await _rules(demo)
+    xiaoli = await hire_technician(demo, "xiaoli", "小李")
+    for tech in (demo.staff["technician"], xiaoli):
+        order = await open_order(demo, [{"serviceId": demo.services["面部深层清洁"]["id"], "technicianId": tech}])
+        assert (await checkout(demo, order["id"], [{"method": "CASH"}]))["errors"] == []
+    day = {"f": TODAY.isoformat(), "t": TODAY.isoformat()}
+    everyone = (await demo.gql(PERFORMANCE, day, as_="owner"))["technicianPerformance"]
+    assert sorted(r["technician"]["name"] for r in everyone) == ["小李", "林总", "阿美"]  # 林总: the seed's top-ups
+    token = await demo.gql.login("xiaoli", "tech-pass-123")
+    mine = (await demo.gql.raw(PERFORMANCE, day, token=token))["data"]["technicianPerformance"]
+    assert [(r["technician"]["id"], r["servicesCount"], r["serviceRevenue"], r["commission"]) for r in mine] == [(xiaoli, 1, 29800, 4470)]
+    theirs = (await demo.gql(PERFORMANCE, {**day, "s": demo.jingan}, as_="technician"))["technicianPerformance"]
+    assert [(r["technician"]["id"], r["servicesCount"], r["commission"]) for r in theirs] == [(demo.staff["technician"], 1, 4470)]
+    other_store = await demo.gql.raw(PERFORMANCE, {**day, "s": demo.xuhui}, as_="technician")
+    assert other_store["errors"][0]["extensions"]["code"] == "STORE_FORBIDDEN" and other_store["data"] is None
+    # A period without work is still the technician's own row, of zeros: never someone else's.
+    yesterday = (TODAY - dt.timedelta(days=1)).isoformat()
+    quiet = (await demo.gql.raw(PERFORMANCE, {"f": yesterday, "t": yesterday}, token=token))["data"]["technicianPerformance"]
+    assert [(r["technician"]["id"], r["servicesCount"], r["commission"]) for r in quiet] == [(xiaoli, 0, 0)]
+
+
+async def test_a_bad_store_id_is_a_coded_error_after_the_role_check(demo):
+    day = {"f": TODAY.isoformat(), "t": TODAY.isoformat()}
+    member = await demo.register("不是门店")
+    for store in ("garbage", member["id"], "U3RvcmU6OTk5OTk="):
+        bad = await demo.gql.raw(PERFORMANCE, {**day, "s": store}, as_="owner")
+        assert [e["extensions"]["code"] for e in bad["errors"]] == ["NOT_FOUND"] and bad["data"] is None, (store, bad)
+        # The desk may not read performance at all: the same FORBIDDEN whatever the id.
+        for store_arg in (store, demo.jingan):
+            refused = await demo.gql.raw(PERFORMANCE, {**day, "s": store_arg}, as_="reception")
+            assert [e["extensions"]["code"] for e in refused["errors"]] == ["FORBIDDEN"], (store_arg, refused)
 
 
 async def test_bad_commission_rules_are_refused(demo):
@@ -130,7 +166,9 @@ async def test_csv_exports_with_bom_yuan_and_the_same_permissions(demo, client):
     assert "阿美,2,498.00,1,2000.00,2,191.58," in lines
     liability = await http.get("/reports/prepaid-liability.csv", headers={"authorization": f"Bearer {demo.gql.tokens['owner']}"})
     assert "total,2500.00,450.00,1800.00" in liability.content.decode("utf-8-sig").splitlines()
-    assert (await http.get(f"/reports/technician-performance.csv?from={day}&to={day}", headers={"authorization": f"Bearer {demo.gql.tokens['technician']}"})).status_code == 403
+    own = await http.get(f"/reports/technician-performance.csv?from={day}&to={day}", headers={"authorization": f"Bearer {demo.gql.tokens['technician']}"})
+    assert own.status_code == 200 and own.content.decode("utf-8-sig").splitlines()[1:] == [l for l in lines if l.startswith("阿美,")]
+    assert (await http.get(f"/reports/technician-performance.csv?from={day}&to={day}", headers={"authorization": f"Bearer {demo.gql.tokens['reception']}"})).status_code == 403
     assert (await http.get("/reports/prepaid-liability.csv")).status_code == 401
     assert (await http.get("/reports/technician-performance.csv?from=nope&to=x", headers={"authorization": f"Bearer {demo.gql.tokens['owner']}"})).status_code == 400
     members = (await http.get("/reports/members.csv", headers={"authorization": f"Bearer {demo.gql.tokens['marketer']}"})).content.decode("utf-8-sig")
