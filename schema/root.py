@@ -20,7 +20,7 @@ from strawberry.tools import merge_types
 from domain.errors import DomainError
 from resolvers.errors import AuthError, QueryError
 from schema.bookings import BookingMutation, BookingQuery
-from schema.brands import StaffMutation, StaffQuery
+from schema.brands import StaffChangeMutation, StaffMutation, StaffQuery
 from schema.cards import CashOutMutation
 from schema.coupons import CouponMutation, CouponQuery
 from schema.introspection import IntrospectionGate
@@ -41,10 +41,10 @@ from schema.sales import (
     OrderQuery,
     Refund,
     RetailProduct,
+    StockMutation,
+    StockQuery,
 )
 from schema.scalars import SCALAR_MAP
-from schema.staff_changes import StaffChangeMutation
-from schema.stock import StockMutation, StockQuery
 from schema.text_guard import TextGuard
 from schema.types import (
     AuditEntry,
