@@ -24,6 +24,8 @@ T = TypeVar("T")
 
 
 def out_of_range() -> DomainError:
+    """A date or number the client sent that no calendar or column can hold (year 1 moved across time
+    zones, an integer past 2^63): bad input, refused like any other."""
     return DomainError("INVALID_VALUE", None, what="数值或日期（超出范围）")
 
 

@@ -18,6 +18,7 @@ from strawberry.schema.config import StrawberryConfig
 from strawberry.tools import merge_types
 
 from domain.errors import DomainError
+from resolvers.context import out_of_range
 from resolvers.errors import AuthError, QueryError
 from schema.bookings import BookingMutation, BookingQuery
 from schema.brands import StaffChangeMutation, StaffMutation, StaffQuery
@@ -90,7 +91,7 @@ def _as_client_error(error: GraphQLError, original: Exception) -> None:
     """A domain refusal that reached the top without its resolver turning it into a payload or a
     QueryError, or a value beyond what Python can hold (a date in year 1 or 9999 moved to a time
     zone, an integer past 2^63): still the client's input, so a coded error rather than a masked bug."""
-    refusal = original if isinstance(original, DomainError) else DomainError("INVALID_VALUE", None, what="数值或日期（超出范围）")
+    refusal = original if isinstance(original, DomainError) else out_of_range()
     error.message = refusal.message("zh")
     error.extensions = {"code": refusal.code, "field": refusal.field}
 

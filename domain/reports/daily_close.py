@@ -50,7 +50,18 @@ async def daily_close(db: AsyncConnection, actor: Actor, *, store_id: int, day: 
     start, end = day_bounds(day, await store_timezone(db, store_id, actor.brand_id))
     report = DailyClose(store_id, day)
     paid_today = and_(orders.c.store_id == store_id, orders.c.paid_at >= start, orders.c.paid_at < end)
+    await _sales(db, report, paid_today)
+    await _cards(db, report, store_id, start, end)
+    await _coupons(db, report, paid_today)
+    refunded_on_account = await _refunds(db, report, store_id, start, end)
+    await _ledger_and_on_account(db, report, store_id, start, end, refunded_on_account)
+    report.cash_outs = await cash_out.summary(db, store_id, start, end)
+    report.membership_fees = await membership.fee_summary(db, store_id, start, end)
+    return report
 
+
+async def _sales(db: AsyncConnection, report: DailyClose, paid_today) -> None:
+    """Sales by category, orders paid and what each tender took, for the orders paid today."""
     for category, qty, list_amount, discount, net in await db.execute(
         select(order_lines.c.category, func.sum(order_lines.c.quantity), func.sum(order_lines.c.list_amount), func.sum(order_lines.c.discount), func.sum(order_lines.c.net_amount))
         .join(orders, orders.c.id == order_lines.c.order_id)
@@ -64,6 +75,9 @@ async def daily_close(db: AsyncConnection, actor: Actor, *, store_id: int, day: 
     ):
         report.payments[method] = amount
 
+
+async def _cards(db: AsyncConnection, report: DailyClose, store_id: int, start, end) -> None:
+    """Top-ups (and by tender at the desk), stored value spent, count-card sessions used."""
     entries_today = and_(card_entries.c.store_id == store_id, card_entries.c.created_at >= start, card_entries.c.created_at < end)
     top_ups = defaultdict(int)
     for kind, tender, principal, gift, count in await db.execute(
@@ -89,6 +103,9 @@ async def daily_close(db: AsyncConnection, actor: Actor, *, store_id: int, day: 
     report.count_card_sessions = await db.scalar(
         select(func.count()).select_from(count_card_uses).where(count_card_uses.c.store_id == store_id, count_card_uses.c.created_at >= start, count_card_uses.c.created_at < end)
     )
+
+
+async def _coupons(db: AsyncConnection, report: DailyClose, paid_today) -> None:
     # Redemptions on the orders paid today, and what they took off (a later refund shows under refunds). A
     # redemption is one coupon on one order, however many lines share it: a coupon given back by a whole
     # refund and used again is two redemptions, as its discount is summed twice.
@@ -100,6 +117,9 @@ async def daily_close(db: AsyncConnection, actor: Actor, *, store_id: int, day: 
         select(func.count(), func.coalesce(func.sum(redemptions.c.amount), 0)).select_from(redemptions)
     )).one()
 
+
+async def _refunds(db: AsyncConnection, report: DailyClose, store_id: int, start, end) -> int:
+    """Refunds made today, by tender; returns what went back onto members' accounts."""
     refunded_today = and_(refunds.c.store_id == store_id, refunds.c.created_at >= start, refunds.c.created_at < end)
     totals = (await db.execute(select(func.count(), func.coalesce(func.sum(refunds.c.amount), 0), func.coalesce(func.sum(refunds.c.sessions_returned), 0)).where(refunded_today))).one()
     by_method = dict(
@@ -109,7 +129,10 @@ async def daily_close(db: AsyncConnection, actor: Actor, *, store_id: int, day: 
         )).all()
     )
     report.refunds = {"count": totals[0], "amount": totals[1], "sessions_returned": totals[2], "by_method": by_method}
+    return by_method.get("ON_ACCOUNT", 0)
 
+
+async def _ledger_and_on_account(db: AsyncConnection, report: DailyClose, store_id: int, start, end, refunded_on_account: int) -> None:
     # What the ledger itself says moved through the store's tender and receivable accounts today.
     for method, kind, amount in await db.execute(
         select(accounts.c.code, accounts.c.kind, func.sum(postings.c.amount))
@@ -127,8 +150,5 @@ async def daily_close(db: AsyncConnection, actor: Actor, *, store_id: int, day: 
         .where(transfers.c.kind == "ON_ACCOUNT_REPAYMENT", transfers.c.store_id == store_id, transfers.c.created_at >= start,
                transfers.c.created_at < end, accounts.c.kind == AccountKind.MEMBER_RECEIVABLE.value)
     )
-    report.on_account = {"charged": charged, "repaid": -repaid, "refunded": by_method.get("ON_ACCOUNT", 0),
-                         "net_change": charged + repaid - by_method.get("ON_ACCOUNT", 0)}
-    report.cash_outs = await cash_out.summary(db, store_id, start, end)
-    report.membership_fees = await membership.fee_summary(db, store_id, start, end)
-    return report
+    report.on_account = {"charged": charged, "repaid": -repaid, "refunded": refunded_on_account,
+                         "net_change": charged + repaid - refunded_on_account}
