@@ -168,6 +168,7 @@ def cmd_bootstrap(args) -> int:
     from domain.actor import Role
     from domain.brands import staff as staff_accounts
     from domain.brands import stores as tenancy
+    from domain.ledger.store_accounts import open_store
     from domain.errors import DomainError
 
     settings = _settings(args)
@@ -184,7 +185,7 @@ def cmd_bootstrap(args) -> int:
 
     async def work(db):
         brand_id = await tenancy.create_brand(db, name=args.brand)
-        store_id = await tenancy.create_store(db, brand_id=brand_id, name=args.store)
+        store_id = await open_store(db, brand_id=brand_id, name=args.store)
         await staff_accounts.create_staff(db, brand_id=brand_id, store_id=None, username=args.owner, name=args.owner_name, role=Role.OWNER, password=password)
         return brand_id, store_id
 

@@ -9,6 +9,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from domain.actor import Actor
 from domain.db import Id, created_at_column, metadata, utcnow
+from domain.writes import Write, insert_write
 
 audit_log = Table(
     "audit_log",
@@ -27,6 +28,9 @@ audit_log = Table(
 )
 
 
+_insert = insert(audit_log)
+
+
 async def record(
     db: AsyncConnection,
     actor: Actor,
@@ -40,19 +44,27 @@ async def record(
 ) -> None:
     """Written in the caller's transaction, so an action and its audit row commit or vanish together.
     Personal data goes in masked: the audit log must not become the copy of phone numbers a dump leaks."""
-    await db.execute(
-        insert(audit_log).values(
-            brand_id=actor.brand_id,
-            staff_id=actor.staff_id,
-            store_id=store_id if store_id is not None else actor.store_id,
-            action=action,
-            entity=entity,
-            entity_id=entity_id,
-            before=json.dumps(before, ensure_ascii=False, default=str) if before is not None else None,
-            after=json.dumps(after, ensure_ascii=False, default=str) if after is not None else None,
-            created_at=utcnow(),
-        )
-    )
+    await db.execute(_insert, _values(actor, action, entity, entity_id, before, after, store_id))
+
+
+def entry(actor: Actor, action: str, entity: str, entity_id: int | None, *, before: dict | None = None, after: dict | None = None,
+          store_id: int | None = None) -> Write:
+    """The row `record` writes, for a caller that sends it with others (domain.writes)."""
+    return insert_write(audit_log, _values(actor, action, entity, entity_id, before, after, store_id))
+
+
+def _values(actor: Actor, action: str, entity: str, entity_id: int | None, before: dict | None, after: dict | None, store_id: int | None) -> dict:
+    return {
+        "brand_id": actor.brand_id,
+        "staff_id": actor.staff_id,
+        "store_id": store_id if store_id is not None else actor.store_id,
+        "action": action,
+        "entity": entity,
+        "entity_id": entity_id,
+        "before": json.dumps(before, ensure_ascii=False, default=str) if before is not None else None,
+        "after": json.dumps(after, ensure_ascii=False, default=str) if after is not None else None,
+        "created_at": utcnow(),
+    }
 
 
 async def page(db: AsyncConnection, actor: Actor, *, limit: int, before_id: int | None, store_id: int | None) -> tuple[list, bool]:

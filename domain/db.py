@@ -121,6 +121,22 @@ async def read_transaction(engine: AsyncEngine) -> AsyncIterator[AsyncConnection
             yield conn
 
 
+class PerDialect:
+    """A statement built once for each dialect it runs on (PostgreSQL's and SQLite's ON CONFLICT
+    are different constructs), for hot paths that should not rebuild it on every call."""
+
+    def __init__(self, build) -> None:
+        self._build = build
+        self._built: dict[str, object] = {}
+
+    def __call__(self, db: AsyncConnection):
+        name = db.dialect.name
+        statement = self._built.get(name)
+        if statement is None:
+            statement = self._built[name] = self._build(db)
+        return statement
+
+
 def insert_ignoring_conflicts(db: AsyncConnection, table: Table):
     """INSERT … ON CONFLICT DO NOTHING in the connection's dialect."""
     if db.dialect.name == "postgresql":

@@ -13,6 +13,7 @@ from domain.brands import stores as tenancy
 from domain.cards import count_card_products as card_catalogue
 from domain.cards import stored_value as cards
 from domain.cards.stored_value import Tender, TopUpRule
+from domain.ledger.store_accounts import open_store
 from domain.members import members
 from domain.members.pii import PiiCipher
 from domain.notifications import settings as notification_settings
@@ -56,7 +57,7 @@ async def seed(db: AsyncConnection, cipher: PiiCipher) -> bool:
     if await db.scalar(select(staff_accounts.staff.c.id).where(staff_accounts.staff.c.username == "owner")):
         return False
     brand_id = await tenancy.create_brand(db, name=DEMO_BRAND)
-    store_ids = [await tenancy.create_store(db, brand_id=brand_id, name=name) for name in STORES]
+    store_ids = [await open_store(db, brand_id=brand_id, name=name) for name in STORES]
     staff_ids = {}
     for username, name, role, store in STAFF:
         staff_ids[username] = await staff_accounts.create_staff(

@@ -21,13 +21,15 @@ from sqlalchemy import (
     Table,
     Text,
     UniqueConstraint,
+    bindparam,
     select,
     update,
 )
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from domain.db import Id, created_at_column, insert_ignoring_conflicts, metadata, utcnow
+from domain.db import Id, PerDialect, created_at_column, insert_ignoring_conflicts, metadata, utcnow
 from domain.errors import DomainError
+from domain.writes import Write, update_write
 
 MAX_KEY_LENGTH = 100
 MAX_SENDER_LENGTH = 40
@@ -67,6 +69,10 @@ def request_fingerprint(operation: str, request: dict) -> str:
     return hashlib.sha256(canonical.encode()).hexdigest()
 
 
+_claim = PerDialect(lambda db: insert_ignoring_conflicts(db, idempotency_keys).returning(idempotency_keys.c.id))
+_remember = update(idempotency_keys).where(idempotency_keys.c.id == bindparam("key_id")).values(response=bindparam("b_response"))
+
+
 class Claim:
     """The outcome of claiming a key: either a replay of the first result, or the right to act."""
 
@@ -76,22 +82,30 @@ class Claim:
 
     async def remember(self, db: AsyncConnection, response: dict) -> None:
         assert self.key_id is not None
-        await db.execute(
-            update(idempotency_keys).where(idempotency_keys.c.id == self.key_id).values(response=json.dumps(response))
-        )
+        await db.execute(_remember, {"key_id": self.key_id, "b_response": json.dumps(response)})
+
+    def remembering(self, response: dict) -> Write:
+        """What `remember` writes, for a `run` that sends it with its own last writes (domain.writes)."""
+        assert self.key_id is not None
+        return update_write(idempotency_keys, self.key_id, {"response": json.dumps(response)})
 
 
 async def once(
-    db: AsyncConnection, *, brand_id: int, sender: str, key: str | None, operation: str, request: dict, run, guard=None
+    db: AsyncConnection, *, brand_id: int, sender: str, key: str | None, operation: str, request: dict, run, guard=None,
+    run_remembers: bool = False,
 ) -> tuple[dict, bool]:
     """`run()` (returning a JSON-able dict) at most once per sender and key: the first call's
     result, and whether this call only replayed it. `guard()` runs before a replay and raises a
-    DomainError when the caller may no longer see what the first call did; `run` checks for itself."""
+    DomainError when the caller may no longer see what the first call did; `run` checks for itself.
+    With `run_remembers`, `run(remembering)` writes `remembering(response)` itself, with its own
+    last writes (a checkout saves the round trip)."""
     taken = await claim(db, brand_id=brand_id, sender=sender, key=key, operation=operation, request=request)
     if taken.replay is not None:
         if guard is not None:
             await guard()
         return taken.replay, True
+    if run_remembers:
+        return await run(taken.remembering), False
     response = await run()
     await taken.remember(db, response)
     return response, False
@@ -105,11 +119,8 @@ async def claim(db: AsyncConnection, *, brand_id: int, sender: str, key: str | N
         raise DomainError("TOO_LONG", "idempotencyKey", what="幂等键", max=MAX_KEY_LENGTH)
     fingerprint = request_fingerprint(operation, request)
     inserted = (
-        await db.execute(
-            insert_ignoring_conflicts(db, idempotency_keys)
-            .values(brand_id=brand_id, sender=sender, key=key, operation=operation, request_hash=fingerprint, created_at=utcnow())
-            .returning(idempotency_keys.c.id)
-        )
+        await db.execute(_claim(db), {"brand_id": brand_id, "sender": sender, "key": key, "operation": operation,
+                                      "request_hash": fingerprint, "created_at": utcnow()})
     ).scalar_one_or_none()
     if inserted is not None:
         return Claim(inserted, None)

@@ -38,6 +38,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from domain.db import (
     Id,
+    PerDialect,
     UtcDateTime,
     created_at_column,
     insert_ignoring_conflicts,
@@ -45,6 +46,7 @@ from domain.db import (
     utcnow,
     write_transaction,
 )
+from domain.writes import Write, insert_write
 
 MAX_KEY_LENGTH = 120
 log = logging.getLogger("meiye.outbox")
@@ -98,19 +100,31 @@ def _check_key(dedupe_key: str) -> None:
         raise ValueError(f"outbox dedupe key must be 1-{MAX_KEY_LENGTH} characters: {dedupe_key!r}")
 
 
+_emit = PerDialect(lambda db: insert_ignoring_conflicts(db, outbox_events))
+
+
 async def emit(
     db: AsyncConnection, *, brand_id: int, kind: str, dedupe_key: str, payload: dict, member_id: int | None = None,
     store_id: int | None = None, due_at: dt.datetime | None = None,
 ) -> bool:
     """Queue an event in the caller's transaction; False when its dedupe key is already queued."""
-    _check_key(dedupe_key)
-    result = await db.execute(
-        insert_ignoring_conflicts(db, outbox_events).values(
-            brand_id=brand_id, kind=kind, dedupe_key=dedupe_key, member_id=member_id, store_id=store_id,
-            payload=json.dumps(payload, ensure_ascii=False, sort_keys=True, default=str), due_at=due_at or utcnow(), created_at=utcnow(),
-        )
-    )
+    result = await db.execute(_emit(db), _event_values(brand_id, kind, dedupe_key, payload, member_id, store_id, due_at))
     return result.rowcount == 1
+
+
+def event(*, brand_id: int, kind: str, dedupe_key: str, payload: dict, member_id: int | None = None,
+          store_id: int | None = None, due_at: dt.datetime | None = None) -> Write:
+    """The event `emit` queues, for a caller that sends it with others (domain.writes)."""
+    return insert_write(outbox_events, _event_values(brand_id, kind, dedupe_key, payload, member_id, store_id, due_at), skip_conflicts=True)
+
+
+def _event_values(brand_id: int, kind: str, dedupe_key: str, payload: dict, member_id: int | None, store_id: int | None,
+                  due_at: dt.datetime | None) -> dict:
+    _check_key(dedupe_key)
+    return {
+        "brand_id": brand_id, "kind": kind, "dedupe_key": dedupe_key, "member_id": member_id, "store_id": store_id,
+        "payload": json.dumps(payload, ensure_ascii=False, sort_keys=True, default=str), "due_at": due_at or utcnow(), "created_at": utcnow(),
+    }
 
 
 def _not_consumed():

@@ -13,6 +13,7 @@ from domain.brands.stores import SplitRule
 from domain.cards import stored_value
 from domain.db import read_transaction, write_transaction
 from domain.errors import DomainError
+from domain.ledger.store_accounts import open_store
 from resolvers.client_address import client_address
 from resolvers.context import Context
 from resolvers.errors import Outcome
@@ -69,7 +70,7 @@ async def staff_members(ctx: Context) -> list:
 
 async def create_store(ctx: Context, *, name: str) -> Outcome:
     async def work(db, actor):
-        store_id = await tenancy.create_store(db, brand_id=actor.brand_id, name=name)
+        store_id = await open_store(db, brand_id=actor.brand_id, name=name)
         from domain import audit
 
         await audit.record(db, actor, "store.create", "store", store_id, after={"name": name})

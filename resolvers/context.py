@@ -73,22 +73,26 @@ class Context:
         """The caller as of this request (set by `authorize`)."""
         return self._actor
 
-    async def _current_actor(self) -> Actor | None:
+    async def _current_actor(self, db: AsyncConnection | None = None) -> Actor | None:
         """The token's staff account re-read from the database, so that a deactivated account, or
         one whose role or store changed, stops acting at once rather than when its token expires.
-        Root fields resolve concurrently: they all await the one lookup."""
+        Root fields resolve concurrently: they all await the one lookup. A mutation passes its
+        write transaction, so that the check costs no connection or transaction of its own."""
         if self._lookup is None:
-            self._lookup = asyncio.ensure_future(self._load_actor())
+            self._lookup = asyncio.ensure_future(self._load_actor(db))
         self._actor = await self._lookup
         return self._actor
 
-    async def _load_actor(self) -> Actor | None:
+    async def _load_actor(self, db: AsyncConnection | None) -> Actor | None:
         found = self.services.signer.staff_claims(self._token) if self._token else None
         if found is None:
             return None
         claimed, version = found
-        async with self.engine.connect() as db:
+        if db is not None:
             current = await load_actor(db, claimed.staff_id, version)
+        else:
+            async with self.engine.connect() as own:
+                current = await load_actor(own, claimed.staff_id, version)
         return current if current is not None and current.brand_id == claimed.brand_id else None
 
     def sees_full_pii(self) -> bool:
@@ -102,9 +106,9 @@ class Context:
     def loaders(self) -> Loaders:
         return Loaders(self.engine)
 
-    async def authorize(self, operation: str) -> Actor | None:
+    async def authorize(self, operation: str, db: AsyncConnection | None = None) -> Actor | None:
         """The actor, if its role may call `operation`; else a top-level auth error."""
-        actor = await self._current_actor() if operation not in PUBLIC else None
+        actor = await self._current_actor(db) if operation not in PUBLIC else None
         if allowed(actor, operation):
             return actor
         raise unauthenticated(self.lang) if actor is None else forbidden(self.lang)
@@ -117,10 +121,14 @@ class Context:
 
     async def mutate(self, operation: str, work: Callable[[AsyncConnection, Actor], Awaitable[T]]) -> Outcome[T]:
         """One mutation field: authorize, then one write transaction around one domain call.
-        A domain error rolls everything back and becomes the payload's errors."""
-        actor = await self.authorize(operation)
+        A domain error rolls everything back and becomes the payload's errors. The caller's
+        staff row is read in that transaction: one connection and one transaction a mutation."""
+        if self._token is None or operation in PUBLIC:
+            actor = await self.authorize(operation)
         try:
             async with write_transaction(self.engine) as db:
+                if self._token is not None and operation not in PUBLIC:
+                    actor = await self.authorize(operation, db)
                 return Outcome(value=await work(db, actor))
         except DomainError as error:
             return Outcome(errors=[error])

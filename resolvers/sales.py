@@ -122,12 +122,14 @@ async def checkout(ctx: Context, *, order_id: str, payments: list[PaymentInput],
     async def work(db, actor):
         done, _ = await idempotency.once(
             db, brand_id=actor.brand_id, sender=idempotency.staff_sender(actor.staff_id), key=idempotency_key, operation="checkout",
-            request=request, run=lambda: pay(db, actor), guard=lambda: orders.get_order(db, actor, decode_id(order_id, "Order", "orderId")),
+            request=request, run=lambda remembering: pay(db, actor, remembering), run_remembers=True,
+            guard=lambda: orders.get_order(db, actor, decode_id(order_id, "Order", "orderId")),
         )
         return done["order_id"]
 
-    async def pay(db, actor) -> dict:
+    async def pay(db, actor, remembering) -> dict:
         pk = decode_id(order_id, "Order", "orderId")
+        response = {"order_id": pk}
         specs = [
             PaymentSpec(
                 p.method, p.amount,
@@ -137,9 +139,12 @@ async def checkout(ctx: Context, *, order_id: str, payments: list[PaymentInput],
             for i, p in enumerate(payments)
         ]
         codes = scanned_codes(ctx, coupon_codes)
-        await checkout_service.checkout(db, actor, order_id=pk, payments=specs, coupon_codes=codes,
-                                        reference=idempotency.scoped_reference("checkout", idempotency.staff_sender(actor.staff_id), idempotency_key))
-        return {"order_id": pk}
+        paid = await checkout_service.checkout(db, actor, order_id=pk, payments=specs, coupon_codes=codes,
+                                               reference=idempotency.scoped_reference("checkout", idempotency.staff_sender(actor.staff_id), idempotency_key),
+                                               also_write=[remembering(response)])
+        # The payload shows the order as the checkout left it: no read after the commit.
+        ctx.loaders.order.prime(pk, paid)
+        return response
 
     return await ctx.mutate("checkout", work)
 

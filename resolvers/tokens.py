@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from collections import OrderedDict
 
 import jwt
 
@@ -12,10 +13,18 @@ STAFF_AUDIENCE = "meiye-staff"
 CUSTOMER_AUDIENCE = "meiye-customer"
 
 
+# Verified staff tokens, so that a desk's every request does not check the same signature again
+# (PyJWT's key preparation and HMAC cost more than the rest of a read). What a token says never
+# changes; its expiry is checked on every use, and whether its account may still act is the
+# database's answer each request (resolvers.context), never this cache's.
+VERIFIED_TOKENS = 4096
+
+
 class TokenSigner:
     def __init__(self, secret: str, ttl_seconds: int) -> None:
         self._secret = secret
         self.ttl_seconds = ttl_seconds
+        self._verified: OrderedDict[str, tuple[Actor, int, float]] = OrderedDict()
 
     def staff_token(self, actor: Actor, version: int = 0) -> str:
         now = int(time.time())
@@ -40,6 +49,22 @@ class TokenSigner:
 
     def staff_claims(self, token: str) -> tuple[Actor, int] | None:
         """The actor a valid staff token names and the token_version it was issued at."""
+        known = self._verified.get(token)
+        if known is not None:
+            actor, version, expires = known
+            if time.time() < expires:
+                return actor, version
+            del self._verified[token]
+            return None
+        found = self._verify_staff(token)
+        if found is not None:
+            self._verified[token] = found
+            if len(self._verified) > VERIFIED_TOKENS:
+                self._verified.popitem(last=False)
+            return found[0], found[1]
+        return None
+
+    def _verify_staff(self, token: str) -> tuple[Actor, int, float] | None:
         try:
             claims = jwt.decode(token, self._secret, algorithms=["HS256"], audience=STAFF_AUDIENCE, options={"require": ["exp", "sub", "aud"]})
             version = claims.get("ver", 0)
@@ -52,7 +77,7 @@ class TokenSigner:
                 store_id=claims.get("store"),
                 name=claims.get("name", ""),
             )
-            return actor, version
+            return actor, version, float(claims["exp"])
         except (jwt.PyJWTError, KeyError, ValueError, TypeError):
             return None
 

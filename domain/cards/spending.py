@@ -59,14 +59,17 @@ class CardDebit:
 
 
 async def debit_card(
-    db: AsyncConnection, actor: Actor, *, card_id: int, amount: int, field: str = "cardId", card=None, rule: SplitRule | None = None
+    db: AsyncConnection, actor: Actor, *, card_id: int, amount: int, field: str = "cardId", card=None, rule: SplitRule | None = None,
+    locked: bool = False,
 ) -> CardDebit:
     """Lock the card, split the amount by the brand's rule and return the debit legs. A caller that
-    has already read the card (of the actor's brand) and the brand's rule passes them in."""
+    has already read the card (of the actor's brand) and the brand's rule passes them in; one that
+    has taken it with `take_card` says it is `locked`."""
     check_amount(amount)
     if card is None:
         card = await get_card(db, actor, card_id, field)
-    await lock_card(db, card.id)
+    if not locked:
+        await lock_card(db, card.id)
     principal, gift = await card_balances(db, card)
     if amount > principal + gift:
         raise DomainError("INSUFFICIENT_BALANCE", field, available=f"¥{(principal + gift) / 100:.2f}")

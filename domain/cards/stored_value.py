@@ -9,6 +9,7 @@ import enum
 from dataclasses import dataclass
 
 from sqlalchemy import (
+    bindparam,
     CheckConstraint,
     Column,
     ForeignKey,
@@ -37,9 +38,11 @@ from domain.ledger.postings import (
     post_transfer,
     store_account,
 )
+from domain.ledger.store_accounts import shard_accounts, shard_for
 from domain.members import tiers
 from domain.members.members import get_member
 from domain.validation import check_amount, check_text
+from domain.writes import Write, insert_write
 
 MAX_RULES = 20
 
@@ -246,21 +249,51 @@ _lock_card = (
 )
 
 
-async def lock_card(db: AsyncConnection, card_id: int, *, allow_frozen: bool = False):
-    """Take the card for this transaction: spends, refunds and top-ups of one card run one at a time."""
-    row = (await db.execute(_lock_card.where(cards.c.id == card_id))).one()
+_take_card = (
+    update(cards)
+    .where(cards.c.id == bindparam("take_card"), cards.c.brand_id == bindparam("take_brand"))
+    .values(version=cards.c.version + 1)
+    .returning(
+        *cards.c,
+        select(card_products.c.service_discount_percent).where(card_products.c.id == cards.c.product_id).scalar_subquery().label("percent"),
+    )
+)
+
+
+async def take_card(db: AsyncConnection, brand_id: int, card_id: int, field: str):
+    """The brand's card, locked for this transaction as `lock_card` does, with its product's service
+    discount (`percent`): a checkout reads and locks its card in one statement. Its balances are
+    read after the lock (`card_balances`), so that they are the ones the lock protects."""
+    row = (await db.execute(_take_card, {"take_card": card_id, "take_brand": brand_id})).first()
+    if row is None:
+        raise DomainError("NOT_FOUND", field, what="储值卡")
+    _check_usable(row, allow_frozen=False)
+    return row
+
+
+def _check_usable(row, *, allow_frozen: bool) -> None:
     if row.status == CardStatus.CLOSED:
         raise DomainError("CARD_CLOSED", "cardId")
     if row.status == CardStatus.FROZEN and not allow_frozen:
         raise DomainError("CARD_FROZEN", "cardId")
+
+
+async def lock_card(db: AsyncConnection, card_id: int, *, allow_frozen: bool = False):
+    """Take the card for this transaction: spends, refunds and top-ups of one card run one at a time."""
+    row = (await db.execute(_lock_card.where(cards.c.id == card_id))).one()
+    _check_usable(row, allow_frozen=allow_frozen)
     return row
 
 
+_card_balances = select(accounts.c.id, accounts.c.balance).where(accounts.c.id.in_([bindparam("principal"), bindparam("gift")]))
+
+
 async def card_balances(db: AsyncConnection, card) -> tuple[int, int]:
-    rows = dict(
-        (await db.execute(select(accounts.c.id, accounts.c.balance).where(accounts.c.id.in_([card.principal_account_id, card.gift_account_id])))).all()
-    )
+    rows = dict((await db.execute(_card_balances, {"principal": card.principal_account_id, "gift": card.gift_account_id})).all())
     return rows[card.principal_account_id], rows[card.gift_account_id]
+
+
+_insert_entry = insert(card_entries)
 
 
 async def write_entry(db, *, brand_id, member_id, card, transfer_id, kind, principal_delta, gift_delta, after, store_id, staff_id):
@@ -270,14 +303,26 @@ async def write_entry(db, *, brand_id, member_id, card, transfer_id, kind, princ
         current_p, current_g = await card_balances(db, card)
         p_after = current_p if p_after is None else p_after
         g_after = current_g if g_after is None else g_after
-    await db.execute(
-        insert(card_entries).values(
-            brand_id=brand_id, member_id=member_id, card_id=card.id, transfer_id=transfer_id, kind=kind,
-            principal_delta=principal_delta, gift_delta=gift_delta, principal_after=p_after, gift_after=g_after,
-            store_id=store_id, staff_id=staff_id, created_at=utcnow(),
-        )
-    )
+    await db.execute(_insert_entry, _entry_values(brand_id, member_id, card, transfer_id, kind, principal_delta, gift_delta, p_after, g_after,
+                                                   store_id, staff_id))
     return p_after, g_after
+
+
+def entry_write(*, brand_id, member_id, card, transfer_id, kind, principal_delta, gift_delta, after, store_id, staff_id) -> Write:
+    """The statement line `write_entry` writes, when the transfer's `after` has both balances (a spend
+    of both), for a caller that sends it with others (domain.writes)."""
+    return insert_write(card_entries, _entry_values(
+        brand_id, member_id, card, transfer_id, kind, principal_delta, gift_delta,
+        after[card.principal_account_id], after[card.gift_account_id], store_id, staff_id,
+    ))
+
+
+def _entry_values(brand_id, member_id, card, transfer_id, kind, principal_delta, gift_delta, p_after, g_after, store_id, staff_id) -> dict:
+    return {
+        "brand_id": brand_id, "member_id": member_id, "card_id": card.id, "transfer_id": transfer_id, "kind": kind,
+        "principal_delta": principal_delta, "gift_delta": gift_delta, "principal_after": p_after, "gift_after": g_after,
+        "store_id": store_id, "staff_id": staff_id, "created_at": utcnow(),
+    }
 
 
 @dataclass(frozen=True)
@@ -326,14 +371,10 @@ async def top_up(
         await before_recording(card.product_id)
     await lock_card(db, card.id)
     bonus = bonus_for(await rules_of(db, card.product_id), amount)
-    ids = await ensure_accounts(
-        db, actor.brand_id,
-        [store_account(AccountKind.STORE_TENDER, store_id, tender.value), store_account(AccountKind.STORE_GIFT_ISSUED, store_id)],
-    )
-    tender_account = ids[f"store:{store_id}:store_tender:{tender.value}"]
-    legs = [Leg(tender_account, amount), Leg(card.principal_account_id, -amount)]
+    store = await shard_accounts(db, actor.brand_id, store_id, shard_for(card.id))
+    legs = [Leg(store.id(AccountKind.STORE_TENDER, tender.value), amount), Leg(card.principal_account_id, -amount)]
     if bonus:
-        legs += [Leg(ids[f"store:{store_id}:store_gift_issued"], bonus), Leg(card.gift_account_id, -bonus)]
+        legs += [Leg(store.id(AccountKind.STORE_GIFT_ISSUED), bonus), Leg(card.gift_account_id, -bonus)]
     transfer_id, after = await post_transfer(
         db, brand_id=actor.brand_id, kind="TOP_UP", reference=reference, legs=legs,
         store_id=store_id, staff_id=actor.staff_id, member_id=member.id, memo=tender.value,

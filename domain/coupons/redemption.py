@@ -72,6 +72,7 @@ class OrderContext:
     order_id: int
     store_id: int
     member_id: int | None
+    shard: int = 0  # of the store's accounts (domain.ledger.store_accounts)
 
 
 async def evaluate(db: AsyncConnection, order: OrderContext, lines: list[pricing.Line], codes: list[str], now: dt.datetime) -> list[Candidate]:
@@ -181,7 +182,7 @@ async def redeem(db: AsyncConnection, order: OrderContext, lines: list[pricing.L
         for c in candidates for line_id, amount in c.shares.items()
     ])
     # Discounts given: a debit beside the revenue the checkout credits at list less card discounts.
-    result.legs.append(Leg(await discount_account(db, order.brand_id, order.store_id), result.discount))
+    result.legs.append(Leg(await discount_account(db, order.brand_id, order.store_id, order.shard), result.discount))
     return result
 
 
@@ -220,8 +221,8 @@ async def line_share_back(db: AsyncConnection, *, line_id: int, done_units: int,
     return back
 
 
-async def discount_account(db: AsyncConnection, brand_id: int, store_id: int) -> int:
-    spec = store_account(AccountKind.STORE_DISCOUNT, store_id, "coupon")
+async def discount_account(db: AsyncConnection, brand_id: int, store_id: int, shard: int = 0) -> int:
+    spec = store_account(AccountKind.STORE_DISCOUNT, store_id, "coupon", shard=shard)
     return (await ensure_accounts(db, brand_id, [spec]))[spec.code]
 
 

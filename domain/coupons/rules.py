@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import enum
 
-from sqlalchemy import Boolean, Column, ForeignKey, Integer, String, Table, insert, select
+from sqlalchemy import Boolean, Column, ForeignKey, Integer, String, Table, exists, insert, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from domain import audit
@@ -80,6 +80,12 @@ async def on_registration(db: AsyncConnection, actor: Actor, *, member_id: int) 
                                          batch_key=f"registration:{rule.id}")
             issued.extend(result.issued)
     return issued
+
+
+def has_visit_rule(brand_id, service_id):
+    """Whether the brand counts visits of the service (SQL, for a checkout's one read of its lines)."""
+    return exists().where(coupon_rules.c.brand_id == brand_id, coupon_rules.c.trigger == RuleTrigger.VISIT.value,
+                          coupon_rules.c.active == True, coupon_rules.c.service_id == service_id)  # noqa: E712
 
 
 async def visit_rules(db: AsyncConnection, brand_id: int) -> dict[int, list]:

@@ -29,11 +29,12 @@ from sqlalchemy import (
     insert,
     or_,
     select,
+    text,
     update,
 )
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from domain.db import Id, created_at_column, insert_ignoring_conflicts, metadata
+from domain.db import Id, created_at_column, insert_ignoring_conflicts, metadata, utcnow
 from domain.errors import DomainError
 
 DEBIT = 1
@@ -142,9 +143,11 @@ class AccountSpec:
         return self.kind in (AccountKind.CARD_PRINCIPAL, AccountKind.CARD_GIFT, AccountKind.COUNT_CARD_LIABILITY)
 
 
-def store_account(kind: AccountKind, store_id: int, method: str | None = None) -> AccountSpec:
+def store_account(kind: AccountKind, store_id: int, method: str | None = None, *, shard: int = 0) -> AccountSpec:
+    """A store's account; `shard` > 0 names one of its shards (domain.ledger.store_accounts)."""
     suffix = f":{method}" if method else ""
-    return AccountSpec(f"store:{store_id}:{kind.value.lower()}{suffix}", kind, store_id=store_id)
+    shard_suffix = f"#{shard}" if shard else ""
+    return AccountSpec(f"store:{store_id}:{kind.value.lower()}{suffix}{shard_suffix}", kind, store_id=store_id)
 
 
 @dataclass(frozen=True, slots=True)
@@ -159,7 +162,7 @@ async def ensure_accounts(db: AsyncConnection, brand_id: int, specs: list[Accoun
     """Account ids by code, creating the missing ones. Concurrent creators are safe: the unique
     (brand, code) turns the loser's insert into a no-op."""
     codes = [s.code for s in specs]
-    found = dict((await db.execute(_ids_by_code(brand_id, codes))).all())
+    found = dict((await db.execute(_ids_by_code, {"brand_id": brand_id, "codes": codes})).all())
     missing = [s for s in specs if s.code not in found]
     if missing:
         await db.execute(
@@ -179,12 +182,13 @@ async def ensure_accounts(db: AsyncConnection, brand_id: int, specs: list[Accoun
                 for s in missing
             ],
         )
-        found = dict((await db.execute(_ids_by_code(brand_id, codes))).all())
+        found = dict((await db.execute(_ids_by_code, {"brand_id": brand_id, "codes": codes})).all())
     return found
 
 
-def _ids_by_code(brand_id: int, codes: list[str]):
-    return select(accounts.c.code, accounts.c.id).where(accounts.c.brand_id == brand_id, accounts.c.code.in_(codes))
+_ids_by_code = select(accounts.c.code, accounts.c.id).where(
+    accounts.c.brand_id == bindparam("brand_id"), accounts.c.code.in_(bindparam("codes", expanding=True))
+)
 
 
 _apply_leg = (
@@ -204,6 +208,10 @@ _apply_leg = (
     .values(balance=accounts.c.balance + accounts.c.normal * bindparam("leg_amount", type_=Id))
     .returning(accounts.c.balance)
 )
+
+
+_insert_transfer = insert(transfers).returning(transfers.c.id)
+_insert_postings = insert(postings)
 
 
 class InsufficientFunds(DomainError):
@@ -242,22 +250,13 @@ async def post_transfer(
         raise AssertionError(f"unbalanced transfer {kind} {reference}: {merged}")
     if not merged:
         raise AssertionError(f"empty transfer {kind} {reference}")
-    transfer_id = (
-        await db.execute(
-            insert(transfers)
-            .values(
-                brand_id=brand_id,
-                kind=kind,
-                reference=reference,
-                store_id=store_id,
-                staff_id=staff_id,
-                member_id=member_id,
-                reverses_id=reverses_id,
-                memo=memo,
-            )
-            .returning(transfers.c.id)
-        )
-    ).scalar_one()
+    transfer = {
+        "brand_id": brand_id, "kind": kind, "reference": reference, "store_id": store_id, "staff_id": staff_id,
+        "member_id": member_id, "reverses_id": reverses_id, "memo": memo, "created_at": utcnow(),
+    }
+    if db.dialect.name == "postgresql":
+        return await _post_in_one_statement(db, transfer, merged)
+    transfer_id = (await db.execute(_insert_transfer, transfer)).scalar_one()
     after: dict[int, int] = {}
     for account_id in sorted(merged, reverse=True):
         balance = (
@@ -267,10 +266,48 @@ async def post_transfer(
             raise InsufficientFunds(account_id)
         after[account_id] = balance
     await db.execute(
-        insert(postings),
+        _insert_postings,
         [
             {"transfer_id": transfer_id, "account_id": a, "amount": merged[a], "balance_after": after[a]}
             for a in sorted(merged)
         ],
     )
     return transfer_id, after
+
+
+# PostgreSQL does a transfer in one round trip: the transfer row, every leg's balance update and its
+# posting. `locked` takes the accounts' row locks in descending id order before any is updated (the
+# order every transfer keeps, so two cannot deadlock); a leg whose floor or ceiling refuses it is
+# simply not updated, and the caller sees fewer postings than legs.
+_POST_TRANSFER = text("""
+WITH t AS (
+    INSERT INTO transfers (brand_id, kind, reference, store_id, staff_id, member_id, reverses_id, memo, created_at)
+    VALUES (:brand_id, :kind, :reference, :store_id, :staff_id, :member_id, :reverses_id, :memo, :created_at)
+    RETURNING id
+), legs AS (
+    SELECT * FROM unnest(CAST(:leg_ids AS BIGINT[]), CAST(:leg_amounts AS BIGINT[])) AS l(account_id, amount)
+), locked AS MATERIALIZED (
+    SELECT a.id FROM accounts a WHERE a.id = ANY(CAST(:leg_ids AS BIGINT[])) ORDER BY a.id DESC FOR UPDATE
+), moved AS (
+    UPDATE accounts a SET balance = a.balance + a.normal * l.amount
+    FROM legs l
+    WHERE a.id = l.account_id AND a.id IN (SELECT id FROM locked)
+      AND (NOT a.floor_zero OR a.balance + a.normal * l.amount >= 0)
+      AND (a.ceiling IS NULL OR a.normal * l.amount <= 0 OR a.balance + a.normal * l.amount <= a.ceiling)
+    RETURNING a.id, a.balance, l.amount
+)
+INSERT INTO postings (transfer_id, account_id, amount, balance_after)
+SELECT t.id, m.id, m.amount, m.balance FROM t, moved m ORDER BY m.id
+RETURNING transfer_id, account_id, balance_after
+""")
+
+
+async def _post_in_one_statement(db: AsyncConnection, transfer: dict, merged: dict[int, int]) -> tuple[int, dict[int, int]]:
+    ids = sorted(merged)
+    rows = (await db.execute(_POST_TRANSFER, {**transfer, "leg_ids": ids, "leg_amounts": [merged[a] for a in ids]})).all()
+    after = {row.account_id: row.balance_after for row in rows}
+    refused = [a for a in ids if a not in after]
+    if refused:
+        # The statement's writes go with the caller's transaction, which this error rolls back.
+        raise InsufficientFunds(max(refused))
+    return rows[0].transfer_id, after

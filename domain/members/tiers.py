@@ -13,15 +13,18 @@ from __future__ import annotations
 import enum
 from dataclasses import dataclass
 
-from sqlalchemy import case, select, update
+from sqlalchemy import String, bindparam, case, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from domain import audit
 from domain.actor import Actor
 from domain.brands.stores import brands
+from domain.db import Id, UtcDateTime, utcnow
 from domain.errors import DomainError
 from domain.members.members import Tier, members
+from domain.members.points import PointsKind, points_entries
 from domain.validation import check_amount
+from domain.writes import Write, insert_write, update_write
 
 MAX_MULTIPLIER_PCT = 1000
 RANK = (Tier.NORMAL, Tier.SILVER, Tier.GOLD)
@@ -53,12 +56,12 @@ def rules_from_row(row) -> TierRules:
     )
 
 
-_RULE_COLUMNS = (brands.c.tier_basis, brands.c.silver_threshold, brands.c.gold_threshold,
+RULE_COLUMNS = (brands.c.tier_basis, brands.c.silver_threshold, brands.c.gold_threshold,
                  brands.c.normal_points_pct, brands.c.silver_points_pct, brands.c.gold_points_pct)
 
 
 async def rules_of(db: AsyncConnection, brand_id: int) -> TierRules:
-    return rules_from_row((await db.execute(select(*_RULE_COLUMNS).where(brands.c.id == brand_id))).one())
+    return rules_from_row((await db.execute(select(*RULE_COLUMNS).where(brands.c.id == brand_id))).one())
 
 
 async def points_multiplier_pct(db: AsyncConnection, brand_id: int, member_id: int) -> int:
@@ -92,6 +95,83 @@ async def _record(db: AsyncConnection, member_id: int, brand_id: int, column, ba
     earned = rules.tier_for(total[0])
     if RANK.index(earned) > RANK.index(Tier(total.tier)):
         await db.execute(update(members).where(members.c.id == member_id).values(tier=earned.value))
+
+
+async def record_sale(
+    db: AsyncConnection, *, brand_id: int, member_id: int, rules: TierRules, spend: int, earned: int,
+    order_id: int, store_id: int, staff_id: int | None, later: list,
+) -> None:
+    """A paid order's spend and the points it earned, in one update of the member's row (a
+    checkout's hot path; `record_spend` and `points.change` do each alone elsewhere). The points
+    entry and a tier reached are appended to `later`, writes the checkout sends together."""
+    if not spend and not earned:
+        return
+    row = (
+        await db.execute(_record_sale, {"member_id": member_id, "spend": spend, "earned": earned})
+    ).one()
+    if earned:
+        later.append(insert_write(points_entries, {
+            "brand_id": brand_id, "member_id": member_id, "delta": earned, "points_after": row.points, "kind": PointsKind.EARNED.value,
+            "order_id": order_id, "store_id": store_id, "staff_id": staff_id, "reason": None, "reference": None, "created_at": utcnow(),
+        }))
+    if spend and rules.basis == TierBasis.SPEND:
+        reached = rules.tier_for(row.total_spent)
+        if RANK.index(reached) > RANK.index(Tier(row.tier)):
+            later.append(update_write(members, member_id, {"tier": reached.value}))
+
+
+def sale_writes(
+    *, brand_id: int, member_id: int, rules: TierRules, spend: int, earned: int, order_id: int, store_id: int, staff_id: int | None,
+) -> list[Write]:
+    """`record_sale` as writes for PostgreSQL, sent with a checkout's others (domain.writes): the
+    member's update, with the tier reached worked out in SQL from the new total (two sales of one
+    member at once cannot miss a tier), and the points entry, which reads the balance after from it."""
+    if not spend and not earned:
+        return []
+    counts = rules.basis == TierBasis.SPEND and spend
+    beyond = 2**62  # no total reaches it: a sale on the top-up basis moves no tier
+    member = Write(("sale_member",), _sale_member_update, {
+        "member_id": member_id, "spend": spend, "earned": earned,
+        "silver": rules.silver_threshold if counts else beyond, "gold": rules.gold_threshold if counts else beyond,
+    }, name="sale_member")
+    if not earned:
+        return [member]
+    entry = Write(("sale_points_entry",), _sale_points_entry, {
+        "brand_id": brand_id, "member_id": member_id, "delta": earned, "kind": PointsKind.EARNED.value, "order_id": order_id,
+        "store_id": store_id, "staff_id": staff_id, "created_at": utcnow(),
+    }, reads=("sale_member",))
+    return [member, entry]
+
+
+def _rank(tier):
+    return case((tier == Tier.GOLD.value, 2), (tier == Tier.SILVER.value, 1), else_=0)
+
+
+def _sale_member_update(param, _ctes, _dialect):
+    total = members.c.total_spent + param("spend", Id)
+    reached = case((total >= param("gold", Id), Tier.GOLD.value), (total >= param("silver", Id), Tier.SILVER.value), else_=Tier.NORMAL.value)
+    return (
+        update(members).where(members.c.id == param("member_id", Id))
+        .values(points=members.c.points + param("earned", Id), total_spent=total,
+                tier=case((_rank(reached) > _rank(members.c.tier), reached), else_=members.c.tier))
+        .returning(members.c.points)
+    )
+
+
+def _sale_points_entry(param, ctes, _dialect):
+    member = ctes["sale_member"]
+    return insert(points_entries).from_select(
+        ["brand_id", "member_id", "delta", "points_after", "kind", "order_id", "store_id", "staff_id", "created_at"],
+        select(param("brand_id", Id), param("member_id", Id), param("delta", Id), member.c.points, param("kind", String()),
+               param("order_id", Id), param("store_id", Id), param("staff_id", Id), param("created_at", UtcDateTime())),
+    )
+
+
+_record_sale = (
+    update(members).where(members.c.id == bindparam("member_id"))
+    .values(points=members.c.points + bindparam("earned"), total_spent=members.c.total_spent + bindparam("spend"))
+    .returning(members.c.points, members.c.total_spent, members.c.tier)
+)
 
 
 async def set_rules(

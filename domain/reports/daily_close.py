@@ -141,7 +141,7 @@ async def _ledger_and_on_account(db: AsyncConnection, report: DailyClose, store_
                accounts.c.kind.in_([AccountKind.STORE_TENDER.value, AccountKind.MEMBER_RECEIVABLE.value]))
         .group_by(accounts.c.code, accounts.c.kind)
     ):
-        key = method.rsplit(":", 1)[1].upper() if kind == AccountKind.STORE_TENDER.value else "ON_ACCOUNT"
+        key = method.rsplit(":", 1)[1].split("#")[0].upper() if kind == AccountKind.STORE_TENDER.value else "ON_ACCOUNT"
         report.ledger_tenders[key] = report.ledger_tenders.get(key, 0) + amount
     charged = report.payments.get("ON_ACCOUNT", 0)
     repaid = await db.scalar(

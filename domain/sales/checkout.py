@@ -6,7 +6,7 @@ from __future__ import annotations
 import enum
 from dataclasses import dataclass, field
 
-from sqlalchemy import Column, ForeignKey, String, Table, func, insert, select, update
+from sqlalchemy import Column, ForeignKey, String, Table, bindparam, func, insert, literal, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from domain import audit, outbox
@@ -23,6 +23,7 @@ from domain.coupons import pricing as coupon_pricing
 from domain.coupons import redemption
 from domain.coupons import rules as coupon_rules
 from domain.db import Id, metadata, utcnow
+from domain.writes import Write, execute_together, insert_write, update_write
 from domain.errors import DomainError
 from domain.ledger.postings import (
     AccountKind,
@@ -32,10 +33,18 @@ from domain.ledger.postings import (
     accounts,
     ensure_accounts,
     post_transfer,
-    store_account,
 )
-from domain.members import points, tiers
-from domain.members.points import PointsKind
+from domain.ledger.store_accounts import (
+    SHARD_SIZE,
+    ShardAccounts,
+    shard_account_ids,
+    shard_accounts,
+    shard_for,
+    shard_from_row,
+    shard_specs,
+)
+from domain.members import tiers
+from domain.members.members import Tier, members
 from domain.sales.allocation import Tender, allocate_tenders, discounted, round_half_up  # noqa: F401 - re-exported
 from domain.sales.orders import OrderStatus, order_lines, orders, take_order
 from domain.sales.pricing import ItemKind
@@ -128,6 +137,13 @@ class _Sale:
     deposits: list[CardDebit] = field(default_factory=list)
     real_money: int = 0
     liability_total: int = 0
+    _store_accounts: ShardAccounts | None = None
+
+    async def store_accounts(self, db: AsyncConnection, actor: Actor) -> ShardAccounts:
+        """The shard of the store's accounts this sale posts to, read once."""
+        if self._store_accounts is None:
+            self._store_accounts = await shard_accounts(db, actor.brand_id, self.order.store_id, shard_for(self.order.id))
+        return self._store_accounts
 
     def settle(self, kind: str, issued_store_id: int, amount: int) -> None:
         """A card sold at another store and used here: that store owes this one (跨店结算)."""
@@ -135,9 +151,11 @@ class _Sale:
             self.settlements.append(PendingItem(kind, issued_store_id, self.order.store_id, amount, self.store.settlement_rate_bp))
 
 
-async def checkout(db: AsyncConnection, actor: Actor, *, order_id: int, payments: list[PaymentSpec], coupon_codes: list[str], reference: str) -> int | None:
-    """Pay an open order with `payments`; returns the ledger transfer (None when nothing of value
-    moved: an order paid wholly by time-card sessions)."""
+async def checkout(db: AsyncConnection, actor: Actor, *, order_id: int, payments: list[PaymentSpec], coupon_codes: list[str], reference: str,
+                   also_write: list = ()):
+    """Pay an open order with `payments`; returns the paid order's row (its `transfer_id` is None
+    when nothing of value moved: an order paid wholly by time-card sessions). `also_write` joins the
+    checkout's last writes (e.g. the idempotency key's response)."""
     sale = await _begin(db, actor, order_id, payments, coupon_codes)
     await stock.take_for_sale(db, actor, sale.order, [l.row for l in sale.lines])
     await _use_count_cards(db, actor, sale, payments)
@@ -146,32 +164,55 @@ async def checkout(db: AsyncConnection, actor: Actor, *, order_id: int, payments
     sv_cards, amounts = await _allocate(db, actor, sale, payments)
     await _take_money(db, actor, sale, payments, sv_cards, amounts)
     await _issue_count_cards(db, actor, sale)
-    sale.deposits = await _deposits(db, actor, sale.order, sale.lines, sale.credits)
+    sale.deposits = await _deposits(db, actor, sale)
     legs = await _balanced_legs(db, actor, sale)
-    # The order's own rows first: the transfer below takes the store's revenue row, which every
-    # checkout at this store needs, so as little as possible should run while it is held.
-    await _record_payments(db, sale)
+    # Writes that nothing later in the checkout reads wait in `later` and go with the order's own
+    # closing update: one round trip on PostgreSQL (domain.db.execute_together).
+    later: list = list(also_write)
+    await _record_payments(db, sale, later)
     # A deposit earns nothing now: its principal earns when it is spent.
-    earned = await _earn_points(db, actor, sale.order, sale.real_money - sum(d.principal for d in sale.deposits))
+    earned = _points_earned(sale, sale.real_money - sum(d.principal for d in sale.deposits))
     total = sum(l.covered_value + l.money_net for l in sale.lines)
     if sale.order.member_id is not None:
-        await tiers.record_spend(db, sale.order.member_id, actor.brand_id, _spend(sale))
-    await audit.record(db, actor, "order.checkout", "order", order_id, after={"total": total, "payments": sale.payments}, store_id=sale.order.store_id)
-    transfer_id = await _post(db, actor, sale, legs, reference)
-    list_total = sum(l.row.unit_price * l.row.quantity for l in sale.lines)
-    await db.execute(
-        update(orders).where(orders.c.id == order_id).values(
-            status=OrderStatus.PAID.value, list_total=list_total, discount=list_total - total, total=total, paid=total,
-            points_earned=earned, paid_at=sale.now, transfer_id=transfer_id,
-        )
-    )
+        member_sale = dict(brand_id=actor.brand_id, member_id=sale.order.member_id, rules=tiers.rules_from_row(sale.store), spend=_spend(sale),
+                           earned=earned, order_id=order_id, store_id=sale.order.store_id, staff_id=actor.staff_id)
+        if db.dialect.name == "postgresql":
+            later.extend(tiers.sale_writes(**member_sale))
+        else:
+            await tiers.record_sale(db, **member_sale, later=later)
+    later.append(audit.entry(actor, "order.checkout", "order", order_id, after={"total": total, "payments": sale.payments}, store_id=sale.order.store_id))
+    transfer_id = await _post(db, actor, sale, legs, reference, later)
     if sale.order.member_id is not None:
         # Other areas act on a member's paid order in `meiye worker`, once per order: referral
         # rewards, the balance-change and on-account reminders.
-        await outbox.emit(db, brand_id=actor.brand_id, kind="order.paid", dedupe_key=f"order:{order_id}:paid", member_id=sale.order.member_id,
-                          store_id=sale.order.store_id, payload={"order_id": order_id, "member_id": sale.order.member_id, "store_id": sale.order.store_id,
-                                                                 "total": total, "transfer_id": transfer_id})
-    return transfer_id
+        later.append(outbox.event(
+            brand_id=actor.brand_id, kind="order.paid", dedupe_key=f"order:{order_id}:paid", member_id=sale.order.member_id,
+            store_id=sale.order.store_id, payload={"order_id": order_id, "member_id": sale.order.member_id, "store_id": sale.order.store_id,
+                                                   "total": total, "transfer_id": transfer_id},
+        ))
+    list_total = sum(l.row.unit_price * l.row.quantity for l in sale.lines)
+    close = update_write(orders, order_id, {
+        "status": OrderStatus.PAID.value, "list_total": list_total, "discount": list_total - total, "total": total, "paid": total,
+        "points_earned": earned, "paid_at": sale.now, "transfer_id": transfer_id,
+    }, returning=(orders,))
+    return (await execute_together(db, later, close)).one()
+
+
+# The order's lines, each with what the sale needs of its store, brand and member.
+_sale_context = (
+    select(
+        order_lines, stores.c.timezone.label("store_timezone"), brands.c.timezone.label("timezone"), brands.c.settlement_rate_bp,
+        brands.c.split_rule, *tiers.RULE_COLUMNS, members.c.tier.label("member_tier"),
+        coupon_rules.has_visit_rule(brands.c.id, order_lines.c.item_id).label("has_visit_rule"),
+        *shard_account_ids(brands.c.id, [bindparam(f"shard_code_{i}") for i in range(SHARD_SIZE)]),
+    )
+    .select_from(
+        order_lines.join(stores, stores.c.id == bindparam("store_id", type_=Id)).join(brands, brands.c.id == stores.c.brand_id)
+        .outerjoin(members, members.c.id == bindparam("member_id", type_=Id))
+    )
+    .where(order_lines.c.order_id == bindparam("order_id", type_=Id))
+    .order_by(order_lines.c.id)
+)
 
 
 async def _begin(db: AsyncConnection, actor: Actor, order_id: int, payments: list[PaymentSpec], coupon_codes: list[str]) -> _Sale:
@@ -181,22 +222,21 @@ async def _begin(db: AsyncConnection, actor: Actor, order_id: int, payments: lis
         db, actor, order_id, [OrderStatus.OPEN],
         refusal=lambda status: "ORDER_HELD" if status == OrderStatus.HELD else "ORDER_NOT_OPEN",
     )
-    lines = [_Line(r) for r in await db.execute(select(order_lines).where(order_lines.c.order_id == order_id).order_by(order_lines.c.id))]
-    if not lines:
+    shard = shard_for(order_id)
+    codes = {f"shard_code_{i}": spec.code for i, spec in enumerate(shard_specs(order.store_id, shard))}
+    rows = list(await db.execute(_sale_context, {"order_id": order_id, "store_id": order.store_id, "member_id": order.member_id, **codes}))
+    if not rows:
         raise DomainError("ORDER_EMPTY", "orderId")
+    lines = [_Line(r) for r in rows]
     _check_payment_shapes(payments, order.member_id, may_be_empty=bool(coupon_codes))
     if any(l.row.kind == ItemKind.TOP_UP.value for l in lines):
         for i, pay in enumerate(payments):
             if pay.method in (Method.STORED_VALUE, Method.ON_ACCOUNT):
                 raise DomainError("PAYMENT_INVALID", f"payments.{i}.method", why="充值只能用现金、银行卡、微信或支付宝支付")
-    store = (
-        await db.execute(
-            select(stores.c.timezone.label("store_timezone"), brands.c.timezone, brands.c.settlement_rate_bp, brands.c.split_rule)
-            .join(brands, brands.c.id == stores.c.brand_id).where(stores.c.id == order.store_id)
-        )
-    ).one()
+    # Every line row carries the store's and brand's rules and the member's tier (one read, not three).
+    store = rows[0]
     local_date, iso_week = business_day(now, store.store_timezone or store.timezone)
-    return _Sale(order, store, now, local_date, iso_week, lines)
+    return _Sale(order, store, now, local_date, iso_week, lines, _store_accounts=shard_from_row(store, order.store_id, shard))
 
 
 async def _use_count_cards(db: AsyncConnection, actor: Actor, sale: _Sale, payments: list[PaymentSpec]) -> None:
@@ -230,7 +270,7 @@ async def _apply_coupons(db: AsyncConnection, actor: Actor, sale: _Sale, payment
         return payments
     order = sale.order
     priced = [coupon_pricing.Line(l.row.id, l.row.kind, l.row.item_id, l.row.unit_price, l.row.quantity - l.covered_units) for l in sale.lines]
-    context = redemption.OrderContext(actor.brand_id, order.id, order.store_id, order.member_id)
+    context = redemption.OrderContext(actor.brand_id, order.id, order.store_id, order.member_id, shard_for(order.id))
     redeemed = await redemption.redeem(db, context, priced, codes, sale.now)
     for line in sale.lines:
         line.coupon = redeemed.shares.get(line.row.id, 0)
@@ -247,7 +287,8 @@ async def _coupon_rewards(db: AsyncConnection, actor: Actor, sale: _Sale) -> Non
     member_id = sale.order.member_id
     if member_id is None:
         return
-    rules = await coupon_rules.visit_rules(db, actor.brand_id)
+    counted = any(l.row.kind == ItemKind.SERVICE.value and l.row.has_visit_rule for l in sale.lines)
+    rules = await coupon_rules.visit_rules(db, actor.brand_id) if counted else {}
     added: dict[int, int] = {}
     for line in sale.lines:
         if line.row.kind == ItemKind.SERVICE.value and line.row.item_id in rules:
@@ -310,7 +351,7 @@ async def _take_money(
         taken = {"method": pay.method.value, "amount": amount, "index": i}
         if pay.method == Method.STORED_VALUE:
             debit = await debit_card(db, actor, card_id=pay.card_id, amount=amount, field=f"payments.{i}.cardId",
-                                     card=sv_cards[i], rule=SplitRule(sale.store.split_rule))
+                                     card=sv_cards[i], rule=SplitRule(sale.store.split_rule), locked=True)
             if debit.member_id != order.member_id:
                 raise DomainError("CARD_MEMBER_MISMATCH", f"payments.{i}.cardId")
             await cross_store.check_spend(db, debit.card, store_id=order.store_id, amount=amount, local_date=sale.local_date,
@@ -323,8 +364,7 @@ async def _take_money(
         elif pay.method == Method.ON_ACCOUNT:
             sale.debits.append(Leg(await receivable_account(db, actor.brand_id, order.member_id), amount))
         else:
-            spec = store_account(AccountKind.STORE_TENDER, order.store_id, pay.method.value)
-            sale.debits.append(Leg((await ensure_accounts(db, actor.brand_id, [spec]))[spec.code], amount))
+            sale.debits.append(Leg((await sale.store_accounts(db, actor)).id(AccountKind.STORE_TENDER, pay.method.value), amount))
             sale.real_money += amount
         sale.payments.append(taken)
 
@@ -353,39 +393,76 @@ async def _balanced_legs(db: AsyncConnection, actor: Actor, sale: _Sale) -> list
     store_id = sale.order.store_id
     gift_total = sum(d.gift for d in sale.card_debits)
     deposit_total = sum(d.principal for d in sale.deposits)
-    ids = await ensure_accounts(db, actor.brand_id, [store_account(AccountKind.STORE_REVENUE, store_id), store_account(AccountKind.STORE_GIFT_CONSUMED, store_id)])
+    store = await sale.store_accounts(db, actor)
     revenue = sum(l.amount for l in sale.debits) - sale.liability_total - gift_total - deposit_total
     if revenue:
-        sale.credits.append(Leg(ids[f"store:{store_id}:store_revenue"], -revenue))
+        sale.credits.append(Leg(store.id(AccountKind.STORE_REVENUE), -revenue))
     if gift_total:
-        sale.credits.append(Leg(ids[f"store:{store_id}:store_gift_consumed"], -gift_total))
-    return sale.debits + sale.credits + await clearing_legs(db, actor.brand_id, sale.settlements)
+        sale.credits.append(Leg(store.id(AccountKind.STORE_GIFT_CONSUMED), -gift_total))
+    return sale.debits + sale.credits + await clearing_legs(db, actor.brand_id, sale.settlements, shard=store.shard)
 
 
-async def _record_payments(db: AsyncConnection, sale: _Sale) -> None:
-    """The order's payments, which tender paid which line, and each line's final amounts."""
-    payment_ids = {}
-    for p in sale.payments:
+_insert_payment = insert(order_payments).returning(order_payments.c.id)
+_insert_line_tenders = insert(order_line_tenders)
+
+
+async def _record_payments(db: AsyncConnection, sale: _Sale, later: list) -> None:
+    """The order's payments, which tender paid which line, and each line's final amounts. On
+    PostgreSQL all of it goes `later`, each payment a CTE whose id its line tenders take; SQLite
+    has no INSERT in a CTE, so it learns each payment's id first."""
+    tenders_of: dict[int, list[tuple[int, int]]] = {}
+    for i, line_id, amount in sale.line_tenders:
+        tenders_of.setdefault(i, []).append((line_id, amount))
+    for n, p in enumerate(sale.payments):
         row = {"order_id": sale.order.id, "principal": 0, "gift": 0, "card_id": None, "count_card_id": None, "count_card_use_id": None,
                "order_line_id": None, "refunded_amount": 0, "refunded_principal": 0, "refunded_gift": 0,
                **{k: v for k, v in p.items() if k != "index"}}
-        payment_id = (await db.execute(insert(order_payments).values(**row).returning(order_payments.c.id))).scalar_one()
-        if "index" in p:
-            payment_ids[p["index"]] = payment_id
-    if sale.line_tenders:
-        await db.execute(insert(order_line_tenders), [
-            {"order_line_id": line_id, "order_payment_id": payment_ids[i], "amount": amount, "refunded": 0} for i, line_id, amount in sale.line_tenders
-        ])
-    for line in sale.lines:
-        await db.execute(
-            update(order_lines).where(order_lines.c.id == line.row.id).values(
-                list_amount=line.row.unit_price * line.row.quantity, discount=line.discount, covered_units=line.covered_units,
-                net_amount=line.covered_value + line.money_net,
-            )
+        paid_lines = tenders_of.get(p["index"], []) if "index" in p else []
+        if db.dialect.name == "postgresql":
+            later.append(_payment_write(row, n))
+            later.extend(_line_tender_write(f"payment_{n}", line_id, amount) for line_id, amount in paid_lines)
+            continue
+        payment_id = (await db.execute(_insert_payment, row)).scalar_one()
+        if paid_lines:
+            await db.execute(_insert_line_tenders, [
+                {"order_line_id": line_id, "order_payment_id": payment_id, "amount": amount, "refunded": 0} for line_id, amount in paid_lines
+            ])
+    later.extend(
+        update_write(order_lines, line.row.id, {
+            "list_amount": line.row.unit_price * line.row.quantity, "discount": line.discount, "covered_units": line.covered_units,
+            "net_amount": line.covered_value + line.money_net,
+        })
+        for line in sale.lines
+    )
+
+
+def _payment_write(row: dict, n: int) -> Write:
+    """The order's n-th payment. Each after the first selects from the one before: the CTEs of one
+    statement run in no set order, and a breakdown lists payments in the order of their ids."""
+    name = f"payment_{n}"
+    if n == 0:
+        return insert_write(order_payments, row, returning=(order_payments.c.id,), name=name)
+    keys, previous = tuple(row), f"payment_{n - 1}"
+
+    def build(param, ctes, _dialect):
+        values = select(*(param(k, order_payments.c[k].type) for k in keys)).select_from(ctes[previous])
+        return insert(order_payments).from_select(list(keys), values).returning(order_payments.c.id)
+
+    return Write(("payment_after", keys), build, row, name=name, reads=(previous,))
+
+
+def _line_tender_write(payment: str, line_id: int, amount: int) -> Write:
+    """Which line a payment paid how much of, the payment's id read from its CTE in the same statement."""
+    def build(param, ctes, _dialect):
+        return insert(order_line_tenders).from_select(
+            ["order_line_id", "order_payment_id", "amount", "refunded"],
+            select(param("order_line_id", Id), ctes[payment].c.id, param("amount", Id), literal(0, Id)),
         )
 
+    return Write(("line_tender",), build, {"order_line_id": line_id, "amount": amount}, reads=(payment,))
 
-async def _post(db: AsyncConnection, actor: Actor, sale: _Sale, legs: list[Leg], reference: str) -> int | None:
+
+async def _post(db: AsyncConnection, actor: Actor, sale: _Sale, legs: list[Leg], reference: str, later: list) -> int | None:
     """The one ledger transfer, then the card statements and settlement items that name it."""
     if not any(leg.amount for leg in legs):
         return None
@@ -400,7 +477,14 @@ async def _post(db: AsyncConnection, actor: Actor, sale: _Sale, legs: list[Leg],
         row = (await db.execute(select(accounts.c.balance, accounts.c.ceiling).where(accounts.c.id == error.account_id))).one()
         raise DomainError("CREDIT_LIMIT_EXCEEDED", "payments", available=_yuan(max(0, (row.ceiling or 0) - row.balance))) from None
     for debit in sale.card_debits:
-        await record_card_entry(db, actor, debit, transfer_id=transfer_id, kind="CHECKOUT", after=after, store_id=order.store_id)
+        card = debit.card
+        if card.principal_account_id in after and card.gift_account_id in after:
+            later.append(cards.entry_write(
+                brand_id=actor.brand_id, member_id=debit.member_id, card=card, transfer_id=transfer_id, kind="CHECKOUT",
+                principal_delta=-debit.principal, gift_delta=-debit.gift, after=after, store_id=order.store_id, staff_id=actor.staff_id,
+            ))
+        else:
+            await record_card_entry(db, actor, debit, transfer_id=transfer_id, kind="CHECKOUT", after=after, store_id=order.store_id)
     for deposit in sale.deposits:
         await record_card_entry(db, actor, deposit, transfer_id=transfer_id, kind="TOP_UP", after=after, store_id=order.store_id, sign=1)
         await cards.raise_tier(db, order.member_id, actor.brand_id, deposit.principal)
@@ -408,18 +492,18 @@ async def _post(db: AsyncConnection, actor: Actor, sale: _Sale, legs: list[Leg],
     return transfer_id
 
 
-async def _deposits(db: AsyncConnection, actor: Actor, order, lines: list[_Line], credits: list[Leg]) -> list[CardDebit]:
+async def _deposits(db: AsyncConnection, actor: Actor, sale: _Sale) -> list[CardDebit]:
     """Each card topped up by the order, with its principal and the bonus of the highest rule its
     amount reaches (lines of one card are added up first, as one top-up of the total)."""
+    order, credits = sale.order, sale.credits
     by_product: dict[int, int] = {}
-    for line in lines:
+    for line in sale.lines:
         if line.row.kind == ItemKind.TOP_UP.value:
             by_product[line.row.item_id] = by_product.get(line.row.item_id, 0) + line.money_net
     deposits = []
     if not by_product:
         return deposits
-    spec = store_account(AccountKind.STORE_GIFT_ISSUED, order.store_id)
-    gift_issued = (await ensure_accounts(db, actor.brand_id, [spec]))[spec.code]
+    gift_issued = (await sale.store_accounts(db, actor)).id(AccountKind.STORE_GIFT_ISSUED)
     for product_id, amount in sorted(by_product.items()):
         card_id = await cards.issue_card(db, brand_id=actor.brand_id, member_id=order.member_id, product_id=product_id, store_id=order.store_id)
         card = (await db.execute(select(cards.cards).where(cards.cards.c.id == card_id))).one()
@@ -484,20 +568,13 @@ async def _line_for_count_card(db: AsyncConnection, brand_id: int, lines: list[_
 
 
 async def _stored_value_cards(db: AsyncConnection, actor: Actor, payments: list[PaymentSpec]) -> dict[int, object]:
-    """Each stored-value payment's card with its product's discount (`percent`), by payment index."""
+    """Each stored-value payment's card, locked, with its product's discount (`percent`), by payment
+    index. Cards are locked here, after the coupons the sale earns were issued and before any
+    ledger account: the order every checkout takes its locks in."""
     found = {}
     for i, pay in enumerate(payments):
         if pay.method == Method.STORED_VALUE:
-            card = (
-                await db.execute(
-                    select(cards.cards, cards.card_products.c.service_discount_percent.label("percent"))
-                    .join(cards.card_products, cards.card_products.c.id == cards.cards.c.product_id)
-                    .where(cards.cards.c.id == pay.card_id)
-                )
-            ).first()
-            if card is None or card.brand_id != actor.brand_id:
-                raise DomainError("NOT_FOUND", f"payments.{i}.cardId", what="储值卡")
-            found[i] = card
+            found[i] = await cards.take_card(db, actor.brand_id, pay.card_id, f"payments.{i}.cardId")
     return found
 
 
@@ -515,16 +592,12 @@ def _spend(sale: _Sale) -> int:
     return sum(p["amount"] for p in sale.payments if p["method"] != Method.COUNT_CARD.value) - sum(d.principal for d in sale.deposits)
 
 
-async def _earn_points(db: AsyncConnection, actor: Actor, order, real_money: int) -> int:
+def _points_earned(sale: _Sale, real_money: int) -> int:
     """积分: per whole yuan actually paid (not gift, not count-card sessions, not credit), times the
     tier's multiplier of the brand's rules."""
-    if order.member_id is None or real_money <= 0:
+    if sale.order.member_id is None or real_money <= 0:
         return 0
-    earned = real_money // 100 * await tiers.points_multiplier_pct(db, actor.brand_id, order.member_id) // 100
-    if earned:
-        await points.change(db, brand_id=actor.brand_id, member_id=order.member_id, delta=earned, kind=PointsKind.EARNED,
-                            order_id=order.id, store_id=order.store_id, staff_id=actor.staff_id)
-    return earned
+    return real_money // 100 * tiers.rules_from_row(sale.store).multiplier_pct[Tier(sale.store.member_tier)] // 100
 
 
 async def payments_by_order_ids(db: AsyncConnection, ids: list[int]) -> dict[int, list]:

@@ -19,6 +19,7 @@ from sqlalchemy import (
     insert,
     select,
     update,
+    bindparam,
 )
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -260,16 +261,20 @@ async def cancel(db: AsyncConnection, actor: Actor, *, order_id: int) -> None:
     await audit.record(db, actor, "order.cancel", "order", order_id, before={"status": order.status}, after={"status": "CANCELLED"}, store_id=order.store_id)
 
 
+_take_order = (
+    update(orders)
+    .where(orders.c.id == bindparam("take_order"), orders.c.brand_id == bindparam("take_brand"),
+           orders.c.status.in_(bindparam("statuses", expanding=True)))
+    .values(version=orders.c.version + 1).returning(orders)
+)
+
+
 async def take_order(db: AsyncConnection, actor: Actor, order_id: int, statuses: list[OrderStatus], *, refusal) -> object:
     """The order, taken for this transaction (its row locked by a version bump) if it is in one of
     `statuses`; else NOT_FOUND, STORE_FORBIDDEN (another store's order says nothing of its state),
     or `refusal(status)`."""
     order = (
-        await db.execute(
-            update(orders)
-            .where(orders.c.id == order_id, orders.c.brand_id == actor.brand_id, orders.c.status.in_([s.value for s in statuses]))
-            .values(version=orders.c.version + 1).returning(orders)
-        )
+        await db.execute(_take_order, {"take_order": order_id, "take_brand": actor.brand_id, "statuses": [s.value for s in statuses]})
     ).first()
     if order is None:
         existing = (await db.execute(select(orders.c.status, orders.c.store_id).where(orders.c.id == order_id, orders.c.brand_id == actor.brand_id))).first()

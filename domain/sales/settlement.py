@@ -50,18 +50,19 @@ class PendingItem:
         return settlement_amount(self.consumed, self.rate_bp)
 
 
-async def clearing_legs(db: AsyncConnection, brand_id: int, items: list[PendingItem]) -> list[Leg]:
-    """The serving store's clearing account is owed what the selling store's owes."""
+async def clearing_legs(db: AsyncConnection, brand_id: int, items: list[PendingItem], *, shard: int = 0) -> list[Leg]:
+    """The serving store's clearing account is owed what the selling store's owes (on the sale's
+    shard of each, domain.ledger.store_accounts)."""
     legs: list[Leg] = []
     stores = sorted({s for i in items for s in (i.payer_store_id, i.payee_store_id)})
     if not stores:
         return legs
-    specs = [store_account(AccountKind.STORE_CLEARING, s) for s in stores]
-    ids = await ensure_accounts(db, brand_id, specs)
+    code = {s: store_account(AccountKind.STORE_CLEARING, s, shard=shard).code for s in stores}
+    ids = await ensure_accounts(db, brand_id, [store_account(AccountKind.STORE_CLEARING, s, shard=shard) for s in stores])
     for item in items:
         if item.amount:
-            legs.append(Leg(ids[f"store:{item.payee_store_id}:store_clearing"], item.amount))
-            legs.append(Leg(ids[f"store:{item.payer_store_id}:store_clearing"], -item.amount))
+            legs.append(Leg(ids[code[item.payee_store_id]], item.amount))
+            legs.append(Leg(ids[code[item.payer_store_id]], -item.amount))
     return legs
 
 

@@ -203,9 +203,11 @@ async def observe(engine, world: World) -> Snapshot:
             for rows in by_member.values()
             for row in rows
         }
-        store_accounts = dict(
-            (await db.execute(select(accounts.c.code, accounts.c.balance).where(accounts.c.kind.not_in(CARD_KINDS)))).all()
-        )
+        # A store's account is the sum of its shards (domain.ledger.store_accounts): `…#3` is shard 3.
+        store_accounts: dict[str, int] = {}
+        for code, balance in await db.execute(select(accounts.c.code, accounts.c.balance).where(accounts.c.kind.not_in(CARD_KINDS))):
+            base = code.split("#")[0]
+            store_accounts[base] = store_accounts.get(base, 0) + balance
         member_rows = {
             mid: (total, Tier(tier))
             for mid, total, tier in await db.execute(select(members.c.id, members.c.total_top_up, members.c.tier))

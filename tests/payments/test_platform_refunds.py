@@ -107,9 +107,11 @@ class Mp:
                                     headers={"content-type": "application/x-www-form-urlencoded"})
 
     async def balances(self, channel: Channel) -> tuple[int, int]:
-        """(owed back through the platform, the store's tender account) for the channel at 静安店."""
+        """(owed back through the platform, the store's tender account) for the channel at 静安店, each
+        over all its shards (domain.ledger.store_accounts)."""
         async with read_transaction(self.engine) as db:
-            rows = dict((await db.execute(text("SELECT code, balance FROM accounts WHERE code LIKE :p"), {"p": f"store:%:%:{channel.value}"})).all())
+            rows = dict((await db.execute(text("SELECT code, balance FROM accounts WHERE code LIKE :p OR code LIKE :s"),
+                                          {"p": f"store:%:%:{channel.value}", "s": f"store:%:%:{channel.value}#%"})).all())
         owed = sum(v for k, v in rows.items() if ":platform_refund_payable:" in k)
         tender = sum(v for k, v in rows.items() if ":store_tender:" in k)
         return owed, tender

@@ -14,6 +14,7 @@ from collections import Counter
 
 import httpx
 import pytest
+from sqlalchemy import text
 
 from tests.live_server import graphql, login, run_cli, scratch_database, start_server
 
@@ -145,3 +146,62 @@ async def test_concurrent_checkouts_on_one_card_pay_exactly_what_it_holds(server
     result = await asyncio.to_thread(run_cli, "ledger", "verify", "--database", live_database)
     assert result.returncode == 0, result.stdout + result.stderr
     assert "ledger verified: every invariant holds" in result.stdout, result.stdout
+
+
+MEMBERS = 8
+ORDERS_EACH = 3
+
+
+async def test_concurrent_checkouts_at_one_store_spread_over_its_account_shards(server, live_database):
+    """Every checkout at a store credits its revenue: the store's accounts are shards opened with
+    the store (domain.ledger.store_accounts), so 24 checkouts by 8 members at 静安店 at once are
+    all paid, none creates an account, and the shards add up to exactly what the cards paid."""
+    from domain.db import create_engine, read_transaction
+
+    async with httpx.AsyncClient(base_url=server.base_url, timeout=REQUEST_TIMEOUT) as http:
+        owner = await login(http, "owner")
+        reception = await login(http, "reception")
+        body = await graphql(http, "{ stores { id name } }", token=reception)
+        store = {s["name"]: s["id"] for s in body["data"]["stores"]}["静安店"]
+        product = (await ok(http, CREATE_PRODUCT, {"i": {"name": "分片测试卡", "serviceDiscountPercent": 100, "topUpRules": []}},
+                            owner, "createStoredValueCardProduct"))["product"]
+        service = (await ok(http, CREATE_SERVICE, {"i": {"name": "分片测试护理", "price": PRICE, "durationMinutes": 30, "category": "测试"}},
+                            owner, "createService"))["service"]
+        jobs = []
+        for m in range(MEMBERS):
+            member_id = (await ok(http, REGISTER, {"i": {"name": f"分片{m}", "phone": f"137{uuid.uuid4().int % 10**8:08d}",
+                                                         "storeId": store, "consent": True}}, reception, "registerMember"))["member"]["id"]
+            card = (await ok(http, TOP_UP, {"i": {"memberId": member_id, "cardProductId": product["id"], "storeId": store, "amount": CARD_FUNDS,
+                                                  "tender": "CASH", "idempotencyKey": f"desk-{uuid.uuid4().hex}"}}, reception, "topUp"))["card"]
+            for _ in range(ORDERS_EACH):
+                order = (await ok(http, OPEN_ORDER, {"i": {"storeId": store, "memberId": member_id, "lines": [{"serviceId": service["id"]}]}},
+                                  reception, "openOrder"))["order"]
+                jobs.append((order["id"], card["id"]))
+
+    engine = create_engine(live_database, pool=False)
+    try:
+        async with read_transaction(engine) as db:
+            accounts_before = (await db.execute(text("SELECT count(*) FROM accounts"))).scalar_one()
+            store_pk = (await db.execute(text("SELECT id FROM stores WHERE name = '静安店'"))).scalar_one()
+        async with connections(server, len(jobs)) as clients:
+            payloads = await asyncio.gather(*(
+                call(c, CHECKOUT, {"i": {"orderId": o, "payments": [{"method": "STORED_VALUE", "cardId": card_id}],
+                                         "idempotencyKey": f"co-{uuid.uuid4().hex}"}}, reception, "checkout")
+                for c, (o, card_id) in zip(clients, jobs)
+            ))
+        assert [p["errors"] for p in payloads] == [[]] * len(jobs), payloads
+        assert {(p["order"]["status"], p["order"]["paid"]) for p in payloads} == {("PAID", PRICE)}
+        async with read_transaction(engine) as db:
+            assert (await db.execute(text("SELECT count(*) FROM accounts"))).scalar_one() == accounts_before
+            revenue = (await db.execute(text(
+                "SELECT a.code, p.amount FROM postings p JOIN accounts a ON a.id = p.account_id JOIN transfers t ON t.id = p.transfer_id "
+                "WHERE t.kind = 'CHECKOUT' AND a.kind = 'STORE_REVENUE' AND a.store_id = :s"), {"s": store_pk})).all()
+            balance = (await db.execute(text("SELECT sum(balance) FROM accounts WHERE kind = 'STORE_REVENUE' AND store_id = :s"), {"s": store_pk})).scalar_one()
+    finally:
+        await engine.dispose()
+    assert len(revenue) == len(jobs) and sum(-amount for _, amount in revenue) == len(jobs) * PRICE, revenue
+    assert balance == len(jobs) * PRICE
+    assert len({code for code, _ in revenue}) > 1, "the checkouts all posted to one revenue account"
+    assert all(code.startswith(f"store:{store_pk}:store_revenue") for code, _ in revenue), revenue
+    result = await asyncio.to_thread(run_cli, "ledger", "verify", "--database", live_database)
+    assert result.returncode == 0, result.stdout + result.stderr
