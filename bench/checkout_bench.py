@@ -1,7 +1,7 @@
 """Checkout throughput: the GraphQL `checkout` mutation through a real `meiye serve`, against a plain
 asyncpg reference issuing the same SQL statements, in one run (PERFORMANCE.md, DESIGN.md §9).
 
-    .venv/bin/python bench/checkout_bench.py [--database URL] [--clients 16] [--orders 1000] [--workers 1]
+    .venv/bin/python bench/checkout_bench.py [--database URL] [--clients 16] [--orders 1000] [--workers 1] [--load wrk|httpx]
 
 1. Drops and recreates the PostgreSQL database (--database, else $MEIYE_BENCH_DATABASE_URL, else
    postgresql+asyncpg://postgres@127.0.0.1:5432/meiye_bench) and starts `meiye serve --demo` on it.
@@ -10,16 +10,20 @@ asyncpg reference issuing the same SQL statements, in one run (PERFORMANCE.md, D
    over the cards: the first opened through the API, the others copied from it in SQL.
 3. Untimed: a few warm-up checkouts; then one checkout is run through the same app in this process
    while SQLAlchemy's `before_cursor_execute` records every statement it sends.
-4. Timed: `--clients` concurrent httpx clients, each on its own keep-alive connection, pay the
-   GraphQL side's orders with `checkout` (payments [{method: STORED_VALUE, cardId}]).
+4. Timed: wrk (bench/loadgen.py; `--load httpx` or no wrk installed: `--clients` httpx clients in
+   this process) on `--clients` keep-alive connections pays the GraphQL side's orders with
+   `checkout` (payments [{method: STORED_VALUE, cardId}]), each order's mutation sent once; the
+   paid orders are then counted in the database. Meanwhile the CPU of the load generator, of the
+   server's processes and of the database's backends is measured.
 5. The server is stopped. Timed: as many asyncpg connections pay as many of the other side's
    orders with the reference: the recorded statements, the SQL text taken from the recording and
    the values computed as domain/checkout.py does (the bench checks that the reference sends the
    identical sequence of statements), in the same transactions.
 6. `meiye ledger verify` over the whole database, so a wrong reference cannot go unnoticed.
 
-It prints both throughputs, their ratio (GraphQL ÷ asyncpg; PERFORMANCE.md's goal is ≥ 50 %), and
-what the busy database backends were doing (sampled from pg_stat_activity) during each side.
+It prints both throughputs, their ratio (GraphQL ÷ asyncpg; PERFORMANCE.md's goal is ≥ 50 %), the
+CPU each checkout cost each process, and what the busy database backends were doing (sampled from
+pg_stat_activity) during each side. `--skip-reference` times the GraphQL side alone.
 Absolute numbers depend on the machine and its load; compare ratios. Not a test: nothing here
 asserts on time. Exits 1 if a checkout fails, or the reference no longer matches the real SQL.
 """

@@ -195,6 +195,14 @@ def _stat(pid: int) -> tuple[int, float] | None:
     return int(fields[1]), (int(fields[11]) + int(fields[12])) / CLOCK_TICKS
 
 
+def _is_postgres(pid: int) -> bool:
+    """Whether this pid here is a PostgreSQL process (and not a namesake pid of a remote server)."""
+    try:
+        return Path(f"/proc/{pid}/comm").read_text().startswith("postgres")
+    except OSError:
+        return False
+
+
 def process_tree(root: int) -> dict[int, float]:
     """CPU seconds of `root` and every live descendant (uvicorn's workers)."""
     stats = {}
@@ -243,7 +251,7 @@ class BackendCpu:
 
     def _read(self, pids: list[int], *, new: bool) -> None:
         for pid in pids:
-            s = _stat(pid)
+            s = _stat(pid) if _is_postgres(pid) else None
             if s is None:
                 continue
             self.first.setdefault(pid, 0.0 if new else s[1])
@@ -252,7 +260,7 @@ class BackendCpu:
     async def __aenter__(self) -> BackendCpu:
         self.conn = await self.connect()
         pids = await self._pids()
-        self.available = any(_stat(p) is not None for p in pids) or not pids
+        self.available = any(_is_postgres(p) for p in pids) or not pids
         self._read(pids, new=False)
         self.task = asyncio.create_task(self._run())
         return self

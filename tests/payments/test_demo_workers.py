@@ -68,8 +68,9 @@ async def test_two_demo_workers_share_the_standins_and_credit_a_payment_once(tmp
                 status = (await mp(http, "query($id: ID!) { payment(id: $id) { status } }", {"id": p["id"]}, token=wx))["payment"]
                 assert status == {"status": "PAID"}
     finally:
-        server.stop()
+        code = server.stop()
     log = server.log()
+    assert code == 0, log
     assert "demo stand-ins for all workers" in log and log.count("Application startup complete") == 2, log
     assert log.count("demo brand seeded") == 1, log
     verified = run_cli("ledger", "verify", "--database", db)
