@@ -550,7 +550,7 @@ class Side:
     server_cpu: float | None = None  # meiye serve and its workers
     pg_cpu: float | None = None  # the database's backends (a lower bound)
     latency: str = ""
-    processes: int = 0
+    workers: int = 0
 
     @property
     def rate(self) -> float:
@@ -559,7 +559,7 @@ class Side:
     def cpu_line(self, what: str) -> str:
         parts = [f"load generator ({what}) {loadgen.per_request(self.loadgen_cpu, self.done)}"]
         if self.server_cpu is not None:
-            parts.append(f"server ({self.processes} process(es)) {loadgen.per_request(self.server_cpu, self.done)}")
+            parts.append(f"server ({self.workers} worker(s)) {loadgen.per_request(self.server_cpu, self.done)}")
         parts.append(f"PostgreSQL {loadgen.per_request(self.pg_cpu, self.done)}")
         return "CPU per checkout: " + ", ".join(parts)
 
@@ -595,7 +595,8 @@ async def timed_graphql(args, server: Server, clients, d: Desk, jobs: list[Job])
             cpu = loadgen.own_cpu()
             seconds, _, errors = await graphql_checkouts(clients, d, jobs, args.max_seconds)
             side = Side(seconds, 0, loadgen.own_cpu() - cpu)
-    side.server_cpu, side.processes, side.pg_cpu = tree.stop(), tree.processes, pg.seconds
+    side.server_cpu, side.pg_cpu = tree.stop(), pg.seconds
+    side.workers = tree.workers
     side.done = await paid_count(url, jobs)  # what the database says, whatever the client counted
     if args.load == "wrk" and side.done < run.answered:
         errors.append(f"wrk had {run.answered} answers but only {side.done} orders are paid")

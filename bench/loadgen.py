@@ -195,6 +195,13 @@ def _stat(pid: int) -> tuple[int, float] | None:
     return int(fields[1]), (int(fields[11]) + int(fields[12])) / CLOCK_TICKS
 
 
+def _cmdline(pid: int) -> bytes:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:
+        return b""
+
+
 def _is_postgres(pid: int) -> bool:
     """Whether this pid here is a PostgreSQL process (and not a namesake pid of a remote server)."""
     try:
@@ -230,7 +237,9 @@ class TreeCpu:
 
     def stop(self) -> float:
         after = process_tree(self.root)
-        self.processes = len(after)
+        # uvicorn's workers are multiprocessing children of the supervisor; with one worker the
+        # server is the root process itself.
+        self.workers = sum(1 for pid in after if b"spawn_main" in _cmdline(pid)) or 1
         return sum(cpu - self.before.get(pid, 0.0) for pid, cpu in after.items())
 
 
