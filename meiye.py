@@ -56,9 +56,6 @@ async def _with_connection(url: str, work):
 def cmd_serve(args) -> int:
     settings = _settings(args)
     settings.check()
-    if settings.demo and args.workers > 1:
-        print("--demo runs one worker: its WeChat and Alipay stand-ins keep their orders in memory", file=sys.stderr)
-        args.workers = 1
     _migrate(settings.database_url)
     if settings.demo:
         from domain import demo
@@ -73,11 +70,29 @@ def cmd_serve(args) -> int:
         os.environ["MEIYE_DEMO"] = "1"
     import uvicorn
 
-    uvicorn.run(
-        "meiye:app", factory=True, host=args.host, port=args.port, workers=args.workers,
-        loop="uvloop", http="httptools", log_level="info", access_log=False,
-    )
+    standins = _standins_apart() if settings.demo and args.workers > 1 else None
+    try:
+        uvicorn.run(
+            "meiye:app", factory=True, host=args.host, port=args.port, workers=args.workers,
+            loop="uvloop", http="httptools", log_level="info", access_log=False,
+        )
+    finally:
+        if standins is not None:
+            from integrations import demo
+
+            standins.stop()
+            demo.forget()
     return 0
+
+
+def _standins_apart():
+    """Several demo workers share one set of stand-ins (their orders live in memory), served from
+    this supervising process; started after the seed, before the workers."""
+    from integrations import demo, runtime
+
+    server = demo.DemoStandins(runtime.public_url()).serve_apart()
+    print(f"demo stand-ins for all workers at {server.base_url}{demo.PREFIX} (also under /_standins on every worker)", file=sys.stderr)
+    return server
 
 
 def cmd_worker(args) -> int:

@@ -1,7 +1,7 @@
 """Checkout throughput: the GraphQL `checkout` mutation through a real `meiye serve`, against a plain
 asyncpg reference issuing the same SQL statements, in one run (PERFORMANCE.md, DESIGN.md §9).
 
-    .venv/bin/python bench/checkout_bench.py [--database URL] [--clients 16] [--orders 1000] [--workers 1]
+    .venv/bin/python bench/checkout_bench.py [--database URL] [--clients 16] [--orders 1000] [--workers 1] [--load wrk|httpx]
 
 1. Drops and recreates the PostgreSQL database (--database, else $MEIYE_BENCH_DATABASE_URL, else
    postgresql+asyncpg://postgres@127.0.0.1:5432/meiye_bench) and starts `meiye serve --demo` on it.
@@ -10,16 +10,20 @@ asyncpg reference issuing the same SQL statements, in one run (PERFORMANCE.md, D
    over the cards: the first opened through the API, the others copied from it in SQL.
 3. Untimed: a few warm-up checkouts; then one checkout is run through the same app in this process
    while SQLAlchemy's `before_cursor_execute` records every statement it sends.
-4. Timed: `--clients` concurrent httpx clients, each on its own keep-alive connection, pay the
-   GraphQL side's orders with `checkout` (payments [{method: STORED_VALUE, cardId}]).
+4. Timed: wrk (bench/loadgen.py; `--load httpx` or no wrk installed: `--clients` httpx clients in
+   this process) on `--clients` keep-alive connections pays the GraphQL side's orders with
+   `checkout` (payments [{method: STORED_VALUE, cardId}]), each order's mutation sent once; the
+   paid orders are then counted in the database. Meanwhile the CPU of the load generator, of the
+   server's processes and of the database's backends is measured.
 5. The server is stopped. Timed: as many asyncpg connections pay as many of the other side's
    orders with the reference: the recorded statements, the SQL text taken from the recording and
    the values computed as domain/checkout.py does (the bench checks that the reference sends the
    identical sequence of statements), in the same transactions.
 6. `meiye ledger verify` over the whole database, so a wrong reference cannot go unnoticed.
 
-It prints both throughputs, their ratio (GraphQL ÷ asyncpg; PERFORMANCE.md's goal is ≥ 50 %), and
-what the busy database backends were doing (sampled from pg_stat_activity) during each side.
+It prints both throughputs, their ratio (GraphQL ÷ asyncpg; PERFORMANCE.md's goal is ≥ 50 %), the
+CPU each checkout cost each process, and what the busy database backends were doing (sampled from
+pg_stat_activity) during each side. `--skip-reference` times the GraphQL side alone.
 Absolute numbers depend on the machine and its load; compare ratios. Not a test: nothing here
 asserts on time. Exits 1 if a checkout fails, or the reference no longer matches the real SQL.
 """
@@ -53,6 +57,9 @@ from sqlalchemy import event  # noqa: E402
 from sqlalchemy.engine import make_url  # noqa: E402
 
 from tests.live_server import MEIYE, Server, cli_env, free_port, run_cli, wait_healthy  # noqa: E402
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import loadgen  # noqa: E402
 
 DEFAULT_URL = "postgresql+asyncpg://postgres@127.0.0.1:5432/meiye_bench"
 SERVICE = "洗剪吹"
@@ -529,6 +536,85 @@ def note(message: str) -> None:
 # --- the run ------------------------------------------------------------------------------------
 
 
+@dataclass
+class Side:
+    """One timed side: how many it paid in how long, and what it cost in CPU."""
+
+    seconds: float
+    done: int
+    loadgen_cpu: float | None = None  # the load generator's own user + system seconds
+    server_cpu: float | None = None  # meiye serve and its workers
+    pg_cpu: float | None = None  # the database's backends (a lower bound)
+    latency: str = ""
+    workers: int = 0
+
+    @property
+    def rate(self) -> float:
+        return self.done / self.seconds
+
+    def cpu_line(self, what: str) -> str:
+        parts = [f"load generator ({what}) {loadgen.per_request(self.loadgen_cpu, self.done)}"]
+        if self.server_cpu is not None:
+            parts.append(f"server ({self.workers} worker(s)) {loadgen.per_request(self.server_cpu, self.done)}")
+        parts.append(f"PostgreSQL {loadgen.per_request(self.pg_cpu, self.done)}")
+        return "CPU per checkout: " + ", ".join(parts)
+
+
+def checkout_body(job: Job) -> str:
+    return json.dumps({"query": CHECKOUT, "variables": {"i": {"orderId": job.order_gid, "payments": [{"method": "STORED_VALUE", "cardId": job.card_gid}],
+                                                             "idempotencyKey": f"bench-{uuid.uuid4().hex}"}}}, separators=(",", ":"))
+
+
+async def paid_count(url: str, jobs: list[Job]) -> int:
+    conn = await asyncpg.connect(**_pg_connect_kwargs(url))
+    try:
+        return await conn.fetchval("SELECT count(*) FROM orders WHERE id = ANY($1::bigint[]) AND status = 'PAID'", [j.order_pk for j in jobs])
+    finally:
+        await conn.close()
+
+
+async def timed_graphql(args, server: Server, clients, d: Desk, jobs: list[Job]) -> tuple[Side, WaitSampler, list]:
+    """The timed GraphQL side: wrk sending each order's checkout once, or the httpx clients."""
+    url = args.database
+    tree = loadgen.TreeCpu(server.process.pid).start()
+    async with WaitSampler(url) as waits, loadgen.BackendCpu(lambda: asyncpg.connect(**_pg_connect_kwargs(url))) as pg:
+        if args.load == "wrk":
+            run = await asyncio.to_thread(
+                loadgen.run_wrk, server.base_url, "/graphql", [checkout_body(j) for j in jobs], headers={"Authorization": f"Bearer {d.token}"},
+                connections=args.clients, seconds=args.max_seconds, threads=args.wrk_threads,
+            )
+            errors = []
+            if run.errors or run.socket_errors:
+                errors = [f"{run.errors} error response(s), {run.socket_errors} socket error(s)", *run.samples]
+            side = Side(run.seconds, 0, run.cpu_seconds, latency=f"p50 {run.p50_ms:.1f} ms, p99 {run.p99_ms:.1f} ms (wrk)")
+        else:
+            cpu = loadgen.own_cpu()
+            seconds, _, errors = await graphql_checkouts(clients, d, jobs, args.max_seconds)
+            side = Side(seconds, 0, loadgen.own_cpu() - cpu)
+    side.server_cpu, side.pg_cpu = tree.stop(), pg.seconds
+    side.workers = tree.workers
+    side.done = await paid_count(url, jobs)  # what the database says, whatever the client counted
+    if args.load == "wrk" and side.done < run.answered:
+        errors.append(f"wrk had {run.answered} answers but only {side.done} orders are paid")
+    return side, waits, errors
+
+
+async def timed_reference(args, ref: Reference, jobs: list[Job], warmup: int, gql_done: int, recorded: list[str]) -> tuple[Side, WaitSampler]:
+    url = args.database
+    async with pg_connections(url, args.clients) as conns:
+        ref.trace = []
+        await reference_checkouts(conns[:1], ref, jobs[:1])
+        if ref.trace != recorded:
+            raise SystemExit("the asyncpg reference did not send the recorded statements")
+        ref.trace = None
+        await reference_checkouts(conns, ref, jobs[1:1 + warmup])
+        note(f"timing {gql_done} asyncpg reference checkouts")
+        cpu = loadgen.own_cpu()
+        async with WaitSampler(url) as waits, loadgen.BackendCpu(lambda: asyncpg.connect(**_pg_connect_kwargs(url))) as pg:
+            seconds, done = await reference_checkouts(conns, ref, jobs[1 + warmup:1 + warmup + gql_done], args.max_seconds)
+        return Side(seconds, done, loadgen.own_cpu() - cpu, pg_cpu=pg.seconds), waits
+
+
 async def run(args) -> int:
     url = args.database
     warmup = WARMUP_PER_CLIENT * args.clients
@@ -549,46 +635,43 @@ async def run(args) -> int:
         async with http_clients(server.base_url, args.clients) as clients:
             note("preparing cards and orders (untimed)")
             gql_jobs = await prepare(clients, d, url, side="G", cards=args.cards, orders=1 + warmup + args.orders)
-            ref_jobs = await prepare(clients, d, url, side="R", cards=args.cards, orders=1 + warmup + args.orders)
+            ref_jobs = [] if args.skip_reference else await prepare(clients, d, url, side="R", cards=args.cards, orders=1 + warmup + args.orders)
             prepared = time.perf_counter() - _T0
             _, done, errors = await graphql_checkouts(clients, d, gql_jobs[1:1 + warmup])
             if errors:
                 raise RuntimeError(f"warm-up checkouts failed: {errors[:3]}")
             recording = await record_checkout(url, d, gql_jobs[0])
-            ref = Reference(recording, d)
+            ref = None if args.skip_reference else Reference(recording, d)
             recorded = recording.all_texts
-            note(f"recorded one checkout: {len(recorded)} statements; timing {args.orders} GraphQL checkouts")
-            async with WaitSampler(url) as gql_waits:
-                gql_seconds, gql_done, errors = await graphql_checkouts(clients, d, gql_jobs[1 + warmup:], args.max_seconds)
+            note(f"recorded one checkout: {len(recorded)} statements; timing {args.orders} GraphQL checkouts ({args.load})")
+            gql, gql_waits, errors = await timed_graphql(args, server, clients, d, gql_jobs[1 + warmup:])
     finally:
         code = server.stop()
     if errors:
-        print(f"FAIL: {len(errors)} GraphQL checkouts returned errors, e.g. {errors[:3]}")
+        print(f"FAIL: GraphQL checkouts returned errors, e.g. {errors[:3]}")
         return 1
-
-    async with pg_connections(url, args.clients) as conns:
-        ref.trace = []
-        await reference_checkouts(conns[:1], ref, ref_jobs[:1])
-        if ref.trace != recorded:
-            raise SystemExit("the asyncpg reference did not send the recorded statements")
-        ref.trace = None
-        await reference_checkouts(conns, ref, ref_jobs[1:1 + warmup])
-        note(f"timing {gql_done} asyncpg reference checkouts")
-        async with WaitSampler(url) as ref_waits:
-            ref_seconds, ref_done = await reference_checkouts(conns, ref, ref_jobs[1 + warmup:1 + warmup + gql_done], args.max_seconds)
+    if ref is not None:
+        ref_side, ref_waits = await timed_reference(args, ref, ref_jobs, warmup, gql.done, recorded)
 
     note("meiye ledger verify")
     verify = await asyncio.to_thread(run_cli, "ledger", "verify", "--database", url)
 
-    gql_rate, ref_rate = gql_done / gql_seconds, ref_done / ref_seconds
     print(f"checkout benchmark: PostgreSQL {version} (synchronous_commit={sync_commit}), {os.cpu_count()} CPUs "
-          f"(load average {os.getloadavg()[0]:.1f}), {args.clients} concurrent clients, {args.cards} cards per side, meiye serve --workers {args.workers}")
+          f"(load average {os.getloadavg()[0]:.1f}), {args.clients} concurrent clients ({args.load}), {args.cards} cards per side, "
+          f"meiye serve --workers {args.workers}")
     print(f"  one checkout = {len(recorded)} SQL statements in one transaction (+ BEGIN and COMMIT), the response from RETURNING")
-    print(f"  GraphQL checkout over HTTP (meiye serve): {gql_rate:7.0f} checkouts/s  ({gql_done} in {gql_seconds:5.1f} s; {gql_seconds * 1000 * args.clients / gql_done:6.1f} ms each)")
+    print(f"  GraphQL checkout over HTTP (meiye serve): {gql.rate:7.0f} checkouts/s  ({gql.done} paid in {gql.seconds:5.1f} s; "
+          f"{gql.seconds * 1000 * args.clients / gql.done:6.1f} ms each{'; ' + gql.latency if gql.latency else ''})")
+    print(f"      {gql.cpu_line(args.load)}")
     print(f"      {gql_waits.summary()}")
-    print(f"  asyncpg reference, the same statements:   {ref_rate:7.0f} checkouts/s  ({ref_done} in {ref_seconds:5.1f} s; {ref_seconds * 1000 * args.clients / ref_done:6.1f} ms each)")
-    print(f"      {ref_waits.summary()}")
-    print(f"  ratio GraphQL / asyncpg reference: {gql_rate / ref_rate:.0%}  (PERFORMANCE.md goal: >= 50 %)")
+    if ref is not None:
+        print(f"  asyncpg reference, the same statements:   {ref_side.rate:7.0f} checkouts/s  ({ref_side.done} in {ref_side.seconds:5.1f} s; "
+              f"{ref_side.seconds * 1000 * args.clients / ref_side.done:6.1f} ms each)")
+        print(f"      {ref_side.cpu_line('asyncpg, in this process')}")
+        print(f"      {ref_waits.summary()}")
+        print(f"  ratio GraphQL / asyncpg reference: {gql.rate / ref_side.rate:.0%}  (PERFORMANCE.md goal: >= 50 %)")
+    else:
+        print("  asyncpg reference skipped (--skip-reference)")
     print(f"  untimed setup {prepared:.0f} s; whole run {time.perf_counter() - _T0:.0f} s; server exit code {code}; "
           f"ledger verify: {'ok' if verify.returncode == 0 else 'BROKEN'}")
     if verify.returncode != 0:
@@ -601,16 +684,26 @@ def main() -> int:
     p = argparse.ArgumentParser(description="GraphQL checkout vs. an asyncpg reference doing the same SQL")
     p.add_argument("--database", default=os.environ.get("MEIYE_BENCH_DATABASE_URL", DEFAULT_URL),
                    help=f"PostgreSQL URL, dropped and recreated (default $MEIYE_BENCH_DATABASE_URL or {DEFAULT_URL})")
-    p.add_argument("--clients", type=int, default=16, help="concurrent clients on each side (default 16)")
+    p.add_argument("--clients", type=int, default=16, help="concurrent clients (connections) on each side (default 16)")
     p.add_argument("--orders", type=int, default=1000, help="timed checkouts on each side (default 1000)")
     p.add_argument("--cards", type=int, default=32, help="members with a card on each side (default 32)")
     p.add_argument("--workers", type=int, default=1, help="`meiye serve --workers` (default 1)")
     p.add_argument("--max-seconds", type=float, default=30.0, help="stop each timed side after this long (default 30); "
                    "the reference then runs as many checkouts as the GraphQL side finished")
     p.add_argument("--synchronous-commit", choices=["on", "off"], help="set on the benchmark database (default: the server's setting)")
+    p.add_argument("--load", choices=["wrk", "httpx"], help="the GraphQL side's load generator (default wrk when installed, else httpx)")
+    p.add_argument("--wrk-threads", type=int, help="wrk's threads (default min(2, clients))")
+    p.add_argument("--skip-reference", action="store_true", help="time the GraphQL side only, e.g. while the checkout's SQL no longer "
+                   "matches EXPECTED and Reference")
     args = p.parse_args()
     if not args.database.startswith("postgresql"):
         p.error("the checkout benchmark runs on PostgreSQL")
+    if args.load is None:
+        args.load = "wrk" if loadgen.wrk_path() else "httpx"
+        if args.load == "httpx":
+            print(loadgen.INSTALL_HINT, file=sys.stderr)
+    elif args.load == "wrk" and not loadgen.wrk_path():
+        p.error(loadgen.INSTALL_HINT.split(";")[0])
     return asyncio.run(run(args))
 
 

@@ -2,7 +2,7 @@
 
 Accounts live per brand in `brand_channels` (secrets sealed). A single-brand deployment and the
 demo brand take theirs from the environment (README); in demo mode whatever the environment does
-not give comes from the built-in stand-ins, mounted in this same server under /_standins."""
+not give comes from the built-in stand-ins (integrations/demo.py)."""
 
 from __future__ import annotations
 
@@ -182,6 +182,11 @@ async def setup(services, settings, standins) -> PlatformRegistry:
         else:
             ids = list((await db.execute(select(brands.c.id).limit(2))).scalars())
             brand_id = ids[0] if len(ids) == 1 else None
+        if brand_id is not None:
+            # Several workers start at once and each replaces the brand's accounts (delete, insert):
+            # without this lock two of them insert the same account and one fails to start.
+            # SQLite's write transaction is already exclusive.
+            await db.execute(select(brands.c.id).where(brands.c.id == brand_id).with_for_update())
         stored = {(r["brand_id"], r["channel"]): r["config"] for r in await load_channels(db, services.cipher)} if standins is None else {}
         for channel in Channel:
             config = account_config(channel, standins.config(channel) if standins is not None else None)
@@ -202,6 +207,9 @@ async def setup(services, settings, standins) -> PlatformRegistry:
 
 
 def demo_standins(settings):
-    from integrations.demo import DemoStandins
+    from integrations import demo
 
-    return DemoStandins(public_url())
+    if os.environ.get(demo.URL_ENV) and os.environ.get(demo.KEYS_ENV):
+        # A worker of `meiye serve --demo --workers N`: the stand-ins run once, in the supervisor.
+        return demo.DemoStandins.attached(public_url(), os.environ[demo.URL_ENV], os.environ[demo.KEYS_ENV])
+    return demo.DemoStandins(public_url())

@@ -82,13 +82,15 @@ class Server:
 
 
 def start_server(database_url: str, log_path: Path, *, demo: bool = False, env: dict[str, str] | None = None,
-                 timeout: float = START_TIMEOUT) -> Server:
+                 timeout: float = START_TIMEOUT, workers: int = 1) -> Server:
     """`meiye serve` on a free port, returned once GET /health answers 200. The caller must stop()
     it; on a failed start it is stopped here and the assertion carries its log."""
     port = free_port()
     args = [str(MEIYE), "serve", "--port", str(port), "--database", database_url]
     if demo:
         args.append("--demo")
+    if workers != 1:
+        args += ["--workers", str(workers)]
     with open(log_path, "wb") as log:
         process = subprocess.Popen(args, env=env or cli_env(), cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
     server = Server(process, port, log_path)
