@@ -28,8 +28,10 @@ SCHEMA_FILES = {"staff": ROOT / "schema" / "staff.graphql", "customer": ROOT / "
 def app():
     """uvicorn's factory: settings come from the environment `serve` prepared."""
     from schema.app import create_app
+    from schema.observability import configure_access_log
 
-    return create_app(Settings.from_env(demo=os.environ.get("MEIYE_DEMO") == "1" or None))
+    configure_access_log()
+    return create_app(Settings.from_env(demo=os.environ.get("MEIYE_DEMO") == "1" or None), freeze_gc=True)
 
 
 def _settings(args) -> Settings:
@@ -73,10 +75,14 @@ def cmd_serve(args) -> int:
         os.environ["MEIYE_DEMO"] = "1"
     import uvicorn
 
-    uvicorn.run(
-        "meiye:app", factory=True, host=args.host, port=args.port, workers=args.workers,
-        loop="uvloop", http="httptools", log_level="info", access_log=False,
-    )
+    from schema.metrics import multiprocess_directory
+
+    with multiprocess_directory(args.workers):  # before the workers start: they read it on import
+        uvicorn.run(
+            "meiye:app", factory=True, host=args.host, port=args.port, workers=args.workers,
+            loop="uvloop", http="httptools", log_level="info",
+            access_log=not settings.access_log,  # ours (meiye.access) says more, and in JSON
+        )
     return 0
 
 
