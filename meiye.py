@@ -30,6 +30,10 @@ def app():
     from schema.app import create_app
     from schema.observability import configure_access_log
 
+    # A worker of `--workers N` is a fresh process that main() never configured: without this its
+    # own log lines (client errors, rejected callbacks) would be dropped below WARNING.
+    if not logging.getLogger().handlers:
+        logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     configure_access_log()
     return create_app(Settings.from_env(demo=os.environ.get("MEIYE_DEMO") == "1" or None), freeze_gc=True)
 

@@ -209,3 +209,32 @@ async def test_responses_are_utf8_json(fresh):
 def test_a_record_starts_unparsed():
     record = RequestRecord("x", "staff")
     assert (record.parsed, record.operation, record.codes) == (False, None, [])
+
+
+async def test_the_server_freezes_its_startup_objects_once_they_are_built(settings, engine, monkeypatch):
+    import schema.app
+
+    calls = []
+    monkeypatch.setattr(schema.app.gc, "collect", lambda: calls.append("collect"))
+    monkeypatch.setattr(schema.app.gc, "freeze", lambda: calls.append("freeze"))
+    application = create_app(settings, engine=engine, freeze_gc=True)
+    async with application.router.lifespan_context(application):
+        assert calls == ["collect", "freeze"]
+    plain = create_app(settings, engine=engine)
+    async with plain.router.lifespan_context(plain):
+        assert calls == ["collect", "freeze"]  # tests' apps never freeze
+
+
+async def test_a_bug_counts_once_as_internal_error(fresh, demo, monkeypatch):
+    from resolvers import members as member_resolvers
+
+    async def broken(*_args, **_kwargs):
+        raise RuntimeError("a bug")
+
+    monkeypatch.setattr(member_resolvers, "search_members", broken)
+    token = demo.gql.tokens["reception"]
+    body = (await fresh.post("/graphql", json={"query": "query Find { members { edges { cursor } } }"}, headers={"authorization": f"Bearer {token}"})).json()
+    assert body["errors"][0]["extensions"] == {"code": "INTERNAL_ERROR"}
+    text = await scrape(fresh)
+    assert sample(text, "meiye_errors_total", endpoint="staff", code="INTERNAL_ERROR") == 1
+    assert sample(text, "meiye_graphql_requests_total", endpoint="staff", operation="Find") == 1
