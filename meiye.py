@@ -28,8 +28,14 @@ SCHEMA_FILES = {"staff": ROOT / "schema" / "staff.graphql", "customer": ROOT / "
 def app():
     """uvicorn's factory: settings come from the environment `serve` prepared."""
     from schema.app import create_app
+    from schema.observability import configure_access_log
 
-    return create_app(Settings.from_env(demo=os.environ.get("MEIYE_DEMO") == "1" or None))
+    # A worker of `--workers N` is a fresh process that main() never configured: without this its
+    # own log lines (client errors, rejected callbacks) would be dropped below WARNING.
+    if not logging.getLogger().handlers:
+        logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    configure_access_log()
+    return create_app(Settings.from_env(demo=os.environ.get("MEIYE_DEMO") == "1" or None), freeze_gc=True)
 
 
 def _settings(args) -> Settings:
@@ -70,12 +76,16 @@ def cmd_serve(args) -> int:
         os.environ["MEIYE_DEMO"] = "1"
     import uvicorn
 
+    from schema.metrics import multiprocess_directory
+
     standins = _standins_apart() if settings.demo and args.workers > 1 else None
     try:
-        uvicorn.run(
-            "meiye:app", factory=True, host=args.host, port=args.port, workers=args.workers,
-            loop="uvloop", http="httptools", log_level="info", access_log=False,
-        )
+        with multiprocess_directory(args.workers):  # before the workers start: they read it on import
+            uvicorn.run(
+                "meiye:app", factory=True, host=args.host, port=args.port, workers=args.workers,
+                loop="uvloop", http="httptools", log_level="info",
+                access_log=not settings.access_log,  # ours (meiye.access) says more, and in JSON
+            )
     finally:
         if standins is not None:
             from integrations import demo

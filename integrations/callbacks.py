@@ -20,16 +20,22 @@ log = logging.getLogger("meiye.callbacks")
 MAX_CALLBACK_BYTES = 64 * 1024
 
 
-def callback_routes(services_ref: dict) -> list[Route]:
+def callback_routes(services_ref: dict, on_rejected=None) -> list[Route]:
+    """`on_rejected(channel, reason)` counts refusals for /metrics; the reason is one of a few fixed
+    words (the gateways' own reasons name app ids and exceptions, too many for a metric label)."""
+
     async def receive(request: Request, channel: Channel):
         services = services_ref["services"]
         app_id = request.path_params["app_id"]
         body = await request.body()
         app = services.platforms.by_app_id(channel, app_id) if services.platforms is not None else None
+        kind = "verification"
         try:
             if app is None or app.gateway is None:
+                kind = "unknown_account"
                 raise CallbackRejected(f"no {channel} account {app_id}")
             if len(body) > MAX_CALLBACK_BYTES:
+                kind = "too_large"
                 raise CallbackRejected("body too large")
             headers = {k.lower(): v for k, v in request.headers.items()}
             note = app.gateway.parse_notification(headers, body, utcnow())
@@ -38,6 +44,8 @@ def callback_routes(services_ref: dict) -> list[Route]:
                 log.warning("%s callback for app %s arrived at %s", channel, note.app_id, app_id)
         except CallbackRejected as rejected:
             log.warning("rejected %s callback for %s from %s: %s", channel, app_id, request.client.host if request.client else "?", rejected.reason)
+            if on_rejected is not None:
+                on_rejected(channel.value, kind)
             return _failure(channel, rejected.reason)
         async with write_transaction(services.engine) as db:
             outcome = await payments.apply_notification(db, note)

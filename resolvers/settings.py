@@ -27,6 +27,11 @@ class Settings:
     # comma-separated); from anyone else the header is ignored, or a client could pick its own
     # address and escape login throttling.
     trusted_proxies: tuple[str, ...] = ()
+    # The bearer token Prometheus sends for /metrics (MEIYE_METRICS_TOKEN); required in production,
+    # where /metrics is refused without it, since it tells a stranger the traffic and the backlog.
+    metrics_token: str | None = None
+    # One JSON line per request on logger meiye.access (MEIYE_ACCESS_LOG=0 turns it off).
+    access_log: bool = True
     extra: dict = field(default_factory=dict)
 
     @property
@@ -43,6 +48,8 @@ class Settings:
             data_key=env.get("MEIYE_DATA_KEY", DEV_DATA_KEY),
             token_ttl_seconds=int(env.get("MEIYE_TOKEN_TTL_SECONDS", 2 * 3600)),
             trusted_proxies=tuple(p.strip() for p in env.get("MEIYE_TRUSTED_PROXIES", "").split(",") if p.strip()),
+            metrics_token=env.get("MEIYE_METRICS_TOKEN") or None,
+            access_log=env.get("MEIYE_ACCESS_LOG", "1") != "0",
         )
         return replace(settings, **{k: v for k, v in overrides.items() if v is not None})
 

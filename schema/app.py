@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import contextlib
+import gc
+import json
 import logging
 
 import orjson
@@ -25,6 +27,8 @@ from resolvers.customer_context import CustomerContext
 from resolvers.settings import Settings
 from resolvers.tokens import TokenSigner
 from schema.http_guard import BodyCap, GraphQLBodyGuard
+from schema.metrics import Metrics, metrics_route, ready_route
+from schema.observability import Observability, note_error_codes
 from schema.report_exports import export_routes
 from schema.root import build_customer_schema, build_staff_schema
 
@@ -53,6 +57,7 @@ class GraphQLEndpoint(GraphQL):
             return await super().run(request, context, root_value)
         except HTTPException as error:
             code = "PAYLOAD_TOO_LARGE" if error.status_code == 413 else "BAD_REQUEST"
+            note_error_codes((code,))
             body = {"data": None, "errors": [{"message": error.reason, "extensions": {"code": code}}]}
             return JSONResponse(body, status_code=error.status_code)
 
@@ -60,6 +65,15 @@ class GraphQLEndpoint(GraphQL):
         # The same parser as GraphQLBodyGuard, which has already accepted this body: the standard
         # library's would read what orjson refused (a 5,000-digit integer raises ValueError there).
         return orjson.loads(data)
+
+    def encode_json(self, data: object) -> bytes:  # type: ignore[override]
+        # Strawberry's default is json.dumps (the whole response in Python); orjson writes the same
+        # JSON several times faster, and Chinese as UTF-8 rather than \\u escapes. An integer past
+        # 64 bits (a Fen or ID is at most 2^63) is the one value it refuses: then the standard library.
+        try:
+            return orjson.dumps(data)
+        except TypeError:
+            return json.dumps(data, separators=(",", ":"), ensure_ascii=False).encode()
 
 
 class CustomerGraphQLEndpoint(GraphQLEndpoint):
@@ -93,11 +107,12 @@ def make_services(settings: Settings, engine=None) -> Services:
     )
 
 
-def create_app(settings: Settings, *, engine=None, platforms=None) -> Starlette:
-    """`engine` and `platforms` let tests share theirs; otherwise the lifespan makes its own."""
+def create_app(settings: Settings, *, engine=None, platforms=None, freeze_gc: bool = False) -> Starlette:
+    """`engine` and `platforms` let tests share theirs; otherwise the lifespan makes its own.
+    `freeze_gc` is for the server process (tests would pin every earlier test's objects)."""
     settings.check()
     services_ref: dict = {}
-    from integrations import runtime
+    from integrations import gauges, runtime
 
     standins = runtime.demo_standins(settings) if settings.demo and platforms is None else None
 
@@ -106,14 +121,22 @@ def create_app(settings: Settings, *, engine=None, platforms=None) -> Starlette:
         services = make_services(settings, engine)
         services.platforms = platforms if platforms is not None else await runtime.setup(services, settings, standins)
         services_ref["services"] = services
+        if freeze_gc:
+            # The ~115k objects of the schemas, models and SDKs live as long as the process: frozen,
+            # no full collection walks them again (55 ms each, the p99 of a read; PERFORMANCE.md).
+            gc.collect()
+            gc.freeze()
         try:
-            yield
+            with metrics.watching_pool(services.engine):
+                yield
         finally:
             if engine is None:
                 await services.engine.dispose()
 
     async def health(_request):
         return JSONResponse({"status": "ok"})
+
+    metrics = Metrics(gauges.read)
 
     # GraphiQL at GET /graphql and /mp/graphql for exploring the API, never in production.
     ide = None if settings.production else "graphiql"
@@ -124,9 +147,12 @@ def create_app(settings: Settings, *, engine=None, platforms=None) -> Starlette:
         Route("/graphql", GraphQLBodyGuard(staff_graphql), methods=methods),
         Route("/mp/graphql", GraphQLBodyGuard(customer_graphql), methods=methods),
         Route("/health", health),
-        *callback_routes(services_ref),
+        Route("/ready", ready_route(services_ref)),
+        Route("/metrics", metrics_route(metrics, services_ref, settings)),
+        *callback_routes(services_ref, on_rejected=metrics.callback_rejected),
         *export_routes(services_ref),
     ]
     if standins is not None:
         routes.extend(standins.routes())
-    return Starlette(routes=routes, lifespan=lifespan, middleware=[Middleware(BodyCap)])
+    middleware = [Middleware(Observability, metrics=metrics, log_requests=settings.access_log), Middleware(BodyCap)]
+    return Starlette(routes=routes, lifespan=lifespan, middleware=middleware)

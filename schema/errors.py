@@ -7,6 +7,7 @@ import enum
 import strawberry
 
 from domain.errors import MESSAGES, DomainError
+from schema.observability import note_error_codes
 
 ErrorCode = strawberry.enum(
     enum.Enum("ErrorCode", {code: code for code in MESSAGES}),
@@ -22,4 +23,7 @@ class UserError:
 
 
 def user_errors(errors: list[DomainError], lang: str) -> list[UserError]:
+    # Every payload's errors pass here: the one place to count them for /metrics and the access log.
+    if errors:
+        note_error_codes(e.code for e in errors)
     return [UserError(code=ErrorCode[e.code], field=e.field, message=e.message(lang)) for e in errors]

@@ -15,6 +15,7 @@ from starlette.responses import JSONResponse
 
 from domain.errors import request_message
 from resolvers.context import parse_language
+from schema.observability import note_error_codes, note_graphql_request
 
 MAX_BODY_BYTES = 256 * 1024
 # A GraphQL request is an object whose variables nest a few levels (input → lines → payments);
@@ -67,6 +68,7 @@ def check_graphql_request(body: bytes) -> dict:
 
 
 def error_response(status: int, code: str, lang: str, **params: object) -> JSONResponse:
+    note_error_codes((code,))
     message = request_message(code, lang, **params)
     response = JSONResponse({"data": None, "errors": [{"message": message, "extensions": {"code": code}}]}, status_code=status)
     if status == 413:
@@ -95,7 +97,7 @@ class GraphQLBodyGuard:
                 return  # the client went away
             if "application/json" not in headers.get("content-type", "").lower():
                 raise BadBody(415, "UNSUPPORTED_MEDIA_TYPE")
-            check_graphql_request(body)
+            note_graphql_request(check_graphql_request(body))
         except BadBody as bad:
             await error_response(bad.status, bad.code, lang, **bad.params)(scope, receive, send)
             return

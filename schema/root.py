@@ -31,6 +31,7 @@ from schema.marketing import MarketingMutation, MarketingQuery
 from schema.member_operations import MemberOperationsMutation, MemberOperationsQuery
 from schema.members import LoyaltyMutation, LoyaltyQuery, MemberMutation, MemberQuery
 from schema.nodes import NodeQuery
+from schema.observability import note_error_codes
 from schema.notifications import NotificationMutation, NotificationQuery
 from schema.order_history import OrderHistoryQuery
 from schema.payments import FinanceMutation, PlatformRefundQuery
@@ -111,11 +112,13 @@ class MeiyeSchema(strawberry.Schema):
         for error in errors:
             if should_mask(error):
                 log.error("unexpected error in %s: %s", error.path, type(error.original_error).__name__, exc_info=error.original_error)
+                note_error_codes(("INTERNAL_ERROR",))  # what CodedMaskErrors will answer
                 continue
             code = client_error_code(error)
             if not (error.extensions or {}).get("code"):
                 # Parse, validation and variable errors carry no code of their own; cached ones get it once.
                 error.extensions = {**(error.extensions or {}), "code": code}
+            note_error_codes((code,))
             where = f" at {'.'.join(map(str, error.path))}" if error.path else ""
             log.info("client error %s%s: %.200r", code, where, error.message)
 
