@@ -84,14 +84,12 @@ EXPECTED = [
     ("sale_context", "SELECT", "order_lines"),  # with the store's, brand's and member's rules and the shard's account ids
     ("take_card", "UPDATE", "stored_value_cards"),
     ("card_balances", "SELECT", "accounts"),
-    ("record_sale", "UPDATE", "members"),
     ("post_transfer", "WITH", "transfers"),  # the transfer, its legs' balance updates and postings (domain.ledger.postings)
-    ("close", "WITH", "idempotency_keys"),  # every closing write with the order's update (domain.writes)
+    ("close", "WITH", "idempotency_keys"),  # every closing write, the member's too, with the order's update (domain.writes)
 ]
 STORE_SHARDS = 16  # domain.ledger.store_accounts
 SHARD_ACCOUNTS = ["store_tender:CASH", "store_tender:BANK_CARD", "store_tender:WECHAT", "store_tender:ALIPAY", "store_revenue",
                   "store_discount:coupon", "store_gift_issued", "store_gift_consumed", "store_clearing"]
-POINTS_MULTIPLIER_PCT = {"NORMAL": 100, "SILVER": 120, "GOLD": 150}
 
 
 @dataclass
@@ -480,8 +478,10 @@ class Reference:
                 raise RuntimeError("the reference implements the PROPORTIONAL split only")
             from_gift = due * gift // (principal + gift)
             from_principal = due - from_gift
-            points = from_principal // 100 * POINTS_MULTIPLIER_PCT[settings["member_tier"]] // 100
-            member = await conn.fetchrow(q("record_sale"), points, due, member_id)
+            multiplier = {"NORMAL": settings["normal_points_pct"], "SILVER": settings["silver_points_pct"], "GOLD": settings["gold_points_pct"]}
+            points = from_principal // 100 * multiplier[settings["member_tier"]] // 100
+            by_spend = settings["tier_basis"] == "SPEND"
+            silver, gold = (settings["silver_threshold"], settings["gold_threshold"]) if by_spend else (2**62, 2**62)
             payments = [{"method": "STORED_VALUE", "amount": due, "index": 0, "principal": from_principal, "gift": from_gift, "card_id": card_pk}]
             legs = {p_acct: from_principal, g_acct: from_gift, revenue: -from_principal, consumed: -from_gift}
             ids = sorted(a for a, amount in legs.items() if amount)
@@ -502,7 +502,8 @@ class Reference:
                 order_pk, "STORED_VALUE", due, from_principal, from_gift, card_pk, None, None, None, 0, 0, 0,  # the payment
                 line["id"], due, 0,  # the line it paid
                 list_total, list_total - due, 0, due, line["id"],  # the line's amounts
-                brand_id, member_id, points, member["points"], "EARNED", order_pk, store_id, staff_id, None, None, stamp,  # points
+                due, gold, "GOLD", silver, "SILVER", "NORMAL", "GOLD", 2, "SILVER", 1, 0, "GOLD", 2, "SILVER", 1, 0, points, member_id,  # member
+                brand_id, member_id, points, "EARNED", order_pk, store_id, staff_id, stamp,  # points entry
                 brand_id, staff_id, store_id, "order.checkout", "order", order_pk, None,
                 json.dumps({"total": due, "payments": payments}, ensure_ascii=False), stamp,  # audit
                 brand_id, member_id, card_pk, transfer_id, "CHECKOUT", -from_principal, -from_gift, after[p_acct], after[g_acct],
