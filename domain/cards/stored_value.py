@@ -36,7 +36,6 @@ from domain.ledger.postings import (
     accounts,
     ensure_accounts,
     post_transfer,
-    store_account,
 )
 from domain.ledger.store_accounts import shard_accounts, shard_for
 from domain.members import tiers

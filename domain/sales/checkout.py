@@ -3,10 +3,9 @@ all as one ledger transfer. Exactly one outcome per idempotency key (the caller'
 
 from __future__ import annotations
 
-import enum
 from dataclasses import dataclass, field
 
-from sqlalchemy import Column, ForeignKey, String, Table, bindparam, func, insert, literal, select, update
+from sqlalchemy import bindparam, func, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from domain import audit, outbox
@@ -22,16 +21,14 @@ from domain.cards.spending import CardDebit, debit_card, record_card_entry
 from domain.coupons import pricing as coupon_pricing
 from domain.coupons import redemption
 from domain.coupons import rules as coupon_rules
-from domain.db import Id, metadata, utcnow
-from domain.writes import Write, execute_together, insert_write, update_write
+from domain.db import Id, utcnow
+from domain.writes import execute_together, update_write
 from domain.errors import DomainError
 from domain.ledger.postings import (
     AccountKind,
-    AccountSpec,
     InsufficientFunds,
     Leg,
     accounts,
-    ensure_accounts,
     post_transfer,
 )
 from domain.ledger.store_accounts import (
@@ -47,63 +44,12 @@ from domain.members import tiers
 from domain.members.members import Tier, members
 from domain.sales.allocation import Tender, allocate_tenders, discounted, round_half_up  # noqa: F401 - re-exported
 from domain.sales.orders import OrderStatus, order_lines, orders, take_order
+from domain.sales.paid_order import order_line_tenders, order_payments, payments_by_order_ids, record_payments  # noqa: F401 - re-exported
 from domain.sales.pricing import ItemKind
+from domain.sales.tenders import DESK_TENDERS, Method, PaymentSpec, check_payment_shapes, receivable_account  # noqa: F401 - re-exported
 from domain.sales import stock
 from domain.sales.settlement import PendingItem, clearing_legs, record_items
 from domain.timezones import business_day
-from domain.validation import check_amount
-
-
-class Method(enum.StrEnum):
-    STORED_VALUE = "STORED_VALUE"
-    COUNT_CARD = "COUNT_CARD"
-    CASH = "CASH"
-    BANK_CARD = "BANK_CARD"
-    WECHAT = "WECHAT"
-    ALIPAY = "ALIPAY"
-    ON_ACCOUNT = "ON_ACCOUNT"
-
-
-DESK_TENDERS = (Method.CASH, Method.BANK_CARD, Method.WECHAT, Method.ALIPAY)
-
-
-order_payments = Table(
-    "order_payments",
-    metadata,
-    Column("id", Id, primary_key=True),
-    Column("order_id", Id, ForeignKey("orders.id"), nullable=False, index=True),
-    Column("method", String(20), nullable=False),
-    Column("amount", Id, nullable=False),
-    Column("principal", Id, nullable=False, default=0),
-    Column("gift", Id, nullable=False, default=0),
-    Column("card_id", Id, ForeignKey("stored_value_cards.id"), nullable=True),
-    Column("count_card_id", Id, ForeignKey("count_cards.id"), nullable=True),
-    Column("count_card_use_id", Id, nullable=True),
-    Column("order_line_id", Id, nullable=True),
-    Column("refunded_amount", Id, nullable=False, default=0),
-    Column("refunded_principal", Id, nullable=False, default=0),
-    Column("refunded_gift", Id, nullable=False, default=0),
-)
-
-
-# Which tender paid how much of which line: refunds of a line go back to exactly these.
-order_line_tenders = Table(
-    "order_line_tenders",
-    metadata,
-    Column("id", Id, primary_key=True),
-    Column("order_line_id", Id, ForeignKey("order_lines.id"), nullable=False, index=True),
-    Column("order_payment_id", Id, ForeignKey("order_payments.id"), nullable=False),
-    Column("amount", Id, nullable=False),
-    Column("refunded", Id, nullable=False, default=0),
-)
-
-
-@dataclass(frozen=True)
-class PaymentSpec:
-    method: Method
-    amount: int | None = None
-    card_id: int | None = None
-    count_card_id: int | None = None
 
 
 @dataclass
@@ -169,7 +115,7 @@ async def checkout(db: AsyncConnection, actor: Actor, *, order_id: int, payments
     # Writes that nothing later in the checkout reads wait in `later` and go with the order's own
     # closing update: one round trip on PostgreSQL (domain.db.execute_together).
     later: list = list(also_write)
-    await _record_payments(db, sale, later)
+    await record_payments(db, sale.order.id, sale.payments, sale.line_tenders, sale.lines, later)
     # A deposit earns nothing now: its principal earns when it is spent.
     earned = _points_earned(sale, sale.real_money - sum(d.principal for d in sale.deposits))
     total = sum(l.covered_value + l.money_net for l in sale.lines)
@@ -228,7 +174,7 @@ async def _begin(db: AsyncConnection, actor: Actor, order_id: int, payments: lis
     if not rows:
         raise DomainError("ORDER_EMPTY", "orderId")
     lines = [_Line(r) for r in rows]
-    _check_payment_shapes(payments, order.member_id, may_be_empty=bool(coupon_codes))
+    check_payment_shapes(payments, order.member_id, may_be_empty=bool(coupon_codes))
     if any(l.row.kind == ItemKind.TOP_UP.value for l in lines):
         for i, pay in enumerate(payments):
             if pay.method in (Method.STORED_VALUE, Method.ON_ACCOUNT):
@@ -390,7 +336,6 @@ async def _issue_count_cards(db: AsyncConnection, actor: Actor, sale: _Sale) -> 
 async def _balanced_legs(db: AsyncConnection, actor: Actor, sale: _Sale) -> list[Leg]:
     """Every leg of the checkout's one transfer: what the tenders took, what is owed for cards and
     deposits, the store's revenue and the gift it consumed, and the clearing between stores."""
-    store_id = sale.order.store_id
     gift_total = sum(d.gift for d in sale.card_debits)
     deposit_total = sum(d.principal for d in sale.deposits)
     store = await sale.store_accounts(db, actor)
@@ -400,66 +345,6 @@ async def _balanced_legs(db: AsyncConnection, actor: Actor, sale: _Sale) -> list
     if gift_total:
         sale.credits.append(Leg(store.id(AccountKind.STORE_GIFT_CONSUMED), -gift_total))
     return sale.debits + sale.credits + await clearing_legs(db, actor.brand_id, sale.settlements, shard=store.shard)
-
-
-_insert_payment = insert(order_payments).returning(order_payments.c.id)
-_insert_line_tenders = insert(order_line_tenders)
-
-
-async def _record_payments(db: AsyncConnection, sale: _Sale, later: list) -> None:
-    """The order's payments, which tender paid which line, and each line's final amounts. On
-    PostgreSQL all of it goes `later`, each payment a CTE whose id its line tenders take; SQLite
-    has no INSERT in a CTE, so it learns each payment's id first."""
-    tenders_of: dict[int, list[tuple[int, int]]] = {}
-    for i, line_id, amount in sale.line_tenders:
-        tenders_of.setdefault(i, []).append((line_id, amount))
-    for n, p in enumerate(sale.payments):
-        row = {"order_id": sale.order.id, "principal": 0, "gift": 0, "card_id": None, "count_card_id": None, "count_card_use_id": None,
-               "order_line_id": None, "refunded_amount": 0, "refunded_principal": 0, "refunded_gift": 0,
-               **{k: v for k, v in p.items() if k != "index"}}
-        paid_lines = tenders_of.get(p["index"], []) if "index" in p else []
-        if db.dialect.name == "postgresql":
-            later.append(_payment_write(row, n))
-            later.extend(_line_tender_write(f"payment_{n}", line_id, amount) for line_id, amount in paid_lines)
-            continue
-        payment_id = (await db.execute(_insert_payment, row)).scalar_one()
-        if paid_lines:
-            await db.execute(_insert_line_tenders, [
-                {"order_line_id": line_id, "order_payment_id": payment_id, "amount": amount, "refunded": 0} for line_id, amount in paid_lines
-            ])
-    later.extend(
-        update_write(order_lines, line.row.id, {
-            "list_amount": line.row.unit_price * line.row.quantity, "discount": line.discount, "covered_units": line.covered_units,
-            "net_amount": line.covered_value + line.money_net,
-        })
-        for line in sale.lines
-    )
-
-
-def _payment_write(row: dict, n: int) -> Write:
-    """The order's n-th payment. Each after the first selects from the one before: the CTEs of one
-    statement run in no set order, and a breakdown lists payments in the order of their ids."""
-    name = f"payment_{n}"
-    if n == 0:
-        return insert_write(order_payments, row, returning=(order_payments.c.id,), name=name)
-    keys, previous = tuple(row), f"payment_{n - 1}"
-
-    def build(param, ctes, _dialect):
-        values = select(*(param(k, order_payments.c[k].type) for k in keys)).select_from(ctes[previous])
-        return insert(order_payments).from_select(list(keys), values).returning(order_payments.c.id)
-
-    return Write(("payment_after", keys), build, row, name=name, reads=(previous,))
-
-
-def _line_tender_write(payment: str, line_id: int, amount: int) -> Write:
-    """Which line a payment paid how much of, the payment's id read from its CTE in the same statement."""
-    def build(param, ctes, _dialect):
-        return insert(order_line_tenders).from_select(
-            ["order_line_id", "order_payment_id", "amount", "refunded"],
-            select(param("order_line_id", Id), ctes[payment].c.id, param("amount", Id), literal(0, Id)),
-        )
-
-    return Write(("line_tender",), build, {"order_line_id": line_id, "amount": amount}, reads=(payment,))
 
 
 async def _post(db: AsyncConnection, actor: Actor, sale: _Sale, legs: list[Leg], reference: str, later: list) -> int | None:
@@ -516,39 +401,6 @@ async def _deposits(db: AsyncConnection, actor: Actor, sale: _Sale) -> list[Card
     return deposits
 
 
-def _check_payment_shapes(payments: list[PaymentSpec], member_id: int | None, *, may_be_empty: bool = False) -> None:
-    if not payments and not may_be_empty:
-        raise DomainError("PAYMENT_INVALID", "payments", why="至少需要一种支付方式")
-    if len(payments) > 20:
-        raise DomainError("TOO_MANY", "payments", what="支付方式", max=20)
-    open_amounts = 0
-    for i, pay in enumerate(payments):
-        where = f"payments.{i}"
-        if pay.method == Method.COUNT_CARD:
-            if pay.count_card_id is None:
-                raise DomainError("REQUIRED", f"{where}.countCardId", what="次卡")
-            if pay.amount is not None or pay.card_id is not None:
-                raise DomainError("PAYMENT_INVALID", where, why="次卡支付不填金额和储值卡")
-        else:
-            if pay.count_card_id is not None:
-                raise DomainError("PAYMENT_INVALID", f"{where}.countCardId", why="只有次卡支付需要次卡")
-            if pay.method == Method.STORED_VALUE and pay.card_id is None:
-                raise DomainError("REQUIRED", f"{where}.cardId", what="储值卡")
-            if pay.method != Method.STORED_VALUE and pay.card_id is not None:
-                raise DomainError("PAYMENT_INVALID", f"{where}.cardId", why="只有储值卡支付需要卡")
-            if pay.amount is None:
-                open_amounts += 1
-            else:
-                check_amount(pay.amount, f"{where}.amount")
-        if pay.method in (Method.STORED_VALUE, Method.COUNT_CARD, Method.ON_ACCOUNT) and member_id is None:
-            raise DomainError("MEMBER_REQUIRED", where)
-    if open_amounts > 1:
-        raise DomainError("PAYMENT_INVALID", "payments", why="最多一种支付方式可不填金额")
-    cards_named = [pay.card_id for pay in payments if pay.method == Method.STORED_VALUE]
-    if len(cards_named) != len(set(cards_named)):
-        raise DomainError("PAYMENT_INVALID", "payments", why="同一张储值卡只能作为一种支付方式，请合并金额")
-
-
 def _yuan(fen: int) -> str:
     return f"¥{fen / 100:,.2f}"
 
@@ -578,14 +430,6 @@ async def _stored_value_cards(db: AsyncConnection, actor: Actor, payments: list[
     return found
 
 
-async def receivable_account(db: AsyncConnection, brand_id: int, member_id: int) -> int:
-    spec = AccountSpec(f"member:{member_id}:receivable", AccountKind.MEMBER_RECEIVABLE, member_id=member_id)
-    account_id = (await ensure_accounts(db, brand_id, [spec]))[spec.code]
-    # A member without a limit set has none: the ceiling starts at zero.
-    await db.execute(update(accounts).where(accounts.c.id == account_id, accounts.c.ceiling.is_(None)).values(ceiling=0))
-    return account_id
-
-
 def _spend(sale: _Sale) -> int:
     """What the member spent on this order (domain.members.tiers): every tender but count-card
     sessions, less what went onto cards as deposits."""
@@ -598,10 +442,3 @@ def _points_earned(sale: _Sale, real_money: int) -> int:
     if sale.order.member_id is None or real_money <= 0:
         return 0
     return real_money // 100 * tiers.rules_from_row(sale.store).multiplier_pct[Tier(sale.store.member_tier)] // 100
-
-
-async def payments_by_order_ids(db: AsyncConnection, ids: list[int]) -> dict[int, list]:
-    found: dict[int, list] = {i: [] for i in ids}
-    for row in await db.execute(select(order_payments).where(order_payments.c.order_id.in_(ids)).order_by(order_payments.c.id)):
-        found[row.order_id].append(row)
-    return found
