@@ -5,6 +5,8 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, field, replace
 
+from domain.db import DEFAULT_POOL_SIZE
+
 DEV_SECRET_KEY = "meiye-development-secret-key-not-for-production"
 DEV_DATA_KEY = "meiye-development-data-key-not-for-production!"
 DEFAULT_DATABASE_URL = "sqlite+aiosqlite:///./meiye.db"
@@ -13,6 +15,15 @@ MIN_SECRET_LENGTH = 32
 
 class ConfigError(Exception):
     """The server must not start with these settings."""
+
+
+def _positive_int(env, name: str, default: int) -> int:
+    raw = env.get(name, "").strip()
+    if not raw:
+        return default
+    if not raw.isdigit() or int(raw) < 1:
+        raise ConfigError(f"{name} must be a whole number of at least 1, not {raw!r}")
+    return int(raw)
 
 
 @dataclass(frozen=True)
@@ -27,6 +38,9 @@ class Settings:
     # comma-separated); from anyone else the header is ignored, or a client could pick its own
     # address and escape login throttling.
     trusted_proxies: tuple[str, ...] = ()
+    # PostgreSQL connections each worker keeps (MEIYE_DB_POOL_SIZE): the requests it serves at once
+    # without waiting for a connection, since a request holds at most one at a time.
+    db_pool_size: int = DEFAULT_POOL_SIZE
     extra: dict = field(default_factory=dict)
 
     @property
@@ -43,6 +57,7 @@ class Settings:
             data_key=env.get("MEIYE_DATA_KEY", DEV_DATA_KEY),
             token_ttl_seconds=int(env.get("MEIYE_TOKEN_TTL_SECONDS", 2 * 3600)),
             trusted_proxies=tuple(p.strip() for p in env.get("MEIYE_TRUSTED_PROXIES", "").split(",") if p.strip()),
+            db_pool_size=_positive_int(env, "MEIYE_DB_POOL_SIZE", DEFAULT_POOL_SIZE),
         )
         return replace(settings, **{k: v for k, v in overrides.items() if v is not None})
 
