@@ -13,6 +13,7 @@ from sqlalchemy import (
     Integer,
     String,
     Table,
+    bindparam,
     insert,
     select,
 )
@@ -144,10 +145,13 @@ def _verify(password_hash: str, password: str) -> bool:
         return False
 
 
+_staff_by_id = select(staff).where(staff.c.id == bindparam("staff_id"))  # built once: every request reads it
+
+
 async def load_actor(db: AsyncConnection, staff_id: int, token_version: int = 0) -> Actor | None:
     """The actor behind a token, re-read so that a deactivated account stops working at once, and
     a token from before a deactivation or a password change never works again."""
-    row = (await db.execute(select(staff).where(staff.c.id == staff_id))).first()
+    row = (await db.execute(_staff_by_id, {"staff_id": staff_id})).first()
     if row is None or not row.active or row.token_version != token_version:
         return None
     return actor_from_row(row)

@@ -12,6 +12,7 @@ from sqlalchemy import (
     String,
     Table,
     UniqueConstraint,
+    bindparam,
     delete,
     insert,
     or_,
@@ -246,8 +247,11 @@ async def search_members(
     return rows[:limit], len(rows) > limit
 
 
+_members_by_ids = select(members).where(members.c.id.in_(bindparam("ids", expanding=True)))  # built once: the member read's statement
+
+
 async def members_by_ids(db: AsyncConnection, ids: list[int]) -> dict[int, object]:
-    return {r.id: r for r in await db.execute(select(members).where(members.c.id.in_(ids)))}
+    return {r.id: r for r in await db.execute(_members_by_ids, {"ids": ids})}
 
 
 async def tags_by_member_ids(db: AsyncConnection, ids: list[int]) -> dict[int, list[str]]:
