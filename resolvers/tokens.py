@@ -12,10 +12,18 @@ STAFF_AUDIENCE = "meiye-staff"
 CUSTOMER_AUDIENCE = "meiye-customer"
 
 
+# Staff tokens already verified, with their expiry: a client sends the same token on every request,
+# and checking its signature again cost more than the request's reads of its account. Only the
+# signature check is skipped: expiry is checked on every use, and the account itself (active,
+# token_version) is re-read from the database by every request (resolvers.context).
+VERIFIED_CACHE_SIZE = 4096
+
+
 class TokenSigner:
     def __init__(self, secret: str, ttl_seconds: int) -> None:
         self._secret = secret
         self.ttl_seconds = ttl_seconds
+        self._verified: dict[str, tuple[tuple[Actor, int], int]] = {}
 
     def staff_token(self, actor: Actor, version: int = 0) -> str:
         now = int(time.time())
@@ -40,6 +48,11 @@ class TokenSigner:
 
     def staff_claims(self, token: str) -> tuple[Actor, int] | None:
         """The actor a valid staff token names and the token_version it was issued at."""
+        known = self._verified.get(token)
+        if known is not None:
+            if known[1] > time.time():
+                return known[0]
+            del self._verified[token]
         try:
             claims = jwt.decode(token, self._secret, algorithms=["HS256"], audience=STAFF_AUDIENCE, options={"require": ["exp", "sub", "aud"]})
             version = claims.get("ver", 0)
@@ -52,6 +65,9 @@ class TokenSigner:
                 store_id=claims.get("store"),
                 name=claims.get("name", ""),
             )
+            if len(self._verified) >= VERIFIED_CACHE_SIZE:
+                self._verified.pop(next(iter(self._verified)))  # the oldest
+            self._verified[token] = ((actor, version), claims["exp"])
             return actor, version
         except (jwt.PyJWTError, KeyError, ValueError, TypeError):
             return None

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import contextlib
+import gc
+import json
 import logging
 
 import orjson
@@ -67,6 +69,15 @@ class GraphQLEndpoint(GraphQL):
         finally:
             await context.close()
 
+    def encode_json(self, data):  # type: ignore[override]
+        # orjson: several times faster than the standard library's for a page of results, and
+        # UTF-8 rather than \u escapes. It refuses integers past 64 bits, which the standard
+        # library writes, so those (never a column's value) still answer.
+        try:
+            return orjson.dumps(data)
+        except TypeError:
+            return json.dumps(data, separators=(",", ":"))
+
     def decode_json(self, data):  # type: ignore[override]
         # The same parser as GraphQLBodyGuard, which has already accepted this body: the standard
         # library's would read what orjson refused (a 5,000-digit integer raises ValueError there).
@@ -117,6 +128,11 @@ def create_app(settings: Settings, *, engine=None, platforms=None) -> Starlette:
         services = make_services(settings, engine)
         services.platforms = platforms if platforms is not None else await runtime.setup(services, settings, standins)
         services_ref["services"] = services
+        # The ~115k objects of startup (schema, SQLAlchemy metadata, compiled statements) never die:
+        # out of the collector's sight, a full collection no longer walks them (55 ms each time,
+        # the p99 of a read at one connection).
+        gc.collect()
+        gc.freeze()
         try:
             yield
         finally:
