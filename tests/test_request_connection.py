@@ -127,3 +127,22 @@ async def test_a_deactivated_account_stops_at_its_next_request(demo):
     assert data["deactivateStaff"]["errors"] == []
     body = await demo.gql.raw("{ members(first: 1) { edges { node { id } } } }", as_="reception")
     assert body["errors"][0]["extensions"]["code"] == "UNAUTHENTICATED"
+
+
+async def test_concurrent_tasks_share_it_one_statement_at_a_time(engine):
+    from sqlalchemy import text
+
+    from resolvers.request_db import RequestConnection, RequestFinished
+
+    reads = RequestConnection(engine)
+    with PoolWatch(engine) as watch:
+        values = await asyncio.gather(*[reads.db.scalar(text(f"SELECT {i}")) for i in range(10)])
+        assert values == list(range(10))
+        await reads.close()
+    assert (watch.checkouts, watch.out) == (1, 0)
+    try:
+        await reads.db.scalar(text("SELECT 1"))
+    except RequestFinished:
+        pass
+    else:
+        raise AssertionError("a read after the request ended must not take a connection again")
