@@ -182,7 +182,10 @@ async def graphql_timing(engine, owner, store_id: int, service_id: int, day: dt.
 
     async def one():
         ctx = Context(services_, authorization=f"Bearer {token}", accept_language=None)
-        result = await schema.execute(query, variable_values=variables, context_value=ctx)
+        try:
+            result = await schema.execute(query, variable_values=variables, context_value=ctx)
+        finally:
+            await ctx.close()
         if result.errors:
             raise SystemExit(f"availability failed: {result.errors}")
 

@@ -66,7 +66,14 @@ def is_sqlite(url: str) -> bool:
     return url.startswith("sqlite")
 
 
-def create_engine(url: str, *, pool: bool = True, echo: bool = False) -> AsyncEngine:
+# Connections a worker keeps open (MEIYE_DB_POOL_SIZE, read by resolvers.settings): a request holds
+# at most one at a time (its reads, or its write transaction), so this is the number of requests a
+# worker serves at once without waiting; the overflow absorbs bursts but is closed after each use.
+DEFAULT_POOL_SIZE = 20
+MAX_OVERFLOW = 10
+
+
+def create_engine(url: str, *, pool: bool = True, echo: bool = False, pool_size: int = DEFAULT_POOL_SIZE) -> AsyncEngine:
     """An async engine for `postgresql+asyncpg://` or `sqlite+aiosqlite://` URLs.
 
     SQLite gets the documented pysqlite recipe (driver-level autocommit off, our own BEGIN) so
@@ -80,7 +87,7 @@ def create_engine(url: str, *, pool: bool = True, echo: bool = False) -> AsyncEn
         return engine
     kwargs: dict = {"echo": echo}
     if pool:
-        kwargs.update(pool_size=10, max_overflow=20, pool_pre_ping=False)
+        kwargs.update(pool_size=pool_size, max_overflow=MAX_OVERFLOW, pool_pre_ping=False)
     else:
         kwargs["poolclass"] = NullPool
     return create_async_engine(url, **kwargs)
@@ -101,7 +108,12 @@ def _install_sqlite_hooks(engine: AsyncEngine) -> None:
 
     @event.listens_for(sync_engine, "begin")
     def _on_begin(connection):  # pragma: no cover - driver callback
-        mode = "IMMEDIATE" if connection.get_execution_options().get("sqlite_write") else "DEFERRED"
+        options = connection.get_execution_options()
+        if options.get("autocommit_reads"):
+            # A request's read connection (resolvers.request_db): each statement on its own, as
+            # PostgreSQL's AUTOCOMMIT; the driver's ROLLBACK at checkin is then a no-op.
+            return
+        mode = "IMMEDIATE" if options.get("sqlite_write") else "DEFERRED"
         connection.exec_driver_sql(f"BEGIN {mode}")
 
 

@@ -23,7 +23,6 @@ from domain.bookings.resources import ResourceKind
 from domain.bookings.shifts import ShiftSpec
 from domain.brands import catalogue
 from domain.brands.stores import get_store, store_timezone
-from domain.db import read_transaction, write_transaction
 from domain.errors import DomainError
 from domain.members.customers import system_actor
 from domain.sales.orders import lines_by_order_ids, orders
@@ -39,13 +38,13 @@ MAX_SHIFT_DAYS = 62
 
 
 class _AreaLoaders:
-    def __init__(self, engine) -> None:
-        self.engine = engine
+    def __init__(self, db) -> None:
+        """`db`: the request's read connection (resolvers.request_db)."""
+        self.db = db
         self.timezones: dict[int, str] = {}
 
         async def batch(fetch, keys):
-            async with engine.connect() as db:
-                found = await fetch(db, list(keys))
+            found = await fetch(db, list(keys))
             return [found.get(k) for k in keys]
 
         self.resource = DataLoader(load_fn=lambda keys: batch(resource_service.resources_by_ids, keys))
@@ -56,22 +55,20 @@ class _AreaLoaders:
 
     async def _ratings(self, keys: list[tuple[int, int]]) -> list:
         found: dict = {}
-        async with self.engine.connect() as db:
-            for brand_id in {b for b, _ in keys}:
-                rated = await review_service.ratings(db, brand_id, [t for b, t in keys if b == brand_id])
-                found.update({(brand_id, t): v for t, v in rated.items()})
+        for brand_id in {b for b, _ in keys}:
+            rated = await review_service.ratings(self.db, brand_id, [t for b, t in keys if b == brand_id])
+            found.update({(brand_id, t): v for t, v in rated.items()})
         return [found[k] for k in keys]
 
     async def timezone(self, store_id: int, brand_id: int) -> ZoneInfo:
         if store_id not in self.timezones:
-            async with self.engine.connect() as db:
-                self.timezones[store_id] = await store_timezone(db, store_id, brand_id)
+            self.timezones[store_id] = await store_timezone(self.db, store_id, brand_id)
         return ZoneInfo(self.timezones[store_id])
 
 
 def area_loaders(ctx) -> _AreaLoaders:
     if "_booking_loaders" not in ctx.__dict__:
-        ctx.__dict__["_booking_loaders"] = _AreaLoaders(ctx.engine)
+        ctx.__dict__["_booking_loaders"] = _AreaLoaders(ctx.reads.db)
     return ctx.__dict__["_booking_loaders"]
 
 
@@ -122,7 +119,7 @@ async def set_shifts(ctx: Context, *, technician_id: str, store_id: str, shifts:
     outcome = await ctx.mutate("setShifts", work)
     stranded = [i for e in outcome.errors for i in e.params.get("booking_ids", [])]
     if stranded:
-        async with read_transaction(ctx.engine) as db:
+        async with ctx.reads.reading() as db:
             found = await booking_service.bookings_by_ids(db, stranded)
         outcome.value = ShiftsSet([], [found[i] for i in stranded])
     return outcome
@@ -319,8 +316,7 @@ async def _customer_run(ctx, work, *, write: bool = False, bound: bool = True):
     if bound and customer.member_id is None:
         raise DomainError("NOT_BOUND", "phoneCode")
     actor = system_actor(customer.brand_id)
-    transaction = write_transaction if write else read_transaction
-    async with transaction(ctx.engine) as db:
+    async with ctx.reads.write_transaction() if write else ctx.reads.reading() as db:
         return await work(db, actor, customer)
 
 
@@ -411,7 +407,7 @@ async def mp_review(ctx, *, line_id: str, rating: int, tags: list[str], comment:
 
 
 async def my_bookings(ctx, member_id: int) -> list:
-    async with read_transaction(ctx.engine) as db:
+    async with ctx.reads.reading() as db:
         return await booking_service.member_bookings(db, member_id)
 
 
@@ -423,7 +419,7 @@ class MyOrderRead:
 
 async def my_orders(ctx, member_id: int, limit: int = 50) -> list[MyOrderRead]:
     """The member's paid orders, newest first, each line saying whether it can be reviewed now."""
-    async with read_transaction(ctx.engine) as db:
+    async with ctx.reads.reading() as db:
         rows = list(await db.execute(select(orders).where(orders.c.member_id == member_id, orders.c.paid_at.is_not(None))
                                      .order_by(orders.c.paid_at.desc(), orders.c.id.desc()).limit(limit)))
         lines = await lines_by_order_ids(db, [o.id for o in rows])

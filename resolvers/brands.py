@@ -11,7 +11,6 @@ from domain.brands import staff as staff_accounts
 from domain.brands import stores as tenancy
 from domain.brands.stores import SplitRule
 from domain.cards import stored_value
-from domain.db import read_transaction, write_transaction
 from domain.errors import DomainError
 from domain.ledger.store_accounts import open_store
 from resolvers.client_address import client_address
@@ -30,7 +29,7 @@ async def staff_login(ctx: Context, *, username: str, password: str) -> Outcome[
     """Unknown usernames and wrong passwords answer alike (INVALID_CREDENTIALS, one hash each);
     a throttled (username, address) answers LOGIN_THROTTLED before any check, for any username."""
     address = client_address(ctx.request, ctx.services.settings.trusted_proxies)
-    async with read_transaction(ctx.engine) as db:
+    async with ctx.reads.reading() as db:
         verdict = await login_throttle.check(db, username=username, address=address)
     if verdict.wait_seconds:
         return Outcome(errors=[DomainError("LOGIN_THROTTLED", seconds=verdict.wait_seconds)])
@@ -38,7 +37,7 @@ async def staff_login(ctx: Context, *, username: str, password: str) -> Outcome[
         await asyncio.sleep(verdict.slow_seconds)
     # The failure count must survive the failure, so this transaction commits either way.
     failure: DomainError | None = None
-    async with write_transaction(ctx.engine) as db:
+    async with ctx.reads.write_transaction() as db:
         try:
             row = await staff_accounts.authenticate(db, username=username, password=password)
             await login_throttle.record_success(db, username=username, address=address)

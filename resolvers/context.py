@@ -11,12 +11,13 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from domain.actor import Actor
 from domain.brands.staff import load_actor
-from domain.db import read_transaction, write_transaction
+from domain.db import write_transaction
 from domain.errors import DomainError
 from domain.members.pii import PiiCipher
 from resolvers.errors import Outcome, QueryError, forbidden, unauthenticated
 from resolvers.loaders import Loaders
 from resolvers.permissions import PUBLIC, allowed, field_allowed
+from resolvers.request_db import RequestConnection
 from resolvers.settings import Settings
 from resolvers.tokens import TokenSigner
 
@@ -67,6 +68,12 @@ class Context:
         self._token = bearer_token(authorization)
         self._actor: Actor | None = None
         self._lookup: asyncio.Future | None = None
+        # Every read of this request, the actor's included (resolvers.request_db); the endpoint
+        # closes it when the request ends.
+        self.reads = RequestConnection(services.engine)
+
+    async def close(self) -> None:
+        await self.reads.close()
 
     @property
     def actor(self) -> Actor | None:
@@ -91,8 +98,8 @@ class Context:
         if db is not None:
             current = await load_actor(db, claimed.staff_id, version)
         else:
-            async with self.engine.connect() as own:
-                current = await load_actor(own, claimed.staff_id, version)
+            # Not cached beyond this request: the next request re-reads it (the deactivation rule).
+            current = await load_actor(self.reads.db, claimed.staff_id, version)
         return current if current is not None and current.brand_id == claimed.brand_id else None
 
     def sees_full_pii(self) -> bool:
@@ -104,7 +111,7 @@ class Context:
 
     @cached_property
     def loaders(self) -> Loaders:
-        return Loaders(self.engine)
+        return Loaders(self.reads.db)
 
     async def authorize(self, operation: str, db: AsyncConnection | None = None) -> Actor | None:
         """The actor, if its role may call `operation`; else a top-level auth error."""
@@ -125,6 +132,7 @@ class Context:
         staff row is read in that transaction: one connection and one transaction a mutation."""
         if self._token is None or operation in PUBLIC:
             actor = await self.authorize(operation)
+        await self.reads.put_back()  # never hold a read connection while waiting for the write one
         try:
             async with write_transaction(self.engine) as db:
                 if self._token is not None and operation not in PUBLIC:
@@ -141,8 +149,7 @@ class Context:
         error with the domain's code, since queries have no payload to carry it."""
         actor = await self.authorize(operation)
         try:
-            async with read_transaction(self.engine) as db:
-                return await work(db, actor)
+            return await work(self.reads.db, actor)
         except DomainError as error:
             raise QueryError(error, self.lang) from None
         except OverflowError:

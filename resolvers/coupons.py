@@ -11,7 +11,6 @@ from domain.coupons import exchange, issuing, qr, reads, templates
 from domain.coupons import rules as coupon_rules
 from domain.coupons.issuing import CouponSource
 from domain.coupons.templates import CouponKind, TemplateSpec
-from domain.db import read_transaction, write_transaction
 from domain.errors import DomainError
 from domain.marketing import segments
 from domain.members import customers
@@ -124,7 +123,7 @@ async def coupon(ctx: Context, *, code: str):
         plain = scanned_codes(ctx, [code], "code")[0]
     except DomainError as error:
         raise QueryError(error, ctx.lang) from None
-    async with read_transaction(ctx.engine) as db:
+    async with ctx.reads.reading() as db:
         return await reads.coupon_by_code(db, actor.brand_id, plain)
 
 
@@ -158,7 +157,7 @@ async def exchange_points(ctx: Context, *, member_id: str, template_id: str, ide
 
 
 async def coupon_row(ctx, coupon_id: int):
-    async with read_transaction(ctx.engine) as db:
+    async with ctx.reads.reading() as db:
         return (await reads.coupons_by_ids(db, [coupon_id]))[coupon_id]
 
 
@@ -170,7 +169,7 @@ async def my_exchange_points(ctx, *, template_id: str, idempotency_key: str) -> 
         if customer.member_id is None:
             raise DomainError("NOT_BOUND", "templateId")
         actor = customers.system_actor(customer.brand_id)
-        async with write_transaction(ctx.engine) as db:
+        async with ctx.reads.write_transaction() as db:
             async def run() -> dict:
                 coupon = await exchange.exchange_points(db, actor, member_id=customer.member_id,
                                                         template_id=decode_id(template_id, "CouponTemplate", "templateId"),
@@ -186,6 +185,6 @@ async def my_exchange_points(ctx, *, template_id: str, idempotency_key: str) -> 
 
 async def exchangeable_templates(ctx) -> list:
     customer = await ctx.customer()
-    async with read_transaction(ctx.engine) as db:
+    async with ctx.reads.reading() as db:
         return [t for t in await templates.list_templates(db, customer.brand_id)
                 if t.points_cost and (t.valid_to is None or t.valid_to > dt.datetime.now(dt.UTC))]

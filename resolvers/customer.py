@@ -11,7 +11,7 @@ from dataclasses import asdict, dataclass
 from domain import idempotency
 from domain.cards.count_card_products import list_count_card_products
 from domain.coupons import rules as coupon_rules
-from domain.db import read_transaction, utcnow, write_transaction
+from domain.db import utcnow
 from domain.errors import DomainError
 from domain.marketing import referrals
 from domain.members import customers, members
@@ -60,7 +60,7 @@ async def login(ctx: CustomerContext, channel: Channel, code: str) -> Outcome[Lo
         if not isinstance(open_id, str) or not 0 < len(open_id) <= MAX_OPEN_ID or not open_id.isprintable():
             log.warning("%s login answered an unusable user id of %s characters", channel, len(open_id) if isinstance(open_id, str) else "?")
             raise DomainError("LOGIN_FAILED", field)
-        async with write_transaction(ctx.engine) as db:
+        async with ctx.reads.write_transaction() as db:
             customer = await customers.login(db, brand_id=app.brand_id, channel=channel, app_id=app.app_id, open_id=open_id)
             member = await members.get_member(db, customers.system_actor(customer.brand_id), customer.member_id) if customer.member_id else None
     except DomainError as error:
@@ -79,7 +79,7 @@ async def bind_phone(ctx: CustomerContext, *, phone_code: str, name: str | None,
         except Exception as error:  # noqa: BLE001
             log.warning("%s phone verification failed: %s", customer.channel, error)
             raise DomainError("PHONE_VERIFICATION_FAILED", "phoneCode") from None
-        async with write_transaction(ctx.engine) as db:
+        async with ctx.reads.write_transaction() as db:
             started = utcnow()
             member_id = await referrals.bind_phone_referred(db, ctx.cipher, customer, verified_phone=phone, name=name, consent=consent,
                                                             referral_code=referral_code)
@@ -101,7 +101,7 @@ async def me(ctx: CustomerContext):
 
 async def count_card_products(ctx: CustomerContext, *, store_id: str | None) -> list:
     customer = await ctx.customer()
-    async with read_transaction(ctx.engine) as db:
+    async with ctx.reads.reading() as db:
         store_pk = None
         if store_id:
             parsed = parse_global_id(store_id)
@@ -113,7 +113,7 @@ async def stores(ctx: CustomerContext) -> list:
     from domain.brands.stores import list_stores
 
     customer = await ctx.customer()
-    async with read_transaction(ctx.engine) as db:
+    async with ctx.reads.reading() as db:
         return await list_stores(db, customer.brand_id)
 
 
@@ -127,7 +127,7 @@ async def buy_count_card(ctx: CustomerContext, *, product_id: str, store_id: str
     customer = await ctx.customer()
     request = {"productId": product_id, "storeId": store_id, "payWith": pay_with}
     try:
-        async with write_transaction(ctx.engine) as db:
+        async with ctx.reads.write_transaction() as db:
             done, _ = await idempotency.once(
                 db, brand_id=customer.brand_id, sender=idempotency.customer_sender(customer.identity_id), key=idempotency_key,
                 operation="mp.buyCountCard", request=request,
@@ -143,7 +143,7 @@ async def top_up(ctx: CustomerContext, *, amount: int, store_id: str, pay_with: 
     customer = await ctx.customer()
     request = {"amount": amount, "storeId": store_id, "payWith": pay_with}
     try:
-        async with write_transaction(ctx.engine) as db:
+        async with ctx.reads.write_transaction() as db:
             done, _ = await idempotency.once(
                 db, brand_id=customer.brand_id, sender=idempotency.customer_sender(customer.identity_id), key=idempotency_key,
                 operation="mp.topUp", request=request,
@@ -195,7 +195,7 @@ async def _with_platform_order(ctx: CustomerContext, purchase: Purchase, descrip
     mini-program needs to pay. A platform failure leaves the intent pending, to retry with the same key."""
     if purchase.intent_id is None:
         return Outcome(value=purchase)
-    async with read_transaction(ctx.engine) as db:
+    async with ctx.reads.reading() as db:
         intent = await payments.get_intent(db, purchase.intent_id)
     if intent.client_params is not None or intent.status != "PENDING":
         return Outcome(value=purchase)
@@ -211,7 +211,7 @@ async def _with_platform_order(ctx: CustomerContext, purchase: Purchase, descrip
         params, trade_no = json.dumps({"alipayTradeNo": created}), created
     else:
         params, trade_no = json.dumps(asdict(created)), None
-    async with write_transaction(ctx.engine) as db:
+    async with ctx.reads.write_transaction() as db:
         await payments.save_client_params(db, intent.id, params, trade_no)
     return Outcome(value=purchase)
 
@@ -221,11 +221,11 @@ async def payment(ctx: CustomerContext, *, payment_id: str):
     parsed = parse_global_id(payment_id)
     if parsed is None or parsed[0] != "Payment" or customer.member_id is None:
         return None
-    async with read_transaction(ctx.engine) as db:
+    async with ctx.reads.reading() as db:
         intent = await payments.get_intent(db, parsed[1])
     return intent if intent is not None and intent.member_id == customer.member_id else None
 
 
 async def intent(ctx: CustomerContext, intent_id: int):
-    async with read_transaction(ctx.engine) as db:
+    async with ctx.reads.reading() as db:
         return await payments.get_intent(db, intent_id)

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from functools import cached_property
 
-from domain.db import read_transaction
 from domain.members import customers
 from domain.members.customers import Customer
 from resolvers.context import Services, bearer_token, parse_language
 from resolvers.errors import AuthError
 from resolvers.loaders import Loaders
+from resolvers.request_db import RequestConnection
 
 
 class CustomerContext:
@@ -24,6 +24,10 @@ class CustomerContext:
         self.response = response
         self._token = bearer_token(authorization)
         self._customer: Customer | None = None
+        self.reads = RequestConnection(services.engine)  # every read of this request (resolvers.request_db)
+
+    async def close(self) -> None:
+        await self.reads.close()
 
     def sees_full_pii(self) -> bool:
         # Only ever the customer's own data, so their own phone in full.
@@ -35,15 +39,14 @@ class CustomerContext:
 
     @cached_property
     def loaders(self) -> Loaders:
-        return Loaders(self.engine)
+        return Loaders(self.reads.db)
 
     async def customer(self) -> Customer:
         """The signed-in customer, re-read so a fresh phone binding counts at once."""
         if self._customer is None:
             identity_id = self.services.signer.customer_identity(self._token) if self._token else None
             if identity_id is not None:
-                async with read_transaction(self.engine) as db:
-                    self._customer = await customers.load(db, identity_id)
+                self._customer = await customers.load(self.reads.db, identity_id)
             if self._customer is None:
                 raise AuthError("UNAUTHENTICATED", "Sign in first" if self.lang == "en" else "请先登录")
         return self._customer

@@ -1,7 +1,7 @@
 """Per-request dataloaders, so that a page's SQL statement count does not grow with its size.
 
-Each batch reads through its own short connection: Strawberry sends batches from separate tasks,
-and one connection must not be shared by concurrent tasks.
+Every batch reads through the request's one connection (resolvers.request_db), which runs one
+statement at a time although Strawberry sends batches from separate tasks.
 """
 
 from __future__ import annotations
@@ -9,7 +9,7 @@ from __future__ import annotations
 from functools import cached_property
 from typing import Awaitable, Callable
 
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncConnection
 from strawberry.dataloader import DataLoader
 
 from domain.brands import catalogue
@@ -27,13 +27,15 @@ from domain.sales import checkout, history, orders, visits
 
 
 class Loaders:
-    def __init__(self, engine: AsyncEngine) -> None:
-        self._engine = engine
+    def __init__(self, db) -> None:
+        """`db`: the request's read connection (a resolvers.request_db.SerialisedConnection)."""
+        self._db = db
 
     def _loader(self, fetch: Callable[[AsyncConnection, list], Awaitable[dict]], default=None) -> DataLoader:
+        db = self._db
+
         async def batch(keys: list) -> list:
-            async with self._engine.connect() as db:
-                found = await fetch(db, list(keys))
+            found = await fetch(db, list(keys))
             return [found.get(k, default) for k in keys]
 
         return DataLoader(load_fn=batch)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from domain.db import read_transaction
 from domain.errors import DomainError
 from domain.marketing import campaigns, referrals, segments
 from domain.marketing.referrals import Reward
@@ -61,7 +60,7 @@ async def list_segments(ctx: Context) -> list:
 async def _read(ctx: Context, work):
     """A nested field's own read (it runs after the root field's transaction has closed)."""
     try:
-        async with read_transaction(ctx.engine) as db:
+        async with ctx.reads.reading() as db:
             return await work(db)
     except DomainError as error:
         raise QueryError(error, ctx.lang) from None

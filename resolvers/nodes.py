@@ -24,7 +24,6 @@ from domain.brands.catalogue import retail_products
 from domain.brands.stores import brands
 from domain.cards.count_cards import count_cards
 from domain.cards.stored_value import card_entries
-from domain.db import read_transaction
 from domain.errors import DomainError
 from domain.members.points import points_entries
 from domain.notifications.reminders import notifications
@@ -161,7 +160,7 @@ async def staff_nodes(ctx, ids: list[str], operation: str) -> list[tuple[str, ob
     check_count(ids, ctx.lang)
     actor = await ctx.authorize(operation)
     found: list[tuple[str, object] | None] = []
-    async with read_transaction(ctx.engine) as db:
+    async with ctx.reads.reading() as db:
         for gid in ids:
             parsed = parse_global_id(gid)
             entry = STAFF_TYPES.get(parsed[0]) if parsed else None
@@ -184,7 +183,7 @@ async def customer_nodes(ctx, ids: list[str]) -> list[tuple[str, object] | None]
     own = {"Member": None, "StoredValueCard": None, "CountCard": count_cards, "Payment": payment_intents}
     brand_wide = {"Store": stores, "CountCardProduct": count_card_products}
     found: list[tuple[str, object] | None] = []
-    async with read_transaction(ctx.engine) as db:
+    async with ctx.reads.reading() as db:
         for gid in ids:
             parsed = parse_global_id(gid)
             row = None

@@ -3,7 +3,6 @@ and the customer's consent and preferences (mini-program)."""
 
 from __future__ import annotations
 
-from domain.db import read_transaction, write_transaction
 from domain.errors import DomainError
 from domain.notifications import consent, reminders, sending, settings, templates
 from domain.notifications.consent import Subscription
@@ -54,7 +53,7 @@ async def resend(ctx: Context, *, notification_id: str) -> Outcome:
 
 async def my_templates(ctx: CustomerContext) -> list:
     customer = await ctx.customer()
-    async with read_transaction(ctx.engine) as db:
+    async with ctx.reads.reading() as db:
         return await templates.templates_of(db, customer.brand_id, Platform(customer.channel.value))
 
 
@@ -63,7 +62,7 @@ async def _bound(ctx: CustomerContext, work, field: str) -> Outcome:
     try:
         if customer.member_id is None:
             raise DomainError("NOT_BOUND", field)
-        async with write_transaction(ctx.engine) as db:
+        async with ctx.reads.write_transaction() as db:
             return Outcome(value=await work(db, customer))
     except DomainError as error:
         return Outcome(errors=[error])
@@ -85,7 +84,7 @@ async def my_preferences(ctx: CustomerContext) -> dict[str, bool] | None:
     customer = await ctx.customer()
     if customer.member_id is None:
         return None
-    async with read_transaction(ctx.engine) as db:
+    async with ctx.reads.reading() as db:
         return await consent.preferences(db, customer.member_id)
 
 
@@ -93,5 +92,5 @@ async def my_quotas(ctx: CustomerContext) -> list:
     customer = await ctx.customer()
     if customer.member_id is None:
         return []
-    async with read_transaction(ctx.engine) as db:
+    async with ctx.reads.reading() as db:
         return await consent.quotas(db, customer.member_id)

@@ -45,9 +45,7 @@ async def list_for_finance(ctx: Context, *, status: str | None, first: int) -> l
 
 
 async def of_refund(ctx: Context, refund_id: int) -> list:
-    from domain.db import read_transaction
-
-    async with read_transaction(ctx.engine) as db:
+    async with ctx.reads.reading() as db:
         return await platform_refunds.for_refund(db, refund_id)
 
 

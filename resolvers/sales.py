@@ -176,9 +176,7 @@ async def refund(ctx: Context, *, order_id: str, lines: list[tuple[str, int]] | 
 
 
 async def refund_row(ctx: Context, refund_id: int):
-    from domain.db import read_transaction
-
-    async with read_transaction(ctx.engine) as db:
+    async with ctx.reads.reading() as db:
         return await refunds.get_refund(db, refund_id)
 
 

@@ -5,6 +5,8 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, field, replace
 
+from domain.db import DEFAULT_POOL_SIZE
+
 DEV_SECRET_KEY = "meiye-development-secret-key-not-for-production"
 DEV_DATA_KEY = "meiye-development-data-key-not-for-production!"
 DEFAULT_DATABASE_URL = "sqlite+aiosqlite:///./meiye.db"
@@ -13,6 +15,15 @@ MIN_SECRET_LENGTH = 32
 
 class ConfigError(Exception):
     """The server must not start with these settings."""
+
+
+def _positive_int(env, name: str, default: int) -> int:
+    raw = env.get(name, "").strip()
+    if not raw:
+        return default
+    if not raw.isdigit() or int(raw) < 1:
+        raise ConfigError(f"{name} must be a whole number of at least 1, not {raw!r}")
+    return int(raw)
 
 
 @dataclass(frozen=True)
@@ -32,6 +43,9 @@ class Settings:
     metrics_token: str | None = None
     # One JSON line per request on logger meiye.access (MEIYE_ACCESS_LOG=0 turns it off).
     access_log: bool = True
+    # PostgreSQL connections each worker keeps (MEIYE_DB_POOL_SIZE): the requests it serves at once
+    # without waiting for a connection, since a request holds at most one at a time.
+    db_pool_size: int = DEFAULT_POOL_SIZE
     extra: dict = field(default_factory=dict)
 
     @property
@@ -50,6 +64,7 @@ class Settings:
             trusted_proxies=tuple(p.strip() for p in env.get("MEIYE_TRUSTED_PROXIES", "").split(",") if p.strip()),
             metrics_token=env.get("MEIYE_METRICS_TOKEN") or None,
             access_log=env.get("MEIYE_ACCESS_LOG", "1") != "0",
+            db_pool_size=_positive_int(env, "MEIYE_DB_POOL_SIZE", DEFAULT_POOL_SIZE),
         )
         return replace(settings, **{k: v for k, v in overrides.items() if v is not None})
 

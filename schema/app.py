@@ -61,6 +61,17 @@ class GraphQLEndpoint(GraphQL):
             body = {"data": None, "errors": [{"message": error.reason, "extensions": {"code": code}}]}
             return JSONResponse(body, status_code=error.status_code)
 
+    async def execute_operation(self, request, request_adapter, request_data, context, root_value, sub_response):  # type: ignore[override]
+        # The context owns the request's read connection (resolvers.request_db): back to the pool
+        # once the operation has run, however it ended (an error, a cancelled request).
+        try:
+            return await super().execute_operation(
+                request=request, request_adapter=request_adapter, request_data=request_data, context=context,
+                root_value=root_value, sub_response=sub_response,
+            )
+        finally:
+            await context.close()
+
     def decode_json(self, data):  # type: ignore[override]
         # The same parser as GraphQLBodyGuard, which has already accepted this body: the standard
         # library's would read what orjson refused (a 5,000-digit integer raises ValueError there).
@@ -100,7 +111,7 @@ def parse_bill(channel, data: bytes) -> list:
 def make_services(settings: Settings, engine=None) -> Services:
     return Services(
         settings=settings,
-        engine=engine or create_engine(settings.database_url),
+        engine=engine or create_engine(settings.database_url, pool_size=settings.db_pool_size),
         cipher=PiiCipher(settings.data_key.encode()),
         signer=TokenSigner(settings.secret_key, settings.token_ttl_seconds),
         parse_bill=parse_bill,

@@ -263,9 +263,7 @@ async def _my_count_card(info: Info, card_id: int) -> MyCountCard | None:
     from sqlalchemy import select
 
     from domain.cards.count_cards import count_cards
-    from domain.db import read_transaction
-
-    async with read_transaction(info.context.engine) as db:
+    async with info.context.reads.reading() as db:
         row = (await db.execute(select(count_cards).where(count_cards.c.id == card_id))).first()
     if row is None:
         return None

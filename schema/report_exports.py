@@ -118,6 +118,8 @@ def export_routes(services_ref: dict) -> list[Route]:
             return PlainTextResponse(f"{e.extensions['code']}: {e}", status_code=400)
         except DomainError as e:
             return PlainTextResponse(f"{e.code}: {e.message(ctx.lang)}", status_code=400)
+        finally:
+            await ctx.close()  # the request's read connection (resolvers.request_db)
         return Response(_csv(rows), media_type="text/csv; charset=utf-8",
                         headers={"content-disposition": f'attachment; filename="{name}.csv"'})
 

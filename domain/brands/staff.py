@@ -145,7 +145,7 @@ def _verify(password_hash: str, password: str) -> bool:
         return False
 
 
-_staff_by_id = select(staff).where(staff.c.id == bindparam("staff_id"))
+_staff_by_id = select(staff).where(staff.c.id == bindparam("staff_id"))  # built once: every request reads it
 
 
 async def load_actor(db: AsyncConnection, staff_id: int, token_version: int = 0) -> Actor | None:

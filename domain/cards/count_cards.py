@@ -18,6 +18,7 @@ from sqlalchemy import (
     Integer,
     String,
     Table,
+    bindparam,
     case,
     func,
     insert,
@@ -241,9 +242,13 @@ async def return_use(db: AsyncConnection, *, use_id: int) -> tuple[int, tuple[Le
     return row.count_card_id, legs, row.value
 
 
+# Built once: the member read's statement (issue 12).
+_cards_by_member_ids = select(count_cards).where(count_cards.c.member_id.in_(bindparam("ids", expanding=True))).order_by(count_cards.c.id)
+
+
 async def cards_by_member_ids(db: AsyncConnection, member_ids: list[int]) -> dict[int, list]:
     found: dict[int, list] = {i: [] for i in member_ids}
-    for row in await db.execute(select(count_cards).where(count_cards.c.member_id.in_(member_ids)).order_by(count_cards.c.id)):
+    for row in await db.execute(_cards_by_member_ids, {"ids": member_ids}):
         found[row.member_id].append(row)
     return found
 

@@ -12,6 +12,7 @@ from sqlalchemy import (
     String,
     Table,
     UniqueConstraint,
+    bindparam,
     delete,
     insert,
     or_,
@@ -218,6 +219,18 @@ async def tags_of(db: AsyncConnection, member_id: int) -> list[str]:
     return list((await db.execute(select(member_tags.c.tag).where(member_tags.c.member_id == member_id).order_by(member_tags.c.id))).scalars())
 
 
+def _members_page_statement(after_cursor: bool):
+    stmt = select(members).where(members.c.brand_id == bindparam("brand_id"))
+    if after_cursor:
+        stmt = stmt.where(members.c.id < bindparam("before_id"))
+    return stmt.order_by(members.c.id.desc()).limit(bindparam("limit"))
+
+
+# A page of the brand's members without a search, the list's usual read, is built once (issue 12).
+_members_first_page = _members_page_statement(False)
+_members_page_after = _members_page_statement(True)
+
+
 async def search_members(
     db: AsyncConnection,
     actor: Actor,
@@ -231,10 +244,14 @@ async def search_members(
     exactly, anything else as part of the name. Returns the page and whether more follow."""
     limit = page_size(first)
     before_id = decode_cursor(after)
-    stmt = select(members).where(members.c.brand_id == actor.brand_id)
     text = (search or "").strip()
     if len(text) > 40:
         raise DomainError("TOO_LONG", "search", what="搜索词", max=40)
+    if not text:
+        params = {"brand_id": actor.brand_id, "limit": limit + 1, "before_id": before_id}
+        rows = (await db.execute(_members_first_page if before_id is None else _members_page_after, params)).all()
+        return rows[:limit], len(rows) > limit
+    stmt = select(members).where(members.c.brand_id == actor.brand_id)
     if text:
         conditions = [members.c.member_no == text.upper(), members.c.name.contains(text, autoescape=True)]
         if looks_like_phone(text):
@@ -246,8 +263,11 @@ async def search_members(
     return rows[:limit], len(rows) > limit
 
 
+_members_by_ids = select(members).where(members.c.id.in_(bindparam("ids", expanding=True)))  # built once: the member read's statement
+
+
 async def members_by_ids(db: AsyncConnection, ids: list[int]) -> dict[int, object]:
-    return {r.id: r for r in await db.execute(select(members).where(members.c.id.in_(ids)))}
+    return {r.id: r for r in await db.execute(_members_by_ids, {"ids": ids})}
 
 
 async def tags_by_member_ids(db: AsyncConnection, ids: list[int]) -> dict[int, list[str]]:
