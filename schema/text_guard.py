@@ -46,6 +46,18 @@ def _field_name(path: str) -> str:
 
 
 class TextGuard(SchemaExtension):
+    def _implements_resolve(self) -> bool:
+        # Strawberry asks each request's extensions whether they hook every field's resolution,
+        # which costs a call per field (a member with its cards and statement is ~120 fields). A
+        # request whose text and variables hold no forbidden character, and no escape in a string
+        # literal that could make one, cannot have such an argument: it runs without the hook. If
+        # Strawberry stops asking, the hook is simply always on.
+        context = getattr(self, "execution_context", None)
+        if context is None:
+            return True
+        query = context.query or ""
+        return "\\" in query or FORBIDDEN.search(query) is not None or bad_text_path(context.variables or {}) is not None
+
     def resolve(self, _next, root, info, *args, **kwargs):
         if kwargs:
             path = bad_text_path(kwargs)

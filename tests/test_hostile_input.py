@@ -271,3 +271,20 @@ async def test_demo_pay_of_an_unknown_order_is_a_404():
             response = await http.post(f"/_standins/{platform}/demo/pay/NO-SUCH-ORDER")
             assert response.status_code == 404, response.text
             assert response.json()
+
+
+def test_the_text_guard_hooks_fields_only_when_a_request_could_carry_a_control_character():
+    from types import SimpleNamespace
+
+    from schema.text_guard import TextGuard
+
+    def hooks(query: str, variables: dict | None = None) -> bool:
+        guard = TextGuard()
+        guard.execution_context = SimpleNamespace(query=query, variables=variables)
+        return guard._implements_resolve()
+
+    assert hooks('{ member(id: "TWVtYmVyOjE=") { name } }', {}) is False
+    assert hooks('query($id: ID!) { member(id: $id) { name } }', {"id": "TWVtYmVyOjE="}) is False
+    assert hooks('{ members(search: "a\\u0000") { totalCount } }') is True  # an escape in a literal
+    assert hooks('{ members(search: "a\x07") { totalCount } }') is True
+    assert hooks('query($s: String) { members(search: $s) { totalCount } }', {"s": ["ok", {"x": "\x1b"}]}) is True
