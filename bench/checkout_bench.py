@@ -60,6 +60,7 @@ from tests.live_server import MEIYE, Server, cli_env, free_port, run_cli, wait_h
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import loadgen  # noqa: E402
+from loadgen import gql, mutate  # noqa: E402
 
 DEFAULT_URL = "postgresql+asyncpg://postgres@127.0.0.1:5432/meiye_bench"
 SERVICE = "洗剪吹"
@@ -162,21 +163,6 @@ async def http_clients(base_url: str, n: int):
         yield clients
 
 
-async def gql(http: httpx.AsyncClient, query: str, variables: dict | None = None, token: str | None = None) -> dict:
-    response = await http.post("/graphql", json={"query": query, "variables": variables or {}},
-                               headers={"authorization": f"Bearer {token}"} if token else {})
-    response.raise_for_status()
-    body = response.json()
-    if body.get("errors"):
-        raise RuntimeError(body["errors"])
-    return body["data"]
-
-
-async def mutate(http, query: str, variables: dict, token: str, field: str) -> dict:
-    payload = (await gql(http, query, variables, token))[field]
-    if payload["errors"]:
-        raise RuntimeError(f"{field}: {payload['errors']}")
-    return payload
 
 
 async def fan_out(clients, items, work) -> list:

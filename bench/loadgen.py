@@ -29,6 +29,8 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
+import httpx
+
 INSTALL_HINT = "wrk not found: install it with `apt-get install -y wrk` (Debian); falling back to the httpx clients"
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 
@@ -297,3 +299,23 @@ class BackendCpu:
 
 def per_request(seconds: float | None, n: int) -> str:
     return "n/a" if seconds is None or not n else f"{seconds * 1000 / n:.2f} ms"
+
+
+# Setting up a bench through the API: the data of a query, or a mutation's payload, that must not fail.
+
+
+async def gql(http: httpx.AsyncClient, query: str, variables: dict | None = None, token: str | None = None) -> dict:
+    response = await http.post("/graphql", json={"query": query, "variables": variables or {}},
+                               headers={"authorization": f"Bearer {token}"} if token else {})
+    response.raise_for_status()
+    body = response.json()
+    if body.get("errors"):
+        raise RuntimeError(body["errors"])
+    return body["data"]
+
+
+async def mutate(http, query: str, variables: dict, token: str, field: str) -> dict:
+    payload = (await gql(http, query, variables, token))[field]
+    if payload["errors"]:
+        raise RuntimeError(f"{field}: {payload['errors']}")
+    return payload

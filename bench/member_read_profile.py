@@ -28,16 +28,11 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 os.environ.setdefault("MEIYE_ARGON2_PROFILE", "test")
 
-import httpx  # noqa: E402
 from sqlalchemy import event  # noqa: E402
 
-from domain.db import create_engine, is_sqlite, write_transaction  # noqa: E402
-from domain.demo import seed  # noqa: E402
-from domain.members.pii import PiiCipher  # noqa: E402
-from domain.migrate import upgrade  # noqa: E402
-from resolvers.settings import Settings  # noqa: E402
-from schema.app import create_app  # noqa: E402
-from tests.support import GraphQLClient, checkout, fresh_postgres_database, open_order  # noqa: E402
+from domain.db import is_sqlite  # noqa: E402
+from inprocess import demo_app  # noqa: E402
+from tests.support import checkout, fresh_postgres_database, open_order  # noqa: E402
 
 MEMBER_READ = """query($id: ID!) { member(id: $id) {
   id name phone tier
@@ -104,70 +99,59 @@ def print_cpu_profile(profiler, n: int) -> None:
 
 
 async def run(url: str, n: int, profile: str | None) -> None:
-    await asyncio.to_thread(upgrade, url)
-    settings = Settings(database_url=url)
-    engine = create_engine(url)
-    try:
-        async with write_transaction(engine) as db:
-            await seed(db, PiiCipher(settings.data_key.encode()))
-        app = create_app(settings, engine=engine)
-        async with app.router.lifespan_context(app):
-            async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://bench") as http:
-                demo = await GraphQLClient(http).demo_brand()
-                member_id = await populate(demo)
-                token = demo.gql.tokens["owner"]
-                body = {"query": MEMBER_READ, "variables": {"id": member_id}}
-                headers = {"authorization": f"Bearer {token}"}
+    async with demo_app(url) as (engine, http, demo):
+        member_id = await populate(demo)
+        token = demo.gql.tokens["owner"]
+        body = {"query": MEMBER_READ, "variables": {"id": member_id}}
+        headers = {"authorization": f"Bearer {token}"}
 
-                async def read() -> None:
-                    response = await http.post("/graphql", json=body, headers=headers)
-                    data = response.json()
-                    assert "errors" not in data, data
-                    member = data["data"]["member"]
-                    assert len(member["storedValueCards"]) == 2 and len(member["countCards"]) == 2, member
-                    assert len(member["transactions"]["edges"]) == 20, member
+        async def read() -> None:
+            response = await http.post("/graphql", json=body, headers=headers)
+            data = response.json()
+            assert "errors" not in data, data
+            member = data["data"]["member"]
+            assert len(member["storedValueCards"]) == 2 and len(member["countCards"]) == 2, member
+            assert len(member["transactions"]["edges"]) == 20, member
 
-                for _ in range(50):
-                    await read()  # warm: first-use compilation is not what is measured
-                with Counter(engine) as counter:
-                    await read()
-                print(f"database: {'SQLite' if is_sqlite(url) else 'PostgreSQL'}")
-                print(f"statements per read: {counter.statements}; pool checkouts per read: {counter.checkouts}")
-                gc.collect()
-                gc.freeze()  # what the server does after startup: the seeding's objects are not what is measured
-                profiler = None
-                if profile == "cpu":
-                    import cProfile
+        for _ in range(50):
+            await read()  # warm: first-use compilation is not what is measured
+        with Counter(engine) as counter:
+            await read()
+        print(f"database: {'SQLite' if is_sqlite(url) else 'PostgreSQL'}")
+        print(f"statements per read: {counter.statements}; pool checkouts per read: {counter.checkouts}")
+        gc.collect()
+        gc.freeze()  # what the server does after startup: the seeding's objects are not what is measured
+        profiler = None
+        if profile == "cpu":
+            import cProfile
 
-                    # CPU time, not wall time: on a shared machine the waits are other processes'.
-                    profiler = cProfile.Profile(time.process_time)
-                    profiler.enable()
-                elif profile:
-                    from pyinstrument import Profiler
+            # CPU time, not wall time: on a shared machine the waits are other processes'.
+            profiler = cProfile.Profile(time.process_time)
+            profiler.enable()
+        elif profile:
+            from pyinstrument import Profiler
 
-                    profiler = Profiler(interval=0.0005, async_mode="disabled")
-                    profiler.start()
-                times = []
-                cpu_started = time.process_time()
-                started = time.perf_counter()
-                for _ in range(n):
-                    t0 = time.perf_counter()
-                    await read()
-                    times.append(time.perf_counter() - t0)
-                total = time.perf_counter() - started
-                cpu = time.process_time() - cpu_started
-                if profile == "cpu":
-                    profiler.disable()
-                    print_cpu_profile(profiler, n)
-                elif profiler is not None:
-                    profiler.stop()
-                    print(profiler.output_text(unicode=True, color=False, show_all=False))
-                times.sort()
-                p99 = times[min(len(times) - 1, int(len(times) * 0.99))]
-                print(f"{n} reads: {total / n * 1e6:.0f} µs per read ({cpu / n * 1e6:.0f} µs of this process's CPU); p50 {statistics.median(times) * 1e3:.2f} ms, "
-                      f"p99 {p99 * 1e3:.2f} ms, max {times[-1] * 1e3:.2f} ms")
-    finally:
-        await engine.dispose()
+            profiler = Profiler(interval=0.0005, async_mode="disabled")
+            profiler.start()
+        times = []
+        cpu_started = time.process_time()
+        started = time.perf_counter()
+        for _ in range(n):
+            t0 = time.perf_counter()
+            await read()
+            times.append(time.perf_counter() - t0)
+        total = time.perf_counter() - started
+        cpu = time.process_time() - cpu_started
+        if profile == "cpu":
+            profiler.disable()
+            print_cpu_profile(profiler, n)
+        elif profiler is not None:
+            profiler.stop()
+            print(profiler.output_text(unicode=True, color=False, show_all=False))
+        times.sort()
+        p99 = times[min(len(times) - 1, int(len(times) * 0.99))]
+        print(f"{n} reads: {total / n * 1e6:.0f} µs per read ({cpu / n * 1e6:.0f} µs of this process's CPU); p50 {statistics.median(times) * 1e3:.2f} ms, "
+              f"p99 {p99 * 1e3:.2f} ms, max {times[-1] * 1e3:.2f} ms")
 
 
 def main() -> None:

@@ -23,16 +23,11 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 os.environ.setdefault("MEIYE_ARGON2_PROFILE", "test")
 
-import httpx  # noqa: E402
 from sqlalchemy import event  # noqa: E402
 
-from domain.db import create_engine, is_sqlite, write_transaction  # noqa: E402
-from domain.demo import seed  # noqa: E402
-from domain.migrate import upgrade  # noqa: E402
-from domain.members.pii import PiiCipher  # noqa: E402
-from resolvers.settings import Settings  # noqa: E402
-from schema.app import create_app  # noqa: E402
-from tests.support import GraphQLClient, checkout, fresh_postgres_database, open_order  # noqa: E402
+from domain.db import is_sqlite  # noqa: E402
+from inprocess import demo_app  # noqa: E402
+from tests.support import checkout, fresh_postgres_database, open_order  # noqa: E402
 
 MEMBERS = 110
 PAGES = (20, 100)
@@ -90,28 +85,17 @@ async def count_page(demo, engine, first: int) -> list[str]:
 
 
 async def run(url: str, verbose: bool) -> int:
-    await asyncio.to_thread(upgrade, url)
-    settings = Settings(database_url=url)
-    engine = create_engine(url)
-    try:
-        async with write_transaction(engine) as db:
-            await seed(db, PiiCipher(settings.data_key.encode()))
-        app = create_app(settings, engine=engine)
-        async with app.router.lifespan_context(app):
-            async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://bench") as http:
-                demo = await GraphQLClient(http).demo_brand()
-                await populate(demo)
-                await count_page(demo, engine, PAGES[0])  # warm: first-use work is not what is measured
-                counts = {}
-                for first in PAGES:
-                    statements = await count_page(demo, engine, first)
-                    counts[first] = len(statements)
-                    if verbose:
-                        print(f"-- members(first: {first}):")
-                        for s in statements:
-                            print(f"   {s[:160]}")
-    finally:
-        await engine.dispose()
+    async with demo_app(url) as (engine, http, demo):
+        await populate(demo)
+        await count_page(demo, engine, PAGES[0])  # warm: first-use work is not what is measured
+        counts = {}
+        for first in PAGES:
+            statements = await count_page(demo, engine, first)
+            counts[first] = len(statements)
+            if verbose:
+                print(f"-- members(first: {first}):")
+                for s in statements:
+                    print(f"   {s[:160]}")
     print(f"database: {'SQLite' if is_sqlite(url) else 'PostgreSQL'}; {MEMBERS} members with cards")
     for first, n in counts.items():
         print(f"members(first: {first:>3}) with storedValueCards + countCards: {n} SQL statements")

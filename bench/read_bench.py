@@ -46,6 +46,7 @@ from sqlalchemy import event  # noqa: E402
 from sqlalchemy.engine import make_url  # noqa: E402
 
 import loadgen  # noqa: E402
+from loadgen import gql, mutate  # noqa: E402
 from tests.live_server import cli_env, free_port, start_server  # noqa: E402
 
 DEFAULT_URL = "postgresql+asyncpg://postgres@127.0.0.1:5432/meiye_bench_read"
@@ -84,21 +85,6 @@ async def recreate_database(url: str) -> None:
         await conn.close()
 
 
-async def gql(http: httpx.AsyncClient, query: str, variables: dict | None = None, token: str | None = None) -> dict:
-    response = await http.post("/graphql", json={"query": query, "variables": variables or {}},
-                               headers={"authorization": f"Bearer {token}"} if token else {})
-    response.raise_for_status()
-    body = response.json()
-    if body.get("errors"):
-        raise RuntimeError(body["errors"])
-    return body["data"]
-
-
-async def mutate(http, query: str, variables: dict, token: str, field: str) -> dict:
-    payload = (await gql(http, query, variables, token))[field]
-    if payload["errors"]:
-        raise RuntimeError(f"{field}: {payload['errors']}")
-    return payload
 
 
 async def seed(http: httpx.AsyncClient, *, members: int, entries: int) -> tuple[str, str]:
