@@ -130,12 +130,16 @@ class Context:
         """One mutation field: authorize, then one write transaction around one domain call.
         A domain error rolls everything back and becomes the payload's errors. The caller's
         staff row is read in that transaction: one connection and one transaction a mutation."""
-        if self._token is None or operation in PUBLIC:
+        # A caller without a valid token (or a public operation) is answered before any transaction:
+        # a forged token must not take SQLite's write lock even briefly.
+        in_transaction = operation not in PUBLIC and self._lookup is None and self._token is not None \
+            and self.services.signer.staff_claims(self._token) is not None
+        if not in_transaction:
             actor = await self.authorize(operation)
         await self.reads.put_back()  # never hold a read connection while waiting for the write one
         try:
             async with write_transaction(self.engine) as db:
-                if self._token is not None and operation not in PUBLIC:
+                if in_transaction:
                     actor = await self.authorize(operation, db)
                 return Outcome(value=await work(db, actor))
         except DomainError as error:
