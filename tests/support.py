@@ -7,6 +7,7 @@ import uuid
 from dataclasses import dataclass, field
 
 import asyncpg
+import httpx
 from sqlalchemy.engine import make_url
 
 from domain.db import read_transaction
@@ -158,3 +159,13 @@ async def open_order(demo: "Demo", lines: list[dict], *, member_id: str | None =
 
 async def checkout(demo: "Demo", order_id: str, payments: list[dict], *, key: str | None = None, as_: str = "reception") -> dict:
     return (await demo.gql(CHECKOUT, {"i": {"orderId": order_id, "payments": payments, "idempotencyKey": key or uuid.uuid4().hex}}, as_=as_))["checkout"]
+
+
+async def mp(http: httpx.AsyncClient, query: str, variables: dict | None = None, token: str | None = None) -> dict:
+    """The data of a mini-program (/mp/graphql) request that must not fail at the top level."""
+    headers = {"authorization": f"Bearer {token}"} if token else {}
+    response = await http.post("/mp/graphql", json={"query": query, "variables": variables or {}}, headers=headers)
+    assert response.status_code == 200, response.text
+    body = response.json()
+    assert not body.get("errors"), body
+    return body["data"]

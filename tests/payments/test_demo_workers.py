@@ -8,18 +8,10 @@ import uuid
 import httpx
 
 from tests.live_server import graphql, login, run_cli, sqlite_url, start_server
+from tests.support import mp
 
 BUY = """mutation($i: BuyCountCardInput!) { buyCountCard(input: $i) { payment { id status outTradeNo } errors { code } } }"""
 PURCHASES = 4
-
-
-async def mp(http: httpx.AsyncClient, query: str, variables: dict | None = None, token: str | None = None) -> dict:
-    headers = {"authorization": f"Bearer {token}"} if token else {}
-    response = await http.post("/mp/graphql", json={"query": query, "variables": variables or {}}, headers=headers)
-    assert response.status_code == 200, response.text
-    body = response.json()
-    assert not body.get("errors"), body
-    return body["data"]
 
 
 def fresh(server) -> httpx.AsyncClient:

@@ -11,20 +11,12 @@ import httpx
 import pytest
 
 from tests.live_server import graphql, login, run_cli, sqlite_url, start_server
+from tests.support import mp
 
 pytestmark = pytest.mark.skipif(bool(os.environ.get("MEIYE_TEST_DATABASE_URL")), reason="runs in the SQLite half; the PostgreSQL half covers callbacks in-process")
 
 ME = """{ me { id name phone points storedValueCards { id productName principal gift balance }
   countCards { id productName remaining } transactions { edges { node { kind amount balanceAfter } } } } }"""
-
-
-async def mp(http: httpx.AsyncClient, query: str, variables: dict | None = None, token: str | None = None) -> dict:
-    headers = {"authorization": f"Bearer {token}"} if token else {}
-    response = await http.post("/mp/graphql", json={"query": query, "variables": variables or {}}, headers=headers)
-    assert response.status_code == 200, response.text
-    body = response.json()
-    assert not body.get("errors"), body
-    return body["data"]
 
 
 @pytest.fixture
