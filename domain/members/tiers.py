@@ -24,7 +24,7 @@ from domain.errors import DomainError
 from domain.members.members import Tier, members
 from domain.members.points import PointsKind, points_entries
 from domain.validation import check_amount
-from domain.writes import Write, insert_write, update_write
+from domain.writes import Write, insert_write
 
 MAX_MULTIPLIER_PCT = 1000
 RANK = (Tier.NORMAL, Tier.SILVER, Tier.GOLD)
@@ -101,46 +101,32 @@ async def record_sale(
     db: AsyncConnection, *, brand_id: int, member_id: int, rules: TierRules, spend: int, earned: int,
     order_id: int, store_id: int, staff_id: int | None, later: list,
 ) -> None:
-    """A paid order's spend and the points it earned, in one update of the member's row (a
-    checkout's hot path; `record_spend` and `points.change` do each alone elsewhere). The points
-    entry and a tier reached are appended to `later`, writes the checkout sends together."""
+    """A paid order's spend and the points it earned, in one update of the member's row, with the
+    tier reached worked out in SQL from the new total (two sales of one member at once cannot miss
+    a tier); `record_spend` and `points.change` do each alone elsewhere. The points entry, which
+    needs the balance after, joins `later`, the writes a checkout sends together. On PostgreSQL the
+    update goes there too and the entry reads the balance from it (domain.writes), saving the round
+    trip; SQLite, with no UPDATE in a CTE, runs the update now."""
     if not spend and not earned:
         return
-    row = (
-        await db.execute(_record_sale, {"member_id": member_id, "spend": spend, "earned": earned})
-    ).one()
+    member = Write(("sale_member",), _sale_member_update, _sale_member_values(rules, member_id, spend, earned), name="sale_member")
+    entry = {"brand_id": brand_id, "member_id": member_id, "delta": earned, "kind": PointsKind.EARNED.value, "order_id": order_id,
+             "store_id": store_id, "staff_id": staff_id, "created_at": utcnow()}
+    if db.dialect.name == "postgresql":
+        later.append(member)
+        if earned:
+            later.append(Write(("sale_points_entry",), _sale_points_entry, entry, reads=("sale_member",)))
+        return
+    points_after = (await db.execute(_sale_member_update_alone, member.values)).scalar_one()
     if earned:
-        later.append(insert_write(points_entries, {
-            "brand_id": brand_id, "member_id": member_id, "delta": earned, "points_after": row.points, "kind": PointsKind.EARNED.value,
-            "order_id": order_id, "store_id": store_id, "staff_id": staff_id, "reason": None, "reference": None, "created_at": utcnow(),
-        }))
-    if spend and rules.basis == TierBasis.SPEND:
-        reached = rules.tier_for(row.total_spent)
-        if RANK.index(reached) > RANK.index(Tier(row.tier)):
-            later.append(update_write(members, member_id, {"tier": reached.value}))
+        later.append(insert_write(points_entries, {**entry, "points_after": points_after, "reason": None, "reference": None}))
 
 
-def sale_writes(
-    *, brand_id: int, member_id: int, rules: TierRules, spend: int, earned: int, order_id: int, store_id: int, staff_id: int | None,
-) -> list[Write]:
-    """`record_sale` as writes for PostgreSQL, sent with a checkout's others (domain.writes): the
-    member's update, with the tier reached worked out in SQL from the new total (two sales of one
-    member at once cannot miss a tier), and the points entry, which reads the balance after from it."""
-    if not spend and not earned:
-        return []
+def _sale_member_values(rules: TierRules, member_id: int, spend: int, earned: int) -> dict:
     counts = rules.basis == TierBasis.SPEND and spend
     beyond = 2**62  # no total reaches it: a sale on the top-up basis moves no tier
-    member = Write(("sale_member",), _sale_member_update, {
-        "member_id": member_id, "spend": spend, "earned": earned,
-        "silver": rules.silver_threshold if counts else beyond, "gold": rules.gold_threshold if counts else beyond,
-    }, name="sale_member")
-    if not earned:
-        return [member]
-    entry = Write(("sale_points_entry",), _sale_points_entry, {
-        "brand_id": brand_id, "member_id": member_id, "delta": earned, "kind": PointsKind.EARNED.value, "order_id": order_id,
-        "store_id": store_id, "staff_id": staff_id, "created_at": utcnow(),
-    }, reads=("sale_member",))
-    return [member, entry]
+    return {"member_id": member_id, "spend": spend, "earned": earned,
+            "silver": rules.silver_threshold if counts else beyond, "gold": rules.gold_threshold if counts else beyond}
 
 
 def _rank(tier):
@@ -158,6 +144,9 @@ def _sale_member_update(param, _ctes, _dialect):
     )
 
 
+_sale_member_update_alone = _sale_member_update(bindparam, {}, None)
+
+
 def _sale_points_entry(param, ctes, _dialect):
     member = ctes["sale_member"]
     return insert(points_entries).from_select(
@@ -165,13 +154,6 @@ def _sale_points_entry(param, ctes, _dialect):
         select(param("brand_id", Id), param("member_id", Id), param("delta", Id), member.c.points, param("kind", String()),
                param("order_id", Id), param("store_id", Id), param("staff_id", Id), param("created_at", UtcDateTime())),
     )
-
-
-_record_sale = (
-    update(members).where(members.c.id == bindparam("member_id"))
-    .values(points=members.c.points + bindparam("earned"), total_spent=members.c.total_spent + bindparam("spend"))
-    .returning(members.c.points, members.c.total_spent, members.c.tier)
-)
 
 
 async def set_rules(

@@ -122,10 +122,7 @@ async def checkout(db: AsyncConnection, actor: Actor, *, order_id: int, payments
     if sale.order.member_id is not None:
         member_sale = dict(brand_id=actor.brand_id, member_id=sale.order.member_id, rules=tiers.rules_from_row(sale.store), spend=_spend(sale),
                            earned=earned, order_id=order_id, store_id=sale.order.store_id, staff_id=actor.staff_id)
-        if db.dialect.name == "postgresql":
-            later.extend(tiers.sale_writes(**member_sale))
-        else:
-            await tiers.record_sale(db, **member_sale, later=later)
+        await tiers.record_sale(db, **member_sale, later=later)
     later.append(audit.entry(actor, "order.checkout", "order", order_id, after={"total": total, "payments": sale.payments}, store_id=sale.order.store_id))
     transfer_id = await _post(db, actor, sale, legs, reference, later)
     if sale.order.member_id is not None:
