@@ -149,9 +149,9 @@ class PerDialect:
         return statement
 
 
-def insert_ignoring_conflicts(db: AsyncConnection, table: Table):
-    """INSERT … ON CONFLICT DO NOTHING in the connection's dialect."""
-    if db.dialect.name == "postgresql":
+def insert_ignoring_conflicts(db: AsyncConnection | str, table: Table):
+    """INSERT … ON CONFLICT DO NOTHING in the connection's (or the named) dialect."""
+    if (db if isinstance(db, str) else db.dialect.name) == "postgresql":
         from sqlalchemy.dialects.postgresql import insert as dialect_insert
     else:
         from sqlalchemy.dialects.sqlite import insert as dialect_insert

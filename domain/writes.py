@@ -19,6 +19,8 @@ from typing import Callable
 from sqlalchemy import Table, bindparam, insert, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from domain.db import insert_ignoring_conflicts
+
 MAX_SHAPES = 256
 
 
@@ -40,14 +42,7 @@ def insert_write(table: Table, values: dict, *, returning: tuple = (), name: str
     keys = tuple(values)
 
     def build(param, _ctes, dialect):
-        if skip_conflicts:
-            if dialect == "postgresql":
-                from sqlalchemy.dialects.postgresql import insert as dialect_insert
-            else:
-                from sqlalchemy.dialects.sqlite import insert as dialect_insert
-            statement = dialect_insert(table).values({k: param(k) for k in keys}).on_conflict_do_nothing()
-        else:
-            statement = insert(table).values({k: param(k) for k in keys})
+        statement = (insert_ignoring_conflicts(dialect, table) if skip_conflicts else insert(table)).values({k: param(k) for k in keys})
         return statement.returning(*returning) if returning else statement
 
     return Write(("insert", table.name, keys, tuple(c.name for c in returning), skip_conflicts), build, values, name)
