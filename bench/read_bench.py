@@ -47,7 +47,7 @@ from sqlalchemy.engine import make_url  # noqa: E402
 
 import loadgen  # noqa: E402
 from loadgen import gql, mutate  # noqa: E402
-from tests.live_server import cli_env, free_port, start_server  # noqa: E402
+from tests.live_server import Server, cli_env, free_port, start_server  # noqa: E402
 
 DEFAULT_URL = "postgresql+asyncpg://postgres@127.0.0.1:5432/meiye_bench_read"
 START_TIMEOUT = 60.0
@@ -157,34 +157,14 @@ async def count_statements(url: str, token: str, body: dict) -> Sent:
     return Sent(**counts)
 
 
-@dataclass
-class Reference:
-    process: subprocess.Popen
-    port: int
-    log_path: Path
-
-    @property
-    def base_url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    def stop(self) -> None:
-        if self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
-
-
-def start_reference(url: str, workers: int, log_path: Path, probe: dict, token: str) -> Reference:
+def start_reference(url: str, workers: int, log_path: Path, probe: dict, token: str) -> Server:
     port = free_port()
     env = cli_env(MEIYE_BENCH_DSN=dsn(url), PYTHONPATH=str(ROOT))
     args = [sys.executable, "-m", "uvicorn", "bench.read_reference:app", "--host", "127.0.0.1", "--port", str(port), "--workers", str(workers),
             "--loop", "uvloop", "--http", "httptools", "--no-access-log", "--log-level", "warning"]
     with open(log_path, "wb") as log:
         process = subprocess.Popen(args, env=env, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
-    ref = Reference(process, port, log_path)
+    ref = Server(process, port, log_path)  # the reference app stops like a server
     deadline = time.monotonic() + START_TIMEOUT
     while True:
         if process.poll() is not None:
