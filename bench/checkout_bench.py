@@ -9,7 +9,7 @@ asyncpg reference issuing the same SQL statements, in one run (PERFORMANCE.md, D
    up with ¥5,000 (+¥1,500 gift); one open order (洗剪吹, one line) per checkout to come, spread
    over the cards: the first opened through the API, the others copied from it in SQL.
 3. Untimed: a few warm-up checkouts; then one checkout is run through the same app in this process
-   while SQLAlchemy's `before_cursor_execute` records every statement it sends.
+   while `domain.prepared.watching_statements` records every statement it sends.
 4. Timed: wrk (bench/loadgen.py; `--load httpx` or no wrk installed: `--clients` httpx clients in
    this process) on `--clients` keep-alive connections pays the GraphQL side's orders with
    `checkout` (payments [{method: STORED_VALUE, cardId}]), each order's mutation sent once; the
@@ -53,7 +53,6 @@ os.environ.setdefault("MEIYE_ARGON2_PROFILE", "test")
 
 import asyncpg  # noqa: E402
 import httpx  # noqa: E402
-from sqlalchemy import event  # noqa: E402
 from sqlalchemy.engine import make_url  # noqa: E402
 
 from tests.live_server import MEIYE, Server, cli_env, free_port, run_cli, wait_healthy  # noqa: E402
@@ -334,25 +333,23 @@ class Recording:
 async def record_checkout(url: str, d: Desk, job: Job) -> Recording:
     """Run one GraphQL checkout through the app in this process, recording what it sends."""
     from domain.db import create_engine
+    from domain.prepared import watching_statements
     from resolvers.settings import Settings
     from schema.app import create_app
 
     engine = create_engine(url)
     sent: list[tuple[str, object]] = []
 
-    def seen(_conn, _cursor, statement, parameters, *_args):
-        sent.append((statement, parameters))
+    def seen(statement, parameters):
+        sent.append((statement, tuple(parameters)))
 
     try:
         app = create_app(Settings(database_url=url), engine=engine)
         async with app.router.lifespan_context(app):
             async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://bench") as http:
-                event.listen(engine.sync_engine, "before_cursor_execute", seen)
-                try:
+                with watching_statements(engine, seen):
                     data = await gql(http, CHECKOUT, {"i": {"orderId": job.order_gid, "payments": [{"method": "STORED_VALUE", "cardId": job.card_gid}],
                                                             "idempotencyKey": f"record-{uuid.uuid4().hex}"}}, d.token)
-                finally:
-                    event.remove(engine.sync_engine, "before_cursor_execute", seen)
     finally:
         await engine.dispose()
     if data["checkout"]["errors"]:
@@ -443,7 +440,7 @@ class Reference:
             if staff is None or not staff["active"]:
                 raise RuntimeError("the bench's staff account is gone")
             key_id = await conn.fetchval(q("claim_key"), brand_id, f"staff:{staff_id}", key, "checkout", fingerprint("checkout", request), now)
-            order = await conn.fetchrow(q("take_order"), 1, order_pk, brand_id, "OPEN")
+            order = await conn.fetchrow(q("take_order"), 1, order_pk, brand_id, ["OPEN"])
             if key_id is None or order is None:
                 raise RuntimeError(f"order {order_pk} not open or key taken")
             store_id, member_id = order["store_id"], order["member_id"]

@@ -31,6 +31,7 @@ os.environ.setdefault("MEIYE_ARGON2_PROFILE", "test")
 from sqlalchemy import event  # noqa: E402
 
 from domain.db import is_sqlite  # noqa: E402
+from domain.prepared import watching_statements  # noqa: E402
 from inprocess import demo_app  # noqa: E402
 from tests.support import checkout, fresh_postgres_database, open_order  # noqa: E402
 
@@ -57,9 +58,10 @@ async def populate(demo) -> str:
 
 class Counter:
     def __init__(self, engine) -> None:
-        self.engine = engine.sync_engine
+        self.engine = engine
         self.statements = 0
         self.checkouts = 0
+        self._watching = watching_statements(engine, self._statement)
 
     def _statement(self, *_args) -> None:
         self.statements += 1
@@ -68,13 +70,13 @@ class Counter:
         self.checkouts += 1
 
     def __enter__(self):
-        event.listen(self.engine, "before_cursor_execute", self._statement)
-        event.listen(self.engine.pool, "checkout", self._checkout)
+        self._watching.__enter__()
+        event.listen(self.engine.sync_engine.pool, "checkout", self._checkout)
         return self
 
     def __exit__(self, *exc) -> None:
-        event.remove(self.engine, "before_cursor_execute", self._statement)
-        event.remove(self.engine.pool, "checkout", self._checkout)
+        self._watching.__exit__(*exc)
+        event.remove(self.engine.sync_engine.pool, "checkout", self._checkout)
 
 
 def print_cpu_profile(profiler, n: int) -> None:

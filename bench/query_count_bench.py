@@ -17,15 +17,16 @@ import asyncio
 import os
 import sys
 import tempfile
+from contextlib import ExitStack
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 os.environ.setdefault("MEIYE_ARGON2_PROFILE", "test")
 
-from sqlalchemy import event  # noqa: E402
 
 from domain.db import is_sqlite  # noqa: E402
+from domain.prepared import watching_statements  # noqa: E402
 from inprocess import demo_app  # noqa: E402
 from tests.support import checkout, fresh_postgres_database, open_order  # noqa: E402
 
@@ -43,19 +44,20 @@ class StatementCounter:
     """Every statement the driver is handed while active (transaction BEGINs excluded)."""
 
     def __init__(self, engine) -> None:
-        self.engine = engine.sync_engine
+        self.engine = engine
         self.statements: list[str] = []
+        self._stack = ExitStack()
 
-    def _seen(self, conn, cursor, statement, *args) -> None:
+    def _seen(self, statement, _arguments) -> None:
         if not statement.lstrip().upper().startswith("BEGIN"):
             self.statements.append(" ".join(statement.split()))
 
     def __enter__(self) -> "StatementCounter":
-        event.listen(self.engine, "before_cursor_execute", self._seen)
+        self._stack.enter_context(watching_statements(self.engine, self._seen))
         return self
 
     def __exit__(self, *exc) -> None:
-        event.remove(self.engine, "before_cursor_execute", self._seen)
+        self._stack.close()
 
 
 async def populate(demo) -> None:

@@ -10,7 +10,7 @@ Starlette + asyncpg app (bench/read_reference.py) answering them with the same J
    银卡 (top-ups alternating between them, `--entries` statement lines) and two count cards (a
    面部清洁10次卡 and a SPA月卡, sold in orders paid in cash).
 3. Untimed: each read is run once through the app in this process while SQLAlchemy's
-   `before_cursor_execute` counts the statements it sends; then both sides answer it once and the
+   `domain.prepared.watching_statements` counts the statements it sends; then both sides answer it once and the
    bench checks the two JSON bodies are equal (key order aside). Exits 1 if not.
 4. Timed, for each read, each `--connections` figure and each side (server, then reference), for
    `--seconds`: wrk sends the same POST over and over (-t min(2, c) -c c), its latency histogram
@@ -125,6 +125,7 @@ class Sent:
 async def count_statements(url: str, token: str, body: dict) -> Sent:
     """What one request sends, through the app in this process (its second run: caches warm)."""
     from domain.db import create_engine
+    from domain.prepared import watching_statements
     from resolvers.settings import Settings
     from schema.app import create_app
 
@@ -136,8 +137,7 @@ async def count_statements(url: str, token: str, body: dict) -> Sent:
             counts[name] += 1
         return count
 
-    hooks = [(engine.sync_engine, "before_cursor_execute", counter("statements")), (engine.sync_engine, "begin", counter("transactions")),
-             (engine.sync_engine.pool, "checkout", counter("checkouts")), (engine.sync_engine.pool, "connect", counter("connects"))]
+    hooks = [(engine.sync_engine, "begin", counter("transactions")), (engine.sync_engine.pool, "checkout", counter("checkouts")), (engine.sync_engine.pool, "connect", counter("connects"))]
     try:
         app = create_app(Settings(database_url=url), engine=engine)
         async with app.router.lifespan_context(app):
@@ -146,7 +146,8 @@ async def count_statements(url: str, token: str, body: dict) -> Sent:
                 for target, name, hook in hooks:
                     event.listen(target, name, hook)
                 try:
-                    response = await http.post("/graphql", json=body, headers={"authorization": f"Bearer {token}"})
+                    with watching_statements(engine, counter("statements")):
+                        response = await http.post("/graphql", json=body, headers={"authorization": f"Bearer {token}"})
                 finally:
                     for target, name, hook in hooks:
                         event.remove(target, name, hook)

@@ -29,6 +29,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from domain.db import Id, PerDialect, created_at_column, insert_ignoring_conflicts, metadata, utcnow
 from domain.errors import DomainError
+from domain.prepared import Prepared
 from domain.writes import Write, update_write
 
 MAX_KEY_LENGTH = 100
@@ -69,7 +70,10 @@ def request_fingerprint(operation: str, request: dict) -> str:
     return hashlib.sha256(canonical.encode()).hexdigest()
 
 
-_claim = PerDialect(lambda db: insert_ignoring_conflicts(db, idempotency_keys).returning(idempotency_keys.c.id))
+_CLAIMED = ("brand_id", "sender", "key", "operation", "request_hash", "created_at")
+_claim = PerDialect(lambda db: Prepared(
+    insert_ignoring_conflicts(db, idempotency_keys).values({c: bindparam(f"claim_{c}") for c in _CLAIMED}).returning(idempotency_keys.c.id)
+))
 _remember = update(idempotency_keys).where(idempotency_keys.c.id == bindparam("key_id")).values(response=bindparam("b_response"))
 
 
@@ -119,8 +123,8 @@ async def claim(db: AsyncConnection, *, brand_id: int, sender: str, key: str | N
         raise DomainError("TOO_LONG", "idempotencyKey", what="幂等键", max=MAX_KEY_LENGTH)
     fingerprint = request_fingerprint(operation, request)
     inserted = (
-        await db.execute(_claim(db), {"brand_id": brand_id, "sender": sender, "key": key, "operation": operation,
-                                      "request_hash": fingerprint, "created_at": utcnow()})
+        await _claim(db).execute(db, {"claim_brand_id": brand_id, "claim_sender": sender, "claim_key": key, "claim_operation": operation,
+                                      "claim_request_hash": fingerprint, "claim_created_at": utcnow()})
     ).scalar_one_or_none()
     if inserted is not None:
         return Claim(inserted, None)

@@ -20,6 +20,7 @@ from sqlalchemy import Table, bindparam, insert, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from domain.db import insert_ignoring_conflicts
+from domain.prepared import Prepared
 
 MAX_SHAPES = 256
 
@@ -99,7 +100,7 @@ async def execute_together(db: AsyncConnection, writes: list[Write], last: Write
             listed.append(cte)
         return last.build(_param("last_"), ctes, dialect).add_cte(*listed)
 
-    statement = _statement((dialect, tuple(w.shape + (w.name, w.reads) for w in writes), last.shape), make)
+    statement = _statement((dialect, tuple(w.shape + (w.name, w.reads) for w in writes), last.shape), lambda: Prepared(make()))
     params = {f"w{i}_{k}": v for i, w in enumerate(writes) for k, v in w.values.items()}
     params.update({f"last_{k}": v for k, v in last.values.items()})
-    return await db.execute(statement, params)
+    return await statement.execute(db, params)

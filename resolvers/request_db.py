@@ -64,6 +64,10 @@ class RequestConnection:
             conn = await self._connection()
             return await getattr(conn, method)(*args, **kwargs)
 
+    async def run_prepared(self, prepared, params: dict):
+        async with self._lock:
+            return await prepared.execute_on(await self._connection(), params)
+
     async def put_back(self) -> None:
         """Give the connection back to the pool now; a later read takes one again. A write
         transaction calls this first, so that no request holds one connection while it waits for
@@ -104,6 +108,10 @@ class SerialisedConnection:
 
     async def execute(self, *args, **kwargs):
         return await self._owner.run("execute", *args, **kwargs)
+
+    async def execute_prepared(self, prepared, params: dict):
+        """A domain.prepared statement, sent to the driver under the request's lock."""
+        return await self._owner.run_prepared(prepared, params)
 
     async def scalar(self, *args, **kwargs):
         return await self._owner.run("scalar", *args, **kwargs)

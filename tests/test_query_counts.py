@@ -1,6 +1,8 @@
 """Lists resolve relations through dataloaders: the statement count of a page does not grow with it."""
 
-from sqlalchemy import event
+from contextlib import ExitStack
+
+from domain.prepared import watching_statements
 
 MEMBERS_PAGE = """query($first: Int) { members(first: $first) { edges { node {
   id name phone tags registeredStore { name }
@@ -10,20 +12,23 @@ MEMBERS_PAGE = """query($first: Int) { members(first: $first) { edges { node {
 
 
 class StatementCounter:
-    def __init__(self, engine):
-        self.engine = engine.sync_engine
-        self.count = 0
+    """The statements `engine` sends meanwhile, through SQLAlchemy or straight to the driver (domain.prepared)."""
 
-    def _count(self, conn, cursor, statement, *args):
+    def __init__(self, engine):
+        self.engine = engine
+        self.count = 0
+        self._stack = ExitStack()
+
+    def _count(self, statement, _arguments):
         if not statement.lstrip().upper().startswith("BEGIN"):
             self.count += 1
 
     def __enter__(self):
-        event.listen(self.engine, "before_cursor_execute", self._count)
+        self._stack.enter_context(watching_statements(self.engine, self._count))
         return self
 
     def __exit__(self, *exc):
-        event.remove(self.engine, "before_cursor_execute", self._count)
+        self._stack.close()
 
 
 async def statements_for_page(demo, engine, first: int) -> int:

@@ -23,6 +23,7 @@ from domain.actor import BRAND_WIDE_ROLES, Actor, Role
 from domain.brands.stores import get_store
 from domain.db import Id, created_at_column, metadata
 from domain.errors import DomainError
+from domain.prepared import Prepared
 from domain.validation import check_text
 
 staff = Table(
@@ -145,13 +146,13 @@ def _verify(password_hash: str, password: str) -> bool:
         return False
 
 
-_staff_by_id = select(staff).where(staff.c.id == bindparam("staff_id"))  # built once: every request reads it
+_staff_by_id = Prepared(select(staff).where(staff.c.id == bindparam("staff_id")))  # built once: every request reads it
 
 
 async def load_actor(db: AsyncConnection, staff_id: int, token_version: int = 0) -> Actor | None:
     """The actor behind a token, re-read so that a deactivated account stops working at once, and
     a token from before a deactivation or a password change never works again."""
-    row = (await db.execute(_staff_by_id, {"staff_id": staff_id})).first()
+    row = (await _staff_by_id.execute(db, {"staff_id": staff_id})).first()
     if row is None or not row.active or row.token_version != token_version:
         return None
     return actor_from_row(row)

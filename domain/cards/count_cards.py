@@ -18,7 +18,6 @@ from sqlalchemy import (
     Integer,
     String,
     Table,
-    bindparam,
     case,
     func,
     insert,
@@ -35,6 +34,7 @@ from domain.cards.count_card_products import (
 )
 from domain.db import Id, UtcDateTime, created_at_column, metadata
 from domain.errors import DomainError
+from domain.prepared import with_list
 from domain.ledger.postings import (
     AccountKind,
     AccountSpec,
@@ -243,12 +243,12 @@ async def return_use(db: AsyncConnection, *, use_id: int) -> tuple[int, tuple[Le
 
 
 # Built once: the member read's statement (issue 12).
-_cards_by_member_ids = select(count_cards).where(count_cards.c.member_id.in_(bindparam("ids", expanding=True))).order_by(count_cards.c.id)
+_cards_by_member_ids = with_list(lambda is_in: select(count_cards).where(is_in(count_cards.c.member_id, "ids")).order_by(count_cards.c.id))
 
 
 async def cards_by_member_ids(db: AsyncConnection, member_ids: list[int]) -> dict[int, list]:
     found: dict[int, list] = {i: [] for i in member_ids}
-    for row in await db.execute(_cards_by_member_ids, {"ids": member_ids}):
+    for row in await _cards_by_member_ids.execute(db, {"ids": member_ids}):
         found[row.member_id].append(row)
     return found
 

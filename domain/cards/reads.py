@@ -15,6 +15,7 @@ from domain.cards.stored_value import (
 )
 from domain.ledger.postings import accounts
 from domain.ledger.verify import Check
+from domain.prepared import with_list
 
 _principal = accounts.alias("principal")
 
@@ -32,19 +33,19 @@ _card_with_balances = select(
 # The statements of the member read are built once with bind parameters (issue 12): building one
 # per call cost more than sending it, and a pre-built statement hits SQLAlchemy's compiled cache
 # without rebuilding the cache key's tree.
-_cards_by_member_ids = _card_with_balances.where(cards.c.member_id.in_(bindparam("ids", expanding=True))).order_by(cards.c.id)
-_cards_by_ids = _card_with_balances.where(cards.c.id.in_(bindparam("ids", expanding=True)))
+_cards_by_member_ids = with_list(lambda is_in: _card_with_balances.where(is_in(cards.c.member_id, "ids")).order_by(cards.c.id))
+_cards_by_ids = with_list(lambda is_in: _card_with_balances.where(is_in(cards.c.id, "ids")))
 
 
 async def cards_by_member_ids(db: AsyncConnection, member_ids: list[int]) -> dict[int, list]:
     found: dict[int, list] = {i: [] for i in member_ids}
-    for row in await db.execute(_cards_by_member_ids, {"ids": member_ids}):
+    for row in await _cards_by_member_ids.execute(db, {"ids": member_ids}):
         found[row.member_id].append(row)
     return found
 
 
 async def cards_by_ids(db: AsyncConnection, ids: list[int]) -> dict[int, object]:
-    return {r.id: r for r in await db.execute(_cards_by_ids, {"ids": ids})}
+    return {r.id: r for r in await _cards_by_ids.execute(db, {"ids": ids})}
 
 
 async def products_by_ids(db: AsyncConnection, ids: list[int]) -> dict[int, object]:
@@ -66,11 +67,11 @@ async def list_products(db: AsyncConnection, brand_id: int) -> list:
     return list(await db.execute(select(card_products).where(card_products.c.brand_id == brand_id).order_by(card_products.c.id)))
 
 
-def _entries_pages_statement(after_cursor: bool):
+def _entries_pages_statement(after_cursor: bool, is_in):
     ranked = select(
         card_entries,
         func.row_number().over(partition_by=card_entries.c.member_id, order_by=card_entries.c.id.desc()).label("rank"),
-    ).where(card_entries.c.member_id.in_(bindparam("member_ids", expanding=True)))
+    ).where(is_in(card_entries.c.member_id, "member_ids"))
     if after_cursor:
         ranked = ranked.where(card_entries.c.id < bindparam("before_id"))
     sub = ranked.subquery()
@@ -78,17 +79,17 @@ def _entries_pages_statement(after_cursor: bool):
 
 
 # Built once (it was rebuilt per call: 29 % of a member read's samples): the first page, and a page after a cursor.
-_entries_first_page = _entries_pages_statement(False)
-_entries_page_after = _entries_pages_statement(True)
+_entries_first_page = with_list(lambda is_in: _entries_pages_statement(False, is_in))
+_entries_page_after = with_list(lambda is_in: _entries_pages_statement(True, is_in))
 
 
 async def entries_pages(db: AsyncConnection, member_ids: list[int], *, first: int, before_id: int | None) -> dict[int, list]:
     """Newest-first statement pages of several members in one statement: up to first + 1 lines
     each, so the caller can tell whether more follow."""
     if before_id is None:
-        rows = await db.execute(_entries_first_page, {"member_ids": member_ids, "limit": first + 1})
+        rows = await _entries_first_page.execute(db, {"member_ids": member_ids, "limit": first + 1})
     else:
-        rows = await db.execute(_entries_page_after, {"member_ids": member_ids, "limit": first + 1, "before_id": before_id})
+        rows = await _entries_page_after.execute(db, {"member_ids": member_ids, "limit": first + 1, "before_id": before_id})
     found: dict[int, list] = {i: [] for i in member_ids}
     for row in rows:
         found[row.member_id].append(row)

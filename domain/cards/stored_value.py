@@ -39,6 +39,7 @@ from domain.cards.stored_value_products import (  # noqa: F401 - the area's name
 )
 from domain.db import Id, created_at_column, insert_ignoring_conflicts, metadata, utcnow
 from domain.errors import DomainError
+from domain.prepared import Prepared
 from domain.ledger.postings import (
     AccountKind,
     AccountSpec,
@@ -151,7 +152,7 @@ _lock_card = (
 )
 
 
-_take_card = (
+_take_card = Prepared(
     update(cards)
     .where(cards.c.id == bindparam("take_card"), cards.c.brand_id == bindparam("take_brand"))
     .values(version=cards.c.version + 1)
@@ -166,7 +167,7 @@ async def take_card(db: AsyncConnection, brand_id: int, card_id: int, field: str
     """The brand's card, locked for this transaction as `lock_card` does, with its product's service
     discount (`percent`): a checkout reads and locks its card in one statement. Its balances are
     read after the lock (`card_balances`), so that they are the ones the lock protects."""
-    row = (await db.execute(_take_card, {"take_card": card_id, "take_brand": brand_id})).first()
+    row = (await _take_card.execute(db, {"take_card": card_id, "take_brand": brand_id})).first()
     if row is None:
         raise DomainError("NOT_FOUND", field, what="储值卡")
     _check_usable(row, allow_frozen=False)
@@ -187,11 +188,11 @@ async def lock_card(db: AsyncConnection, card_id: int, *, allow_frozen: bool = F
     return row
 
 
-_card_balances = select(accounts.c.id, accounts.c.balance).where(accounts.c.id.in_([bindparam("principal"), bindparam("gift")]))
+_card_balances = Prepared(select(accounts.c.id, accounts.c.balance).where(accounts.c.id.in_([bindparam("principal"), bindparam("gift")])))
 
 
 async def card_balances(db: AsyncConnection, card) -> tuple[int, int]:
-    rows = dict((await db.execute(_card_balances, {"principal": card.principal_account_id, "gift": card.gift_account_id})).all())
+    rows = dict((await _card_balances.execute(db, {"principal": card.principal_account_id, "gift": card.gift_account_id})).all())
     return rows[card.principal_account_id], rows[card.gift_account_id]
 
 

@@ -13,6 +13,7 @@ The ledger knows nothing of cards or orders; everything depends on it, never the
 from __future__ import annotations
 
 import enum
+from functools import lru_cache
 from dataclasses import dataclass
 
 from sqlalchemy import (
@@ -36,6 +37,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from domain.db import Id, created_at_column, insert_ignoring_conflicts, metadata, utcnow
 from domain.errors import DomainError
+from domain.prepared import Prepared
 
 DEBIT = 1
 
@@ -143,6 +145,7 @@ class AccountSpec:
         return self.kind in (AccountKind.CARD_PRINCIPAL, AccountKind.CARD_GIFT, AccountKind.COUNT_CARD_LIABILITY)
 
 
+@lru_cache(maxsize=8192)  # a checkout names ten of a shard's accounts twice over; the specs are immutable
 def store_account(kind: AccountKind, store_id: int, method: str | None = None, *, shard: int = 0) -> AccountSpec:
     """A store's account; `shard` > 0 names one of its shards (domain.ledger.store_accounts)."""
     suffix = f":{method}" if method else ""
@@ -279,7 +282,7 @@ async def post_transfer(
 # posting. `locked` takes the accounts' row locks in descending id order before any is updated (the
 # order every transfer keeps, so two cannot deadlock); a leg whose floor or ceiling refuses it is
 # simply not updated, and the caller sees fewer postings than legs.
-_POST_TRANSFER = text("""
+_POST_TRANSFER = Prepared(text("""
 WITH t AS (
     INSERT INTO transfers (brand_id, kind, reference, store_id, staff_id, member_id, reverses_id, memo, created_at)
     VALUES (:brand_id, :kind, :reference, :store_id, :staff_id, :member_id, :reverses_id, :memo, :created_at)
@@ -299,12 +302,12 @@ WITH t AS (
 INSERT INTO postings (transfer_id, account_id, amount, balance_after)
 SELECT t.id, m.id, m.amount, m.balance FROM t, moved m ORDER BY m.id
 RETURNING transfer_id, account_id, balance_after
-""")
+"""))
 
 
 async def _post_in_one_statement(db: AsyncConnection, transfer: dict, merged: dict[int, int]) -> tuple[int, dict[int, int]]:
     ids = sorted(merged)
-    rows = (await db.execute(_POST_TRANSFER, {**transfer, "leg_ids": ids, "leg_amounts": [merged[a] for a in ids]})).all()
+    rows = (await _POST_TRANSFER.execute(db, {**transfer, "leg_ids": ids, "leg_amounts": [merged[a] for a in ids]})).all()
     after = {row.account_id: row.balance_after for row in rows}
     refused = [a for a in ids if a not in after]
     if refused:

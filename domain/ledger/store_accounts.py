@@ -13,6 +13,7 @@ accounts already (by kind and store, never by one code).
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import lru_cache
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -30,15 +31,16 @@ def shard_for(key: int) -> int:
     return key % STORE_SHARDS
 
 
-def shard_specs(store_id: int, shard: int) -> list[AccountSpec]:
-    return [
+@lru_cache(maxsize=1024)
+def shard_specs(store_id: int, shard: int) -> tuple[AccountSpec, ...]:
+    return (
         *(store_account(AccountKind.STORE_TENDER, store_id, method, shard=shard) for method in DESK_METHODS),
         store_account(AccountKind.STORE_REVENUE, store_id, shard=shard),
         store_account(AccountKind.STORE_DISCOUNT, store_id, COUPON, shard=shard),
         store_account(AccountKind.STORE_GIFT_ISSUED, store_id, shard=shard),
         store_account(AccountKind.STORE_GIFT_CONSUMED, store_id, shard=shard),
         store_account(AccountKind.STORE_CLEARING, store_id, shard=shard),
-    ]
+    )
 
 
 async def open_store(db: AsyncConnection, *, brand_id: int, name: str, field: str = "name") -> int:

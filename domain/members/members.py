@@ -34,6 +34,7 @@ from domain.db import (
     utcnow,
 )
 from domain.errors import DomainError
+from domain.prepared import Prepared, with_list
 from domain.members.pii import PiiCipher, looks_like_phone, mask_phone, normalise_phone
 from domain.pagination import decode_cursor, page_size
 from domain.validation import check_text
@@ -227,8 +228,8 @@ def _members_page_statement(after_cursor: bool):
 
 
 # A page of the brand's members without a search, the list's usual read, is built once (issue 12).
-_members_first_page = _members_page_statement(False)
-_members_page_after = _members_page_statement(True)
+_members_first_page = Prepared(_members_page_statement(False))
+_members_page_after = Prepared(_members_page_statement(True))
 
 
 async def search_members(
@@ -249,7 +250,7 @@ async def search_members(
         raise DomainError("TOO_LONG", "search", what="搜索词", max=40)
     if not text:
         params = {"brand_id": actor.brand_id, "limit": limit + 1, "before_id": before_id}
-        rows = (await db.execute(_members_first_page if before_id is None else _members_page_after, params)).all()
+        rows = (await (_members_first_page if before_id is None else _members_page_after).execute(db, params)).all()
         return rows[:limit], len(rows) > limit
     stmt = select(members).where(members.c.brand_id == actor.brand_id)
     if text:
@@ -263,11 +264,11 @@ async def search_members(
     return rows[:limit], len(rows) > limit
 
 
-_members_by_ids = select(members).where(members.c.id.in_(bindparam("ids", expanding=True)))  # built once: the member read's statement
+_members_by_ids = with_list(lambda is_in: select(members).where(is_in(members.c.id, "ids")))  # built once: the member read's statement
 
 
 async def members_by_ids(db: AsyncConnection, ids: list[int]) -> dict[int, object]:
-    return {r.id: r for r in await db.execute(_members_by_ids, {"ids": ids})}
+    return {r.id: r for r in await _members_by_ids.execute(db, {"ids": ids})}
 
 
 async def tags_by_member_ids(db: AsyncConnection, ids: list[int]) -> dict[int, list[str]]:

@@ -22,6 +22,7 @@ from domain.coupons import pricing as coupon_pricing
 from domain.coupons import redemption
 from domain.coupons import rules as coupon_rules
 from domain.db import Id, utcnow
+from domain.prepared import Prepared
 from domain.writes import execute_together, update_write
 from domain.errors import DomainError
 from domain.ledger.postings import (
@@ -142,7 +143,7 @@ async def checkout(db: AsyncConnection, actor: Actor, *, order_id: int, payments
 
 
 # The order's lines, each with what the sale needs of its store, brand and member.
-_sale_context = (
+_sale_context = Prepared(
     select(
         order_lines, stores.c.timezone.label("store_timezone"), brands.c.timezone.label("timezone"), brands.c.settlement_rate_bp,
         brands.c.split_rule, *tiers.RULE_COLUMNS, members.c.tier.label("member_tier"),
@@ -167,7 +168,7 @@ async def _begin(db: AsyncConnection, actor: Actor, order_id: int, payments: lis
     )
     shard = shard_for(order_id)
     codes = {f"shard_code_{i}": spec.code for i, spec in enumerate(shard_specs(order.store_id, shard))}
-    rows = list(await db.execute(_sale_context, {"order_id": order_id, "store_id": order.store_id, "member_id": order.member_id, **codes}))
+    rows = list(await _sale_context.execute(db, {"order_id": order_id, "store_id": order.store_id, "member_id": order.member_id, **codes}))
     if not rows:
         raise DomainError("ORDER_EMPTY", "orderId")
     lines = [_Line(r) for r in rows]

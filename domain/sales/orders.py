@@ -30,6 +30,7 @@ from domain.brands.stores import get_store
 from domain.cards.stored_value import get_product
 from domain.db import Id, UtcDateTime, created_at_column, metadata, utcnow
 from domain.errors import DomainError
+from domain.prepared import with_list
 from domain.members.members import get_member
 from domain.sales.pricing import ITEM_WHAT, ItemKind, price_items
 from domain.validation import check_amount, check_text
@@ -261,12 +262,11 @@ async def cancel(db: AsyncConnection, actor: Actor, *, order_id: int) -> None:
     await audit.record(db, actor, "order.cancel", "order", order_id, before={"status": order.status}, after={"status": "CANCELLED"}, store_id=order.store_id)
 
 
-_take_order = (
+_take_order = with_list(lambda is_in: (
     update(orders)
-    .where(orders.c.id == bindparam("take_order"), orders.c.brand_id == bindparam("take_brand"),
-           orders.c.status.in_(bindparam("statuses", expanding=True)))
+    .where(orders.c.id == bindparam("take_order"), orders.c.brand_id == bindparam("take_brand"), is_in(orders.c.status, "statuses"))
     .values(version=orders.c.version + 1).returning(orders)
-)
+))
 
 
 async def take_order(db: AsyncConnection, actor: Actor, order_id: int, statuses: list[OrderStatus], *, refusal) -> object:
@@ -274,7 +274,7 @@ async def take_order(db: AsyncConnection, actor: Actor, order_id: int, statuses:
     `statuses`; else NOT_FOUND, STORE_FORBIDDEN (another store's order says nothing of its state),
     or `refusal(status)`."""
     order = (
-        await db.execute(_take_order, {"take_order": order_id, "take_brand": actor.brand_id, "statuses": [s.value for s in statuses]})
+        await _take_order.execute(db, {"take_order": order_id, "take_brand": actor.brand_id, "statuses": [s.value for s in statuses]})
     ).first()
     if order is None:
         existing = (await db.execute(select(orders.c.status, orders.c.store_id).where(orders.c.id == order_id, orders.c.brand_id == actor.brand_id))).first()
