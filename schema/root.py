@@ -24,6 +24,7 @@ from schema.bookings import BookingMutation, BookingQuery
 from schema.brands import StaffChangeMutation, StaffMutation, StaffQuery
 from schema.cards import CashOutMutation
 from schema.coupons import CouponMutation, CouponQuery
+from schema.execution import PlainLeafExecutionContext
 from schema.introspection import IntrospectionGate
 from schema.limits import QueryLimitsRule
 from schema.login_rule import OneLoginPerRequest
@@ -156,6 +157,7 @@ def build_staff_schema() -> strawberry.Schema:
         types=[AuditEntry, Brand, CountCard, CountCardProduct, Order, OrderLine, Refund, RetailProduct, Member, MemberTransaction, Service, Staff, Store, StoredValueCard, StoredValueCardProduct],
         extensions=[*protective_extensions(), partial(IntrospectionGate, staff=True)],
         config=StrawberryConfig(scalar_map=SCALAR_MAP),
+        execution_context_class=PlainLeafExecutionContext,
     )
 
 
@@ -171,4 +173,5 @@ def build_customer_schema() -> strawberry.Schema:
         mutation=merge_types("Mutation", (MpMutation, MpBookingMutation, MpCouponMutation, MpNotificationMutation)),
         extensions=[*protective_extensions(), partial(IntrospectionGate, staff=False)],
         config=StrawberryConfig(scalar_map=SCALAR_MAP),
+        execution_context_class=PlainLeafExecutionContext,
     )
