@@ -76,9 +76,7 @@ class Prepared:
         compiled = self._compiled
         if compiled is False:
             compiled = self._compiled = _Compiled.of(self._postgresql, conn.dialect)
-        driver = conn.info.get(_DRIVER)
-        if driver is None:
-            driver = conn.info[_DRIVER] = (await conn.get_raw_connection()).driver_connection
+        driver = await driver_connection(conn)
         if compiled is None or not (driver.is_in_transaction() or conn.sync_connection.get_execution_options().get("isolation_level") == "AUTOCOMMIT"):
             return await conn.execute(self._postgresql, params)
         arguments = compiled.arguments(params)
@@ -92,6 +90,14 @@ class Prepared:
             await conn.invalidate(error)
             raise
         return Rows(compiled.rows(records))
+
+
+async def driver_connection(conn: AsyncConnection):
+    """The asyncpg connection under `conn` (remembered with the pooled connection it belongs to)."""
+    driver = conn.info.get(_DRIVER)
+    if driver is None:
+        driver = conn.info[_DRIVER] = (await conn.get_raw_connection()).driver_connection
+    return driver
 
 
 def with_list(build) -> Prepared:

@@ -2,6 +2,7 @@
 SQLAlchemy answers, never run outside the transaction they belong to, and are seen by the
 statement watchers that the tests and benches count with."""
 
+import asyncio
 import datetime as dt
 
 import pytest
@@ -103,3 +104,33 @@ def test_the_outbox_insert_of_a_batch_has_no_python_side_default():
     compiled = insert(outbox_events).values({c.name: bindparam(c.name) for c in outbox_events.c if c.name != "id"}).compile(
         dialect=postgresql.asyncpg.dialect())
     assert not compiled.insert_prefetch
+
+
+async def test_a_cancelled_write_leaves_no_transaction_on_a_pooled_connection(database_url, on_postgres, probe_table):
+    if not on_postgres:
+        pytest.skip("the transaction is asyncpg's own on PostgreSQL only")
+    from domain.db import create_engine
+
+    engine = create_engine(database_url, pool_size=1)  # one pooled connection: the next write gets the cancelled one's
+    try:
+        begun = asyncio.Event()
+
+        async def slow_write():
+            async with write_transaction(engine) as db:
+                await _insert_probe.execute(db, {"p_label": "甲", "p_at": utcnow()})
+                begun.set()
+                await db.execute(text("SELECT pg_sleep(10)"))
+
+        task = asyncio.create_task(slow_write())
+        await begun.wait()
+        await asyncio.sleep(0.1)
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+        for label in ("乙", "丙"):
+            async with write_transaction(engine) as db:
+                await _insert_probe.execute(db, {"p_label": label, "p_at": utcnow()})
+        async with read_transaction(engine) as db:
+            assert list((await db.execute(select(_probe.c.label).order_by(_probe.c.id))).scalars()) == ["乙", "丙"]
+    finally:
+        await engine.dispose()
