@@ -16,12 +16,16 @@ the scalar refuses), so errors, their paths and null handling stay graphql-core'
 
 from __future__ import annotations
 
+from collections import OrderedDict
+from collections.abc import Iterator
+
 from graphql import GraphQLField, GraphQLNonNull, GraphQLSchema, is_leaf_type
 from graphql.pyutils import Undefined
-from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext
+from strawberry.extensions import SchemaExtension
+from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext, validate_document
 from strawberry.schema.schema_converter import GraphQLCoreConverter
 
-# Set on each GraphQLField of a schema once: (resolver, python name, output coercion), or None.
+# Set on each GraphQLField of a schema once: (resolver, python name, output coercion, nullable), or None.
 _PLAIN = "meiye_plain_leaf"
 
 
@@ -33,10 +37,11 @@ def _basic_leaf(field: GraphQLField):
         return None
     if not getattr(strawberry_field, "is_basic_field", False):
         return None
-    leaf = field.type.of_type if isinstance(field.type, GraphQLNonNull) else field.type
+    nullable = not isinstance(field.type, GraphQLNonNull)
+    leaf = field.type if nullable else field.type.of_type
     if not is_leaf_type(leaf):
         return None
-    return strawberry_field.default_resolver, strawberry_field.python_name, leaf.coerce_output_value
+    return strawberry_field.default_resolver, strawberry_field.python_name, leaf.coerce_output_value, nullable
 
 
 def index_plain_fields(schema: GraphQLSchema) -> None:
@@ -55,14 +60,64 @@ class PlainLeafExecutionContext(StrawberryGraphQLCoreExecutionContext):
         index_plain_fields(self.schema)
         # Strawberry passes a manager on every request, empty unless an extension hooks `resolve`.
         self._shortcut = not (self.middleware_manager and self.middleware_manager.middlewares)
+        # Per selection set of this request (kept alive here, so its id is not reused): the plain
+        # fields that make up all of it, or None when one of them is not plain.
+        self._plans: dict[int, tuple] = {}
+
+    def execute_fields(self, parent_type, source_value, path, grouped_field_set, position_context):
+        # An object whose selected fields are all plain leaves (a statement line's node, a card) is
+        # answered in one loop: no path, call or awaitable check a field.
+        if self._shortcut:
+            answered = self._all_plain(parent_type, source_value, grouped_field_set)
+            if answered is not None:
+                return answered
+        return super().execute_fields(parent_type, source_value, path, grouped_field_set, position_context)
+
+    def _plan(self, parent_type, grouped_field_set):
+        key = id(grouped_field_set)
+        kept = self._plans.get(key)
+        if kept is None or kept[0] is not grouped_field_set or kept[1] is not parent_type:
+            plan = []
+            for response_name, field_details_list in grouped_field_set.items():
+                field = self.schema.get_field(parent_type, field_details_list[0].node.name.value)
+                plain = getattr(field, _PLAIN, None)
+                if plain is None:
+                    plan = None
+                    break
+                plan.append((response_name, *plain))
+            kept = self._plans[key] = (grouped_field_set, parent_type, plan)
+        return kept[2]
+
+    def _all_plain(self, parent_type, source, grouped_field_set) -> dict | None:
+        plan = self._plan(parent_type, grouped_field_set)
+        if not plan:
+            return None
+        answered = {}
+        for response_name, resolve, name, coerce, nullable in plan:
+            value = resolve(source, name)
+            if value is None and nullable:
+                answered[response_name] = None
+                continue
+            if value is None or isinstance(value, Exception):
+                return None  # graphql-core's path answers it, with its null handling and errors
+            try:
+                coerced = coerce(value)
+            except Exception:  # noqa: BLE001 - as above
+                return None
+            if coerced is None or coerced is Undefined:
+                return None
+            answered[response_name] = coerced
+        return answered
 
     def execute_field(self, parent_type, source, field_details_list, path, position_context):
         if self._shortcut:
             field = self.schema.get_field(parent_type, field_details_list[0].node.name.value)
             plain = getattr(field, _PLAIN, None)
             if plain is not None:
-                resolve, name, coerce = plain
+                resolve, name, coerce, nullable = plain
                 value = resolve(source, name)
+                if value is None and nullable:
+                    return None
                 if value is not None and not isinstance(value, Exception):
                     try:
                         coerced = coerce(value)
@@ -71,3 +126,30 @@ class PlainLeafExecutionContext(StrawberryGraphQLCoreExecutionContext):
                     if coerced is not None and coerced is not Undefined:
                         return coerced
         return super().execute_field(parent_type, source, field_details_list, path, position_context)
+
+
+class DocumentValidationCache(SchemaExtension):
+    """Strawberry's ValidationCache keys its LRU by the document, and graphql-core's AST nodes are
+    frozen dataclasses that hash by walking the whole tree on every request. The parser cache hands
+    out the same document object for the same query text, so this cache keys by that object's
+    identity (it keeps the document, so the id cannot be reused while the entry lives) and by the
+    schema and the rules."""
+
+    _cache: OrderedDict = OrderedDict()
+    MAX_ENTRIES = 512
+
+    def on_validate(self) -> Iterator[None]:
+        context = self.execution_context
+        schema, document, rules = context.schema._schema, context.graphql_document, tuple(context.validation_rules)
+        key = (id(schema), id(document), rules)
+        cached = self._cache.get(key)
+        if cached is not None and cached[0] is document and cached[1] is schema:
+            self._cache.move_to_end(key)
+            errors = cached[2]
+        else:
+            errors = validate_document(schema, document, rules)
+            self._cache[key] = (document, schema, errors)
+            if len(self._cache) > self.MAX_ENTRIES:
+                self._cache.popitem(last=False)
+        context.pre_execution_errors = errors
+        yield

@@ -12,7 +12,6 @@ from strawberry.extensions import (
     MaskErrors,
     MaxTokensLimiter,
     ParserCache,
-    ValidationCache,
 )
 from strawberry.schema.config import StrawberryConfig
 from strawberry.tools import merge_types
@@ -24,7 +23,7 @@ from schema.bookings import BookingMutation, BookingQuery
 from schema.brands import StaffChangeMutation, StaffMutation, StaffQuery
 from schema.cards import CashOutMutation
 from schema.coupons import CouponMutation, CouponQuery
-from schema.execution import PlainLeafExecutionContext
+from schema.execution import DocumentValidationCache, PlainLeafExecutionContext
 from schema.introspection import IntrospectionGate
 from schema.limits import QueryLimitsRule
 from schema.login_rule import OneLoginPerRequest
@@ -146,7 +145,7 @@ def protective_extensions() -> list:
         partial(MaxTokensLimiter, max_token_count=3000),
         partial(AddValidationRules, [OneLoginPerRequest]),
         partial(ParserCache, maxsize=512),
-        partial(ValidationCache, maxsize=512),
+        DocumentValidationCache,
     ]
 
 

@@ -46,6 +46,8 @@ def test_same_data_and_errors_as_graphql_core():
     assert data == {"lines": [{"amount": 1, "label": "甲", "note": None, "must": "x"}, None], "one": {"amount": 7, "label": "丙"}}
     # 2^40 is no GraphQL Int: graphql-core's own error, with its path, and the item is null.
     assert [path for _, path in errors] == [["lines", 1, "amount"]]
+    fast, plain = answers("{ one { __typename label kind: label note } lines { note } }")
+    assert fast == plain and fast[0]["one"] == {"__typename": "Line", "label": "丙", "kind": "丙", "note": None}
     fast, plain = answers("{ lines { label must } }")
     assert fast == plain and fast[1] == [("Cannot return null for non-nullable field Line.must.", ["lines", 1, "must"])]
 
