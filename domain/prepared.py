@@ -104,10 +104,10 @@ def with_list(build) -> Prepared:
     """`build(is_in)` is the statement, where `is_in(column, name)` stands for `column IN (:name)`
     with the list `params[name]`: SQLite's expanding IN, and on PostgreSQL `column = ANY(:name)`,
     one array parameter, which the driver takes as it is (an expanding IN is rebuilt per length)."""
-    return Prepared(build(_expanding_in), postgresql=build(_any_of))
+    return Prepared(build(expanding_in), postgresql=build(_any_of))
 
 
-def _expanding_in(column, name: str):
+def expanding_in(column, name: str):
     return column.in_(bindparam(name, expanding=True))
 
 

@@ -3,7 +3,8 @@ card statements to the ledger."""
 
 from __future__ import annotations
 
-from sqlalchemy import bindparam, func, select, text
+from sqlalchemy import bindparam, func, select, text, true
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from domain.cards.stored_value import (
@@ -15,7 +16,8 @@ from domain.cards.stored_value import (
 )
 from domain.ledger.postings import accounts
 from domain.ledger.verify import Check
-from domain.prepared import with_list
+from domain.db import Id
+from domain.prepared import Prepared, expanding_in as _expanding_in, with_list
 
 _principal = accounts.alias("principal")
 
@@ -78,9 +80,20 @@ def _entries_pages_statement(after_cursor: bool, is_in):
     return select(sub).where(sub.c.rank <= bindparam("limit")).order_by(sub.c.member_id, sub.c.id.desc())
 
 
+def _entries_pages_lateral(after_cursor: bool):
+    """PostgreSQL's form: each member's newest lines through the (member_id, id) index, `limit` of
+    them, however many lines the member has; the window function numbers every line of the member."""
+    member = func.unnest(bindparam("member_ids", type_=ARRAY(Id))).table_valued("id").render_derived(name="wanted")
+    page = select(card_entries).where(card_entries.c.member_id == member.c.id)
+    if after_cursor:
+        page = page.where(card_entries.c.id < bindparam("before_id"))
+    page = page.order_by(card_entries.c.id.desc()).limit(bindparam("limit")).lateral("page")
+    return select(page).select_from(member.join(page, true())).order_by(page.c.member_id, page.c.id.desc())
+
+
 # Built once (it was rebuilt per call: 29 % of a member read's samples): the first page, and a page after a cursor.
-_entries_first_page = with_list(lambda is_in: _entries_pages_statement(False, is_in))
-_entries_page_after = with_list(lambda is_in: _entries_pages_statement(True, is_in))
+_entries_first_page = Prepared(_entries_pages_statement(False, _expanding_in), postgresql=_entries_pages_lateral(False))
+_entries_page_after = Prepared(_entries_pages_statement(True, _expanding_in), postgresql=_entries_pages_lateral(True))
 
 
 async def entries_pages(db: AsyncConnection, member_ids: list[int], *, first: int, before_id: int | None) -> dict[int, list]:
