@@ -76,16 +76,20 @@ def cmd_serve(args) -> int:
         os.environ["MEIYE_DEMO"] = "1"
     import uvicorn
 
-    from schema.metrics import multiprocess_directory
+    from schema.metrics import multiprocess_directory, worker_metrics_dead
+    from schema.serving import serve_workers
 
     standins = _standins_apart() if settings.demo and args.workers > 1 else None
+    options = dict(
+        app="meiye:app", factory=True, host=args.host, port=args.port, loop="uvloop", http="httptools", log_level="info",
+        access_log=not settings.access_log,  # ours (meiye.access) says more, and in JSON
+    )
     try:
         with multiprocess_directory(args.workers):  # before the workers start: they read it on import
-            uvicorn.run(
-                "meiye:app", factory=True, host=args.host, port=args.port, workers=args.workers,
-                loop="uvloop", http="httptools", log_level="info",
-                access_log=not settings.access_log,  # ours (meiye.access) says more, and in JSON
-            )
+            if args.workers > 1:
+                # A listening socket per worker (schema.serving), not uvicorn's one shared socket.
+                return serve_workers(options, args.workers, on_worker_exit=worker_metrics_dead)
+            uvicorn.run(**options)
     finally:
         if standins is not None:
             from integrations import demo

@@ -203,6 +203,14 @@ def ready_route(services_ref: dict):
     return ready
 
 
+def worker_metrics_dead(pid: int) -> None:
+    """A worker has ended, cleanly or not: its live gauges (pool use) no longer count."""
+    if multiprocess():
+        from prometheus_client import multiprocess as mp
+
+        mp.mark_process_dead(pid)
+
+
 @contextlib.contextmanager
 def multiprocess_directory(workers: int):
     """For `meiye serve --workers N` (N > 1): PROMETHEUS_MULTIPROC_DIR set before the workers

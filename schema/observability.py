@@ -13,6 +13,7 @@ from __future__ import annotations
 import contextvars
 import datetime as dt
 import logging
+import os
 import re
 import time
 import uuid
@@ -124,6 +125,7 @@ def access_line(scope, record: RequestRecord, status: int, seconds: float) -> st
         "path": scope["path"][:200],
         "status": status,
         "duration_ms": round(seconds * 1000, 2),
+        "pid": os.getpid(),  # which worker answered, under `meiye serve --workers N`
     }
     if record.endpoint is not None:
         line["operation"] = record.operation
