@@ -7,7 +7,7 @@ import uuid
 from domain import outbox
 from domain.db import write_transaction
 from resolvers.ids import parse_global_id
-from tests.notifications.test_sending import NOON, flow, standins  # noqa: F401 - fixtures
+from tests.notifications.test_sending import NOON, SHANGHAI, flow, standins  # noqa: F401 - fixtures
 from tests.support import checkout, open_order
 
 CREDIT = "mutation($i: SetCreditLimitInput!) { setCreditLimit(input: $i) { errors { code } } }"
@@ -19,17 +19,26 @@ async def _template(flow, kind: str, template_id: str, fields: list[tuple[str, s
     assert result["errors"] == [], result
 
 
+def _afternoon_in_shanghai(moment: dt.datetime) -> dt.datetime:
+    day = moment.astimezone(SHANGHAI).date()
+    return dt.datetime.combine(day, dt.time(14, 0), tzinfo=SHANGHAI).astimezone(dt.UTC)
+
+
 async def test_count_card_reminder_goes_out_days_before_it_expires(flow):
     await _template(flow, "COUNT_CARD_EXPIRING", "tmpl_cc", [("thing1", "{card}"), ("number2", "{remaining}"), ("date3", "{expiresAt}")])
     member_id, openid, token = await flow.customer()
     await flow.accept(token, "tmpl_cc")
     order = await open_order(flow.demo, [{"countCardProductId": flow.demo.count_card_products["面部清洁10次卡"]}], member_id=member_id)
+    bought = dt.datetime.now(dt.UTC)
     assert (await checkout(flow.demo, order["id"], [{"method": "CASH"}]))["errors"] == []
     counts = await flow.run()
     assert counts["sent"] == 0 and flow.sent_to(openid) == []
-    # Valid 365 days; the brand reminds 7 days before.
-    assert (await flow.run(NOON + dt.timedelta(days=357)))["sent"] == 0
-    assert (await flow.run(NOON + dt.timedelta(days=358, hours=1)))["sent"] == 1
+    # Valid 365 days from the sale; the brand reminds 7 days before: due 358 days after the sale.
+    # Asked at 14:00 in Shanghai (outside the quiet hours) on the day before that and the day
+    # after: from tomorrow's NOON, the first would be past due whenever the sale came before
+    # 14:00 in Shanghai (06:00 UTC), so the test failed from 16:00 to 06:00 UTC.
+    assert (await flow.run(_afternoon_in_shanghai(bought + dt.timedelta(days=357))))["sent"] == 0
+    assert (await flow.run(_afternoon_in_shanghai(bought + dt.timedelta(days=359))))["sent"] == 1
     [message] = flow.sent_to(openid)
     expires = (dt.datetime.now(dt.UTC) + dt.timedelta(days=365)).astimezone(dt.timezone(dt.timedelta(hours=8)))
     assert message["data"] == {"thing1": {"value": "面部清洁10次卡"}, "number2": {"value": "10"}, "date3": {"value": expires.strftime("%Y年%m月%d日")}}
