@@ -21,6 +21,10 @@ import uuid
 import orjson
 
 access_log = logging.getLogger("meiye.access")
+log = logging.getLogger("meiye")
+INTERNAL_ERROR_BODY = orjson.dumps(
+    {"data": None, "errors": [{"message": "Internal error / 服务器内部错误", "extensions": {"code": "INTERNAL_ERROR"}}]}
+)
 
 REQUEST_ID_HEADER = b"x-request-id"
 _SANE_REQUEST_ID = re.compile(rb"[A-Za-z0-9._-]{1,64}")
@@ -96,11 +100,12 @@ class Observability:
         record = RequestRecord(request_id, GRAPHQL_ENDPOINTS.get(scope["path"]))
         header = (REQUEST_ID_HEADER, request_id.encode("ascii"))
         status = 500  # what the client gets if the app raises before answering
+        answering = False
 
         async def send_with_id(message) -> None:
-            nonlocal status
+            nonlocal status, answering
             if message["type"] == "http.response.start":
-                status = message["status"]
+                status, answering = message["status"], True
                 message = {**message, "headers": [*message.get("headers", ()), header]}
             await send(message)
 
@@ -108,6 +113,16 @@ class Observability:
         started = time.perf_counter()
         try:
             await self.app(scope, receive, send_with_id)
+        except Exception:
+            if answering:
+                raise  # half an answer is out: nothing better can follow it
+            # A bug that no layer turned into an answer: the client gets the coded JSON every other
+            # error has, with the request's id, instead of Starlette's bare text 500 without one.
+            log.error("unhandled error on %s %s (request %s)", scope["method"], scope["path"][:200], request_id, exc_info=True)
+            note_error_codes(("INTERNAL_ERROR",))
+            await send({"type": "http.response.start", "status": 500,
+                        "headers": [(b"content-type", b"application/json"), header]})
+            await send({"type": "http.response.body", "body": INTERNAL_ERROR_BODY})
         finally:
             seconds = time.perf_counter() - started
             _current.reset(token)

@@ -153,6 +153,25 @@ async def test_one_json_access_line_per_request_with_the_same_id(fresh, caplog):
     assert "operation" not in second and "errors" not in second
 
 
+async def test_a_bug_no_layer_answered_is_a_coded_json_500_with_the_request_id(fresh, caplog, monkeypatch):
+    from schema.app import GraphQLEndpoint
+
+    async def broken(*_args, **_kwargs):
+        raise RuntimeError("secret detail of a bug")
+
+    monkeypatch.setattr(GraphQLEndpoint, "run", broken)
+    with caplog.at_level(logging.INFO):
+        response = await fresh.post("/graphql", json={"query": "{ __typename }"}, headers={"x-request-id": "req-500"})
+    assert response.status_code == 500 and response.headers["content-type"] == "application/json"
+    assert response.headers["x-request-id"] == "req-500"
+    assert response.json() == {"data": None, "errors": [{"message": "Internal error / 服务器内部错误", "extensions": {"code": "INTERNAL_ERROR"}}]}
+    assert "secret detail" not in response.text
+    [line] = [json.loads(r.getMessage()) for r in caplog.records if r.name == "meiye.access"]
+    assert (line["request_id"], line["status"], line["errors"]) == ("req-500", 500, ["INTERNAL_ERROR"])
+    assert any("req-500" in r.getMessage() and r.exc_info for r in caplog.records if r.name == "meiye")
+    assert sample(await scrape(fresh), "meiye_errors_total", endpoint="staff", code="INTERNAL_ERROR") == 1
+
+
 async def test_ready_answers_200_on_a_working_database(fresh):
     response = await fresh.get("/ready")
     assert (response.status_code, response.json()) == (200, {"status": "ready"})
