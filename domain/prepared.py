@@ -8,16 +8,18 @@ CPU. A `Prepared` statement is compiled once per dialect with SQLAlchemy's own c
 same SQL text, bind casts and type processing), and on PostgreSQL its values go to the asyncpg
 connection underneath the SQLAlchemy one, through asyncpg's public `fetch` and statement cache.
 
-It never takes a transaction of its own, so it cannot leave one open or commit one: in a write
-transaction it runs only once SQLAlchemy has sent the BEGIN (asyncpg reports it in
-`is_in_transaction()`); before that, and on a connection in neither a transaction nor AUTOCOMMIT,
-the statement goes through SQLAlchemy, which sends the BEGIN first. SQLite, and a statement this
-path cannot send as it is (an expanding IN list, a column name that is no Python identifier), always
-go through SQLAlchemy. Rows keep SQLAlchemy's attribute and index access.
+It never takes a transaction of its own, so it cannot leave one open or commit one: it runs inside
+a transaction already begun (asyncpg's `is_in_transaction()`: domain.db's write transaction begins
+one before the work) or on a connection in AUTOCOMMIT (a request's reads); on any other connection
+the statement goes through SQLAlchemy, which sends its BEGIN first. SQLite, and a statement this
+path cannot send as it is (an expanding IN list, Python-side column defaults), always go through
+SQLAlchemy. Rows keep SQLAlchemy's attribute and index access; a lost or cut-off connection is not
+pooled again.
 """
 
 from __future__ import annotations
 
+import asyncio
 from collections import namedtuple
 from contextlib import contextmanager
 from typing import Any
@@ -88,6 +90,11 @@ class Prepared:
             # The connection is gone or unusable: SQLAlchemy, which saw no error of its own, must not
             # hand it out again.
             await conn.invalidate(error)
+            raise
+        except asyncio.CancelledError:
+            # A statement cut off halfway (the client went away) leaves asyncpg cancelling it on the
+            # server: as SQLAlchemy does on its own path, the connection is not pooled again.
+            await asyncio.shield(conn.invalidate())
             raise
         return Rows(compiled.rows(records))
 
@@ -169,7 +176,9 @@ class _Compiled:
             return []
         row = self._row
         if row is None:
-            row = self._row = namedtuple("Row", list(records[0].keys()))
+            # A name that is no identifier (`?column?`) or comes twice is renamed (`_0`): reachable by
+            # position, as it could not have been by attribute through SQLAlchemy either.
+            row = self._row = namedtuple("Row", list(records[0].keys()), rename=True)
         processors = self._processors
         if processors is None or len(processors) != len(records[0]):
             return [row._make(r) for r in records]

@@ -134,3 +134,26 @@ async def test_a_cancelled_write_leaves_no_transaction_on_a_pooled_connection(da
             assert list((await db.execute(select(_probe.c.label).order_by(_probe.c.id))).scalars()) == ["乙", "丙"]
     finally:
         await engine.dispose()
+
+
+async def test_a_read_cut_off_halfway_does_not_pool_its_connection(database_url, on_postgres):
+    if not on_postgres:
+        pytest.skip("SQLite runs every statement through SQLAlchemy")
+    from domain.db import create_engine
+
+    engine = create_engine(database_url, pool_size=1)
+    slow = Prepared(select(text("pg_sleep(10)")))
+    try:
+        async with engine.connect() as conn:
+            await conn.execution_options(isolation_level="AUTOCOMMIT")  # as a request's read connection
+            task = asyncio.create_task(slow.execute(conn, {}))
+            await asyncio.sleep(0.2)
+            task.cancel()
+            with pytest.raises(asyncio.CancelledError):
+                await task
+            assert conn.invalidated
+        async with engine.connect() as conn:  # the pool hands out a fresh, working connection
+            await conn.execution_options(isolation_level="AUTOCOMMIT")
+            assert (await Prepared(select(text("1"))).execute(conn, {})).scalar() == 1
+    finally:
+        await engine.dispose()
