@@ -84,7 +84,7 @@ class PlainLeafExecutionContext(StrawberryGraphQLCoreExecutionContext):
                 if plain is None:
                     plan = None
                     break
-                plan.append((response_name, *plain))
+                plan.append((response_name, plain))
             kept = self._plans[key] = (grouped_field_set, parent_type, plan)
         return kept[2]
 
@@ -93,39 +93,40 @@ class PlainLeafExecutionContext(StrawberryGraphQLCoreExecutionContext):
         if not plan:
             return None
         answered = {}
-        for response_name, resolve, name, coerce, nullable in plan:
-            value = resolve(source, name)
-            if value is None and nullable:
-                answered[response_name] = None
-                continue
-            if value is None or isinstance(value, Exception):
-                return None  # graphql-core's path answers it, with its null handling and errors
-            try:
-                coerced = coerce(value)
-            except Exception:  # noqa: BLE001 - as above
+        for response_name, plain in plan:
+            value = _answer(plain, source)
+            if value is _UNANSWERED:
                 return None
-            if coerced is None or coerced is Undefined:
-                return None
-            answered[response_name] = coerced
+            answered[response_name] = value
         return answered
 
     def execute_field(self, parent_type, source, field_details_list, path, position_context):
         if self._shortcut:
             field = self.schema.get_field(parent_type, field_details_list[0].node.name.value)
             plain = getattr(field, _PLAIN, None)
-            if plain is not None:
-                resolve, name, coerce, nullable = plain
-                value = resolve(source, name)
-                if value is None and nullable:
-                    return None
-                if value is not None and not isinstance(value, Exception):
-                    try:
-                        coerced = coerce(value)
-                    except Exception:  # noqa: BLE001 - graphql-core's path below reports it, with its path
-                        coerced = None
-                    if coerced is not None and coerced is not Undefined:
-                        return coerced
+            if plain is not None and (value := _answer(plain, source)) is not _UNANSWERED:
+                return value
         return super().execute_field(parent_type, source, field_details_list, path, position_context)
+
+
+_UNANSWERED = object()
+
+
+def _answer(plain, source):
+    """A plain leaf's value as graphql-core would complete it, or _UNANSWERED when graphql-core's
+    own path must answer: None on a non-null field, an exception, a value the scalar refuses
+    (that path reports the error, with its path and null propagation)."""
+    resolve, name, coerce, nullable = plain
+    value = resolve(source, name)
+    if value is None:
+        return None if nullable else _UNANSWERED
+    if isinstance(value, Exception):
+        return _UNANSWERED
+    try:
+        coerced = coerce(value)
+    except Exception:  # noqa: BLE001 - as above
+        return _UNANSWERED
+    return _UNANSWERED if coerced is None or coerced is Undefined else coerced
 
 
 class DocumentValidationCache(SchemaExtension):
