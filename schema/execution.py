@@ -24,7 +24,10 @@ from __future__ import annotations
 from collections import OrderedDict
 from collections.abc import Iterator
 
-from graphql import GraphQLField, GraphQLList, GraphQLNonNull, GraphQLObjectType, GraphQLSchema, is_leaf_type
+from graphql import (
+    FieldNode, FragmentSpreadNode, GraphQLField, GraphQLList, GraphQLNonNull, GraphQLObjectType, GraphQLSchema, InlineFragmentNode,
+    is_leaf_type,
+)
 from graphql.pyutils import Undefined
 from strawberry.extensions import SchemaExtension
 from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext, validate_document
@@ -81,6 +84,9 @@ class PlainLeafExecutionContext(StrawberryGraphQLCoreExecutionContext):
         # id is not reused): how to complete it, or None when graphql-core must.
         self._plans: dict[int, tuple] = {}
         self._completers: dict[tuple, tuple] = {}
+        # Without a directive (@skip, @include, @defer) the document alone decides what a selection
+        # collects, whatever the variables: its completers serve every request that sends it.
+        self._shareable = self.operation is not None and _without_directives(self.operation, self.fragments)
 
     # -- what a selection compiles to --------------------------------------------------------
 
@@ -112,7 +118,11 @@ class PlainLeafExecutionContext(StrawberryGraphQLCoreExecutionContext):
         kept = self._completers.get(key)
         if kept is not None and kept[0] is field_details_list and kept[1] is return_type:
             return kept[2]
-        completer = self._build_completer(return_type, field_details_list)
+        completer = _SHARED.get(return_type, field_details_list) if self._shareable else _MISSING
+        if completer is _MISSING:
+            completer = self._build_completer(return_type, field_details_list)
+            if self._shareable:
+                _SHARED.put(return_type, field_details_list, completer)
         self._completers[key] = (field_details_list, return_type, completer)
         return completer
 
@@ -170,6 +180,63 @@ class PlainLeafExecutionContext(StrawberryGraphQLCoreExecutionContext):
                 if value is not _UNANSWERED:
                     return value
         return super().complete_value(return_type, field_details_list, info, path, result, position_context)
+
+
+_MISSING = object()
+
+
+class SharedCompleters:
+    """Completers of the selections of documents sent before, keyed by the identity of the field
+    nodes (the parser cache hands out the same document for the same text) and of the type. An
+    entry keeps its nodes and type alive, so that their ids are not reused while it lives; a node
+    belongs to one document, so its fragments are that document's too."""
+
+    MAX_ENTRIES = 4096
+
+    def __init__(self) -> None:
+        self._entries: OrderedDict = OrderedDict()
+
+    @staticmethod
+    def _nodes(field_details_list) -> tuple | None:
+        if any(d.defer_usage is not None or d.fragment_variable_values is not None for d in field_details_list):
+            return None
+        return tuple(d.node for d in field_details_list)
+
+    def get(self, return_type, field_details_list):
+        nodes = self._nodes(field_details_list)
+        if nodes is None:
+            return _MISSING
+        kept = self._entries.get((id(return_type), *map(id, nodes)))
+        if kept is None or kept[0] is not return_type or any(a is not b for a, b in zip(kept[1], nodes)):
+            return _MISSING
+        return kept[2]
+
+    def put(self, return_type, field_details_list, completer) -> None:
+        nodes = self._nodes(field_details_list)
+        if nodes is None:
+            return
+        self._entries[(id(return_type), *map(id, nodes))] = (return_type, nodes, completer)
+        if len(self._entries) > self.MAX_ENTRIES:
+            self._entries.popitem(last=False)
+
+
+_SHARED = SharedCompleters()
+
+
+def _without_directives(operation, fragments) -> bool:
+    pending = [operation.selection_set, *(f.definition.selection_set for f in (fragments or {}).values())]
+    pending.extend(f.definition for f in (fragments or {}).values())
+    while pending:
+        node = pending.pop()
+        if node is None:
+            continue
+        if getattr(node, "directives", None):
+            return False
+        if isinstance(node, FieldNode | InlineFragmentNode):
+            pending.append(node.selection_set)
+        elif not isinstance(node, FragmentSpreadNode) and hasattr(node, "selections"):
+            pending.extend(node.selections)
+    return True
 
 
 def _complete_guarded(completer, value):

@@ -191,3 +191,23 @@ def test_a_connection_under_a_resolver_costs_graphql_core_no_field(monkeypatch):
             assert sorted(set(seen)) == ["Connection", "Edge", "Entry", "Page", "TreeQuery"] and len(seen) == 1 + 4 + 3 * 2 + 3 * 5 + 1
         else:
             assert seen == ["TreeQuery"]
+
+
+def test_a_document_with_skip_or_include_is_completed_for_its_own_variables():
+    # Completers are shared between requests of one document only without directives: @include
+    # on a variable must follow each request's value, in both directions and back. The parser
+    # cache, as in the app, hands each request the same document.
+    import asyncio
+
+    from functools import partial
+
+    from strawberry.extensions import ParserCache
+
+    schema = strawberry.Schema(TreeQuery, types=[Entry], extensions=[partial(ParserCache, maxsize=8)], execution_context_class=PlainLeafExecutionContext)
+    query = "query($with: Boolean!) { page { edges { node { id amount @include(if: $with) } } } }"
+    for wanted in (True, False, True, False):
+        data = asyncio.run(schema.execute(query, variable_values={"with": wanted})).data
+        assert data["page"]["edges"][0]["node"] == ({"id": "E0", "amount": 0} if wanted else {"id": "E0"})
+    shared = "{ page { edges { cursor node { amount } } } }"
+    first, again = (asyncio.run(schema.execute(shared)) for _ in range(2))
+    assert first.data == again.data and first.errors is None and again.data["page"]["edges"][2] == {"cursor": "c2", "node": {"amount": 200}}

@@ -146,7 +146,12 @@ def _verify(password_hash: str, password: str) -> bool:
         return False
 
 
-_staff_by_id = Prepared(select(staff).where(staff.c.id == bindparam("staff_id")))  # built once: every request reads it
+# Built once: every request reads it. Only what an actor is made of and what refuses one: the
+# password hash and the rest of the row are not sent on each request.
+_staff_by_id = Prepared(
+    select(staff.c.id, staff.c.brand_id, staff.c.store_id, staff.c.name, staff.c.role, staff.c.active, staff.c.token_version)
+    .where(staff.c.id == bindparam("staff_id"))
+)
 
 
 async def load_actor(db: AsyncConnection, staff_id: int, token_version: int = 0) -> Actor | None:
