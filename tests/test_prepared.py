@@ -157,3 +157,25 @@ async def test_a_read_cut_off_halfway_does_not_pool_its_connection(database_url,
             assert (await Prepared(select(text("1"))).execute(conn, {})).scalar() == 1
     finally:
         await engine.dispose()
+
+
+async def test_a_list_of_one_is_sent_as_one_value_and_answers_the_same(engine, probe_table, on_postgres):
+    # PostgreSQL plans `= ANY($1)` anew each time; a list of one goes as `= $1`, a longer one as an
+    # array, and both answer what SQLAlchemy's expanding IN answers.
+    at = utcnow()
+    async with write_transaction(engine) as db:
+        await db.execute(text("SELECT 1"))
+        ids = [(await _insert_probe.execute(db, {"p_label": label, "p_at": at})).one().id for label in ("甲", "乙", "丙")]
+    seen = []
+    async with read_transaction(engine) as db:
+        with watching_statements(engine, lambda sql, arguments: seen.append((sql, tuple(arguments)))):
+            one = (await _probes_by_labels.execute(db, {"labels": ["乙"]})).all()
+            two = (await _probes_by_labels.execute(db, {"labels": ["丙", "甲"]})).all()
+            none = (await _probes_by_labels.execute(db, {"labels": []})).all()
+        for labels, rows in ((["乙"], one), (["丙", "甲"], two), ([], none)):
+            expected = (await db.execute(_probes_by_labels.statement, {"labels": labels})).all()
+            assert [tuple(r) for r in rows] == [tuple(r) for r in expected]
+    assert [r.id for r in one] == [ids[1]] and [r.id for r in two] == [ids[0], ids[2]] and none == []
+    if on_postgres:
+        assert [arguments for _sql, arguments in seen] == [("乙",), (["丙", "甲"],), ([],)]
+        assert "= $1" in seen[0][0] and "ANY" not in seen[0][0] and "= ANY ($1" in seen[1][0]

@@ -91,15 +91,33 @@ def _entries_pages_lateral(after_cursor: bool):
     return select(page).select_from(member.join(page, true())).order_by(page.c.member_id, page.c.id.desc())
 
 
-# Built once (it was rebuilt per call: 29 % of a member read's samples): the first page, and a page after a cursor.
+def _entries_page_of_one(after_cursor: bool):
+    """One member's page, the usual batch (see domain.prepared.ListPrepared: PostgreSQL plans a
+    statement over an array anew each time)."""
+    page = select(card_entries).where(card_entries.c.member_id == bindparam("member_id", type_=Id))
+    if after_cursor:
+        page = page.where(card_entries.c.id < bindparam("before_id"))
+    return page.order_by(card_entries.c.id.desc()).limit(bindparam("limit"))
+
+
+# Built once (it was rebuilt per call: 29 % of a member read's samples): the first page, and a page
+# after a cursor; of one member, and of several.
 _entries_first_page = Prepared(_entries_pages_statement(False, _expanding_in), postgresql=_entries_pages_lateral(False))
 _entries_page_after = Prepared(_entries_pages_statement(True, _expanding_in), postgresql=_entries_pages_lateral(True))
+_one_members_first_page = Prepared(_entries_page_of_one(False))
+_one_members_page_after = Prepared(_entries_page_of_one(True))
 
 
 async def entries_pages(db: AsyncConnection, member_ids: list[int], *, first: int, before_id: int | None) -> dict[int, list]:
     """Newest-first statement pages of several members in one statement: up to first + 1 lines
     each, so the caller can tell whether more follow."""
-    if before_id is None:
+    if len(member_ids) == 1:
+        params = {"member_id": member_ids[0], "limit": first + 1}
+        if before_id is None:
+            rows = await _one_members_first_page.execute(db, params)
+        else:
+            rows = await _one_members_page_after.execute(db, {**params, "before_id": before_id})
+    elif before_id is None:
         rows = await _entries_first_page.execute(db, {"member_ids": member_ids, "limit": first + 1})
     else:
         rows = await _entries_page_after.execute(db, {"member_ids": member_ids, "limit": first + 1, "before_id": before_id})
