@@ -223,7 +223,23 @@ class SharedCompleters:
 _SHARED = SharedCompleters()
 
 
+_DIRECTIVE_FREE: OrderedDict = OrderedDict()
+
+
 def _without_directives(operation, fragments) -> bool:
+    """Whether no selection of the operation or its fragments has a directive; walked once per
+    document (the entry keeps the operation, so its id is not reused while the entry lives)."""
+    kept = _DIRECTIVE_FREE.get(id(operation))
+    if kept is not None and kept[0] is operation:
+        return kept[1]
+    answer = _walk_without_directives(operation, fragments)
+    _DIRECTIVE_FREE[id(operation)] = (operation, answer)
+    if len(_DIRECTIVE_FREE) > SharedCompleters.MAX_ENTRIES:
+        _DIRECTIVE_FREE.popitem(last=False)
+    return answer
+
+
+def _walk_without_directives(operation, fragments) -> bool:
     pending = [operation.selection_set, *(f.definition.selection_set for f in (fragments or {}).values())]
     pending.extend(f.definition for f in (fragments or {}).values())
     while pending:
