@@ -440,7 +440,7 @@ class Reference:
             if staff is None or not staff["active"]:
                 raise RuntimeError("the bench's staff account is gone")
             key_id = await conn.fetchval(q("claim_key"), brand_id, f"staff:{staff_id}", key, "checkout", fingerprint("checkout", request), now)
-            order = await conn.fetchrow(q("take_order"), 1, order_pk, brand_id, ["OPEN"])
+            order = await conn.fetchrow(q("take_order"), 1, order_pk, brand_id, "OPEN")
             if key_id is None or order is None:
                 raise RuntimeError(f"order {order_pk} not open or key taken")
             store_id, member_id = order["store_id"], order["member_id"]
