@@ -163,23 +163,34 @@ class PlainLeafExecutionContext(StrawberryGraphQLCoreExecutionContext):
             field = self.schema.get_field(parent_type, field_details_list[0].node.name.value)
             basic = getattr(field, _BASIC, None)
             if basic is not None:
-                completer = self._completer(field.type, field_details_list)
-                if completer is not None:
-                    value = _complete_guarded(completer, basic[0](source, basic[1]))
-                    if value is not _UNANSWERED:
-                        return value
+                value = self._shortcut_value(field.type, field_details_list, basic[0], source, basic[1])
+                if value is not _UNANSWERED:
+                    return value
         return super().execute_field(parent_type, source, field_details_list, path, position_context)
 
     def complete_value(self, return_type, field_details_list, info, path, result, position_context):
         # What a resolver returned (a member's cards, a page of statement lines), when everything
         # selected on it is basic.
         if self._shortcut:
-            completer = self._completer(return_type, field_details_list)
-            if completer is not None:
-                value = _complete_guarded(completer, result)
-                if value is not _UNANSWERED:
-                    return value
+            value = self._shortcut_value(return_type, field_details_list, _given, result, None)
+            if value is not _UNANSWERED:
+                return value
         return super().complete_value(return_type, field_details_list, info, path, result, position_context)
+
+    def _shortcut_value(self, return_type, field_details_list, resolve, source, attribute):
+        """`resolve(source, attribute)` completed as `return_type`, or _UNANSWERED: the resolver's
+        own error too (an object without the attribute) is left to graphql-core to report."""
+        completer = self._completer(return_type, field_details_list)
+        if completer is None:
+            return _UNANSWERED
+        try:
+            return _complete(completer, resolve(source, attribute))
+        except Exception:  # noqa: BLE001 - graphql-core's own path reports it, with its path
+            return _UNANSWERED
+
+
+def _given(value, _attribute):
+    return value
 
 
 _MISSING = object()
@@ -253,13 +264,6 @@ def _walk_without_directives(operation, fragments) -> bool:
         elif not isinstance(node, FragmentSpreadNode) and hasattr(node, "selections"):
             pending.extend(node.selections)
     return True
-
-
-def _complete_guarded(completer, value):
-    try:
-        return _complete(completer, value)
-    except Exception:  # noqa: BLE001 - graphql-core's own path reports it, with its path
-        return _UNANSWERED
 
 
 def _complete(completer, value):

@@ -211,3 +211,34 @@ def test_a_document_with_skip_or_include_is_completed_for_its_own_variables():
     shared = "{ page { edges { cursor node { amount } } } }"
     first, again = (asyncio.run(schema.execute(shared)) for _ in range(2))
     assert first.data == again.data and first.errors is None and again.data["page"]["edges"][2] == {"cursor": "c2", "node": {"amount": 200}}
+
+
+def test_an_object_without_the_attribute_is_graphql_cores_error():
+    # A type without is_type_of (no interface) given an object that lacks a field's attribute:
+    # graphql-core's own error, at that field, not an exception out of the shortcut.
+    @strawberry.type
+    class Bare:
+        code: str
+        label: str | None
+
+    class NotBare:
+        code = "X"
+
+    @strawberry.type
+    class BareQuery:
+        @strawberry.field
+        def bare(self) -> Bare:
+            return NotBare()  # type: ignore[return-value]
+
+        @strawberry.field
+        def bares(self) -> list[Bare]:
+            return [Bare(code="A", label=None), NotBare()]  # type: ignore[list-item]
+
+    results = []
+    for context_class in (PlainLeafExecutionContext, None):
+        result = strawberry.Schema(BareQuery, execution_context_class=context_class).execute_sync("{ bare { code label } bares { code label } }")
+        results.append((result.data, [(e.message, e.path) for e in result.errors or []]))
+    assert results[0] == results[1]
+    # label is nullable: the error nulls it alone.
+    assert results[0][0] == {"bare": {"code": "X", "label": None}, "bares": [{"code": "A", "label": None}, {"code": "X", "label": None}]}
+    assert sorted(path for _, path in results[0][1]) == [["bare", "label"], ["bares", 1, "label"]]
