@@ -38,6 +38,8 @@ metadata = MetaData(
 
 # SQLite's INTEGER PRIMARY KEY is the rowid alias only when typed exactly INTEGER.
 Id = BigInteger().with_variant(Integer(), "sqlite")
+# The largest row id a BIGINT holds: an id from a client past it names no row (and asyncpg refuses it).
+MAX_ROW_ID = 2**63 - 1
 
 
 def utcnow() -> dt.datetime:

@@ -3,10 +3,15 @@
 from __future__ import annotations
 
 import base64
+import re
 
+from domain.db import MAX_ROW_ID
 from domain.errors import DomainError
 
 MAX_PAGE = 100
+# A cursor holds a row id: digits only (int() would also take "-5", "1_0", " 7" and other scripts'
+# digits), within a BIGINT (MAX_ROW_ID).
+_ROW_ID = re.compile(r"[0-9]{1,19}")
 
 
 def encode_cursor(value: int) -> str:
@@ -18,7 +23,7 @@ def decode_cursor(cursor: str | None) -> int | None:
         return None
     try:
         kind, value = base64.urlsafe_b64decode(cursor.encode()).decode().split(":", 1)
-        if kind != "c":
+        if kind != "c" or not _ROW_ID.fullmatch(value) or int(value) > MAX_ROW_ID:
             raise ValueError(kind)
         return int(value)
     except (ValueError, UnicodeDecodeError):

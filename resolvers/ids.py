@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import binascii
 
+from domain.db import MAX_ROW_ID
 from domain.errors import DomainError
 
 WHAT = {
@@ -28,7 +29,7 @@ def parse_global_id(gid: str) -> tuple[str, int] | None:
         value = int(pk)
     except (binascii.Error, UnicodeDecodeError, ValueError):
         return None
-    if value <= 0 or value >= 2**63:
+    if value <= 0 or value > MAX_ROW_ID:
         return None
     return type_name, value
 
