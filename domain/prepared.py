@@ -125,9 +125,9 @@ class ListPrepared:
     """A statement over lists of values, in two forms on PostgreSQL. A dataloader's batch is most
     often one key (a member read asks for one member's cards), and PostgreSQL plans `= ANY($1)`
     anew on every execution, its generic plan for an array of unknown length never looking
-    cheaper than a custom one: on the member read's statements that planning cost more than the
-    rest of the statement (93 against 33 us of the server's CPU). `= $1` gets a generic plan after
-    a few executions, like any statement on one key."""
+    cheaper than a custom one: for the member read's cards that planning cost more than the rest
+    of the statement (93 against 33 us of PostgreSQL's CPU). `= $1` gets a generic plan after a
+    few executions, like any statement on one key."""
 
     __slots__ = ("_lists", "_single", "_names")
 

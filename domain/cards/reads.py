@@ -80,24 +80,27 @@ def _entries_pages_statement(after_cursor: bool, is_in):
     return select(sub).where(sub.c.rank <= bindparam("limit")).order_by(sub.c.member_id, sub.c.id.desc())
 
 
-def _entries_pages_lateral(after_cursor: bool):
-    """PostgreSQL's form: each member's newest lines through the (member_id, id) index, `limit` of
-    them, however many lines the member has; the window function numbers every line of the member."""
-    member = func.unnest(bindparam("member_ids", type_=ARRAY(Id))).table_valued("id").render_derived(name="wanted")
-    page = select(card_entries).where(card_entries.c.member_id == member.c.id)
+def _newest_lines(member_id, after_cursor: bool):
+    """A member's lines, newest first, through the (member_id, id) index: `limit` of them, however
+    many lines the member has."""
+    page = select(card_entries).where(card_entries.c.member_id == member_id)
     if after_cursor:
         page = page.where(card_entries.c.id < bindparam("before_id"))
-    page = page.order_by(card_entries.c.id.desc()).limit(bindparam("limit")).lateral("page")
+    return page.order_by(card_entries.c.id.desc()).limit(bindparam("limit"))
+
+
+def _entries_pages_lateral(after_cursor: bool):
+    """PostgreSQL's form for several members: each one's newest lines (the window function numbers
+    every line of the member)."""
+    member = func.unnest(bindparam("member_ids", type_=ARRAY(Id))).table_valued("id").render_derived(name="wanted")
+    page = _newest_lines(member.c.id, after_cursor).lateral("page")
     return select(page).select_from(member.join(page, true())).order_by(page.c.member_id, page.c.id.desc())
 
 
 def _entries_page_of_one(after_cursor: bool):
     """One member's page, the usual batch (see domain.prepared.ListPrepared: PostgreSQL plans a
     statement over an array anew each time)."""
-    page = select(card_entries).where(card_entries.c.member_id == bindparam("member_id", type_=Id))
-    if after_cursor:
-        page = page.where(card_entries.c.id < bindparam("before_id"))
-    return page.order_by(card_entries.c.id.desc()).limit(bindparam("limit"))
+    return _newest_lines(bindparam("member_id", type_=Id), after_cursor)
 
 
 # Built once (it was rebuilt per call: 29 % of a member read's samples): the first page, and a page
