@@ -8,7 +8,6 @@ import json
 import logging
 
 import orjson
-from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
@@ -26,6 +25,7 @@ from resolvers.context import Context, Services
 from resolvers.customer_context import CustomerContext
 from resolvers.settings import Settings
 from resolvers.tokens import TokenSigner
+from schema.graphql_http import MeiyeApp, answer_graphql_post
 from schema.http_guard import BodyCap, GraphQLBodyGuard
 from schema.metrics import Metrics, metrics_route, ready_route
 from schema.observability import Observability, note_error_codes
@@ -71,6 +71,10 @@ class GraphQLEndpoint(GraphQL):
             )
         finally:
             await context.close()
+
+    async def answer_post(self, scope, data: dict, send) -> None:
+        """A POST the body guard has read and checked (schema.graphql_http)."""
+        await answer_graphql_post(self, scope, data, send)
 
     def decode_json(self, data):  # type: ignore[override]
         # The same parser as GraphQLBodyGuard, which has already accepted this body: the standard
@@ -118,7 +122,7 @@ def make_services(settings: Settings, engine=None) -> Services:
     )
 
 
-def create_app(settings: Settings, *, engine=None, platforms=None, freeze_gc: bool = False) -> Starlette:
+def create_app(settings: Settings, *, engine=None, platforms=None, freeze_gc: bool = False) -> MeiyeApp:
     """`engine` and `platforms` let tests share theirs; otherwise the lifespan makes its own.
     `freeze_gc` is for the server process (tests would pin every earlier test's objects)."""
     settings.check()
@@ -166,4 +170,8 @@ def create_app(settings: Settings, *, engine=None, platforms=None, freeze_gc: bo
     if standins is not None:
         routes.extend(standins.routes())
     middleware = [Middleware(Observability, metrics=metrics, log_requests=settings.access_log), Middleware(BodyCap)]
-    return Starlette(routes=routes, lifespan=lifespan, middleware=middleware)
+    graphql_posts = {
+        path: Observability(GraphQLBodyGuard(endpoint, direct=True), metrics=metrics, log_requests=settings.access_log)
+        for path, endpoint in (("/graphql", staff_graphql), ("/mp/graphql", customer_graphql))
+    }
+    return MeiyeApp(routes=routes, lifespan=lifespan, middleware=middleware, graphql_posts=graphql_posts)

@@ -78,11 +78,14 @@ def error_response(status: int, code: str, lang: str, **params: object) -> JSONR
 
 
 class GraphQLBodyGuard:
-    """Wraps a GraphQL ASGI app: reads at most `max_bytes`, checks the request, replays it inward."""
+    """Wraps a GraphQL ASGI app: reads at most `max_bytes`, checks the request, replays it inward;
+    or, `direct`, hands the checked request to the endpoint's `answer_post(scope, data, send)`
+    (schema.graphql_http), which need not read or parse the body again."""
 
-    def __init__(self, app, max_bytes: int = MAX_BODY_BYTES) -> None:
+    def __init__(self, app, max_bytes: int = MAX_BODY_BYTES, *, direct: bool = False) -> None:
         self.app = app
         self.max_bytes = max_bytes
+        self.direct = direct
 
     async def __call__(self, scope, receive, send) -> None:
         # A GET carries no body: GraphiQL where the endpoint serves it, else the endpoint's own refusal.
@@ -97,9 +100,13 @@ class GraphQLBodyGuard:
                 return  # the client went away
             if "application/json" not in headers.get("content-type", "").lower():
                 raise BadBody(415, "UNSUPPORTED_MEDIA_TYPE")
-            note_graphql_request(check_graphql_request(body))
+            data = check_graphql_request(body)
+            note_graphql_request(data)
         except BadBody as bad:
             await error_response(bad.status, bad.code, lang, **bad.params)(scope, receive, send)
+            return
+        if self.direct:
+            await self.app.answer_post(scope, data, send)
             return
         await self.app(scope, _replay(body, receive), send)
 

@@ -159,7 +159,7 @@ async def test_a_bug_no_layer_answered_is_a_coded_json_500_with_the_request_id(f
     async def broken(*_args, **_kwargs):
         raise RuntimeError("secret detail of a bug")
 
-    monkeypatch.setattr(GraphQLEndpoint, "run", broken)
+    monkeypatch.setattr(GraphQLEndpoint, "answer_post", broken)
     with caplog.at_level(logging.INFO):
         response = await fresh.post("/graphql", json={"query": "{ __typename }"}, headers={"x-request-id": "req-500"})
     assert response.status_code == 500 and response.headers["content-type"] == "application/json"
