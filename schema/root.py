@@ -134,13 +134,24 @@ class CodedMaskErrors(MaskErrors):
             result.errors = self._process_errors(errors)
 
 
-class RequestRules(IntrospectionGate):
-    """What every request is parsed and validated with, in one extension where there were four
-    (Strawberry sets up every extension's hooks on every request): at most MAX_TOKENS tokens, the
-    query limits, one login a request, and no introspection where it is not allowed. The rule
-    classes are made once, so that the validation cache (keyed by document and rules) hits."""
+MASK = CodedMaskErrors(should_mask_error=should_mask, error_message="Internal error / 服务器内部错误")
+
+
+class RequestPipeline(TextGuard, IntrospectionGate, DocumentValidationCache, ParserCache):
+    """Everything a request is parsed, validated, guarded and masked with, in one extension where
+    there were five: Strawberry makes every extension anew and wraps each of its hooks on every
+    request (about 40 µs a request for the four others). It parses through the shared parser
+    cache (at most MAX_TOKENS tokens), validates through the document cache with the query limits,
+    one login a request and, where introspection is not allowed, NoIntrospection (the rule classes
+    are made once, so that the cache, keyed by document and rules, hits), refuses control
+    characters in text arguments (TextGuard's resolve hook, on only when a request could hold
+    one), and masks unexpected errors once the operation has run (CodedMaskErrors)."""
 
     RULES = (QueryLimitsRule, OneLoginPerRequest)
+
+    def __init__(self, *, staff: bool) -> None:
+        ParserCache.__init__(self, maxsize=512)
+        self.staff = staff
 
     async def on_operation(self):
         context = self.execution_context
@@ -150,16 +161,11 @@ class RequestRules(IntrospectionGate):
             rules += (NoIntrospection,)
         context.validation_rules = rules
         yield
+        MASK._process_result(context.result)
 
 
 def protective_extensions(*, staff: bool) -> list:
-    return [
-        partial(CodedMaskErrors, should_mask_error=should_mask, error_message="Internal error / 服务器内部错误"),
-        partial(RequestRules, staff=staff),
-        TextGuard,
-        partial(ParserCache, maxsize=512),
-        DocumentValidationCache,
-    ]
+    return [partial(RequestPipeline, staff=staff)]
 
 
 def build_staff_schema() -> strawberry.Schema:
