@@ -85,10 +85,26 @@ class Context:
         one whose role or store changed, stops acting at once rather than when its token expires.
         Root fields resolve concurrently: they all await the one lookup. A mutation passes its
         write transaction, so that the check costs no connection or transaction of its own."""
-        if self._lookup is None:
-            self._lookup = asyncio.ensure_future(self._load_actor(db))
-        self._actor = await self._lookup
-        return self._actor
+        lookup = self._lookup
+        if lookup is not None:
+            self._actor = await lookup
+            return self._actor
+        # The first caller reads the row itself (a task of its own cost more than the read's
+        # Python); the root fields resolving alongside wait on the future it answers.
+        lookup = self._lookup = asyncio.get_running_loop().create_future()
+        try:
+            actor = await self._load_actor(db)
+        except BaseException as error:
+            self._lookup = None  # a later caller reads again
+            if isinstance(error, asyncio.CancelledError):
+                lookup.cancel()
+            else:
+                lookup.set_exception(error)
+                lookup.exception()  # raised here; not also logged as never retrieved when no one waits
+            raise
+        lookup.set_result(actor)
+        self._actor = actor
+        return actor
 
     async def _load_actor(self, db: AsyncConnection | None) -> Actor | None:
         found = self.services.signer.staff_claims(self._token) if self._token else None

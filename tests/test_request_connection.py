@@ -146,3 +146,16 @@ async def test_concurrent_tasks_share_it_one_statement_at_a_time(engine):
         pass
     else:
         raise AssertionError("a read after the request ended must not take a connection again")
+
+
+async def test_root_fields_resolving_together_read_the_actor_once(demo, engine):
+    from domain.prepared import watching_statements
+
+    first = await demo.register(name="根字段一", as_="owner")
+    second = await demo.register(name="根字段二", as_="owner")
+    sent: list[str] = []
+    query = "query($a: ID!, $b: ID!) { a: member(id: $a) { name } b: member(id: $b) { name } viewer { id } }"
+    with watching_statements(engine, lambda sql, _args: sent.append(sql)):
+        data = await demo.gql(query, {"a": first["id"], "b": second["id"]}, as_="owner")
+    assert (data["a"]["name"], data["b"]["name"]) == ("根字段一", "根字段二")
+    assert sum("FROM staff" in sql and "staff.id =" in sql for sql in sent) == 1, sent
