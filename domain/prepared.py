@@ -160,7 +160,7 @@ _MISSING = object()
 
 
 class _Compiled:
-    __slots__ = ("sql", "_sources", "_names", "_bind_processors", "_row", "_processors")
+    __slots__ = ("sql", "_sources", "_names", "_bind_processors", "_row", "_processors", "_typed")
 
     def __init__(self, sql: str, values: list, processors: list | None) -> None:
         self.sql = sql
@@ -169,6 +169,8 @@ class _Compiled:
         self._names = [name for _key, name, _r, _d, _p in values]
         self._bind_processors = [(i, process) for i, (_k, _n, _r, _d, process) in enumerate(values) if process is not None]
         self._processors = processors
+        # Most columns have no result processor (a statement line has one of 13): only those are visited.
+        self._typed = [(i, p) for i, p in enumerate(processors) if p is not None] if processors else []
         self._row = None
 
     @classmethod
@@ -214,9 +216,17 @@ class _Compiled:
             # position, as it could not have been by attribute through SQLAlchemy either.
             row = self._row = namedtuple("Row", list(records[0].keys()), rename=True)
         processors = self._processors
+        make = row._make
         if processors is None or len(processors) != len(records[0]):
-            return [row._make(r) for r in records]
-        return [row._make([p(v) if p is not None else v for p, v in zip(processors, r)]) for r in records]
+            return [make(r) for r in records]
+        typed = self._typed
+        found = []
+        for record in records:
+            values = list(record)
+            for i, process in typed:
+                values[i] = process(values[i])
+            found.append(make(values))
+        return found
 
 
 class Rows:
