@@ -27,6 +27,8 @@ from schema.observability import Observability, access_log
 def variant(app, keep: bool):
     app.user_middleware = [m for m in app.user_middleware if keep or m.cls is not Observability]
     app.middleware_stack = None
+    if not keep:  # a GraphQL POST is answered before Starlette's middleware (schema.graphql_http)
+        app.graphql_posts = {path: answer.app for path, answer in app.graphql_posts.items()}
     return app
 
 

@@ -319,6 +319,10 @@ class DocumentValidationCache(SchemaExtension):
     MAX_ENTRIES = 512
 
     def on_validate(self) -> Iterator[None]:
+        self.validate()
+        yield
+
+    def validate(self) -> None:
         context = self.execution_context
         schema, document, rules = context.schema._schema, context.graphql_document, tuple(context.validation_rules)
         key = (id(schema), id(document), rules)
@@ -332,4 +336,3 @@ class DocumentValidationCache(SchemaExtension):
             if len(self._cache) > self.MAX_ENTRIES:
                 self._cache.popitem(last=False)
         context.pre_execution_errors = errors
-        yield

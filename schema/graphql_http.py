@@ -5,7 +5,8 @@ router, BodyCap, the body guard, then Strawberry's view: a request adapter, cont
 checks for batches, uploads and streams, a sub-response, the body parsed a second time, and a
 Starlette Response. None of it answers anything for a JSON body the guard has already read,
 capped and checked, and together it cost about a sixth of a member read's CPU. Here the guard
-hands the parsed body to `answer`, which runs the schema and sends the JSON itself.
+hands the parsed body to `answer_graphql_post`, which runs the operation (schema.pipeline's
+`execute_post`: Strawberry's steps without its extension runner) and sends the JSON itself.
 
 What those layers did that matters is kept: Observability is still outermost (request id, access
 line, metrics, the coded JSON 500), the guard still refuses what is not a GraphQL JSON body, and
@@ -26,6 +27,7 @@ from strawberry.schema.exceptions import CannotGetOperationTypeError, InvalidOpe
 from strawberry.types.graphql import OperationType
 
 from schema.observability import note_error_codes
+from schema.pipeline import execute_post
 
 # What Strawberry's view allows over POST.
 POST_OPERATIONS = frozenset({OperationType.QUERY, OperationType.MUTATION, OperationType.SUBSCRIPTION})
@@ -52,10 +54,9 @@ async def answer_graphql_post(endpoint, scope, data: dict, send) -> None:
     `endpoint` is a schema.app.GraphQLEndpoint: its context, schema and JSON encoder."""
     context = await endpoint.get_context(Request(scope), None)
     try:
-        result = await endpoint.schema.execute(
-            data["query"], variable_values=data.get("variables"), context_value=context,
-            operation_name=data.get("operationName"), operation_extensions=data.get("extensions"),
-            allowed_operation_types=POST_OPERATIONS,
+        result = await execute_post(
+            endpoint.schema, query=data["query"], variables=data.get("variables"), context=context,
+            operation_name=data.get("operationName"), operation_extensions=data.get("extensions"), allowed=POST_OPERATIONS,
         )
     except (CannotGetOperationTypeError, InvalidOperationTypeError, MissingQueryError) as error:
         note_error_codes(("BAD_REQUEST",))

@@ -3,30 +3,23 @@
 from __future__ import annotations
 
 import logging
-from functools import partial
 
 import strawberry
 from graphql import GraphQLError, GraphQLSyntaxError
-from strawberry.extensions import MaskErrors, ParserCache
 from strawberry.schema.config import StrawberryConfig
 from strawberry.tools import merge_types
 
-from domain.errors import DomainError
-from resolvers.context import out_of_range
-from resolvers.errors import AuthError, QueryError
 from schema.bookings import BookingMutation, BookingQuery
 from schema.brands import StaffChangeMutation, StaffMutation, StaffQuery
 from schema.cards import CashOutMutation
 from schema.coupons import CouponMutation, CouponQuery
-from schema.execution import DocumentValidationCache, PlainLeafExecutionContext
-from schema.introspection import IntrospectionGate, NoIntrospection
-from schema.limits import QueryLimitsRule
-from schema.login_rule import OneLoginPerRequest
+from schema.execution import PlainLeafExecutionContext
 from schema.marketing import MarketingMutation, MarketingQuery
 from schema.member_operations import MemberOperationsMutation, MemberOperationsQuery
 from schema.members import LoyaltyMutation, LoyaltyQuery, MemberMutation, MemberQuery
 from schema.nodes import NodeQuery
 from schema.observability import note_error_codes
+from schema.pipeline import protective_extensions, should_mask
 from schema.notifications import NotificationMutation, NotificationQuery
 from schema.order_history import OrderHistoryQuery
 from schema.payments import FinanceMutation, PlatformRefundQuery
@@ -42,7 +35,6 @@ from schema.sales import (
     StockQuery,
 )
 from schema.scalars import SCALAR_MAP
-from schema.text_guard import TextGuard
 from schema.types import (
     AuditEntry,
     Brand,
@@ -65,32 +57,6 @@ StaffQueryRoot = merge_types("Query", (StaffQuery, MemberQuery, OrderQuery, Repo
 StaffMutationRoot = merge_types("Mutation", (StaffMutation, MemberMutation, OrderMutation, FinanceMutation, BookingMutation,
                                              CouponMutation, LoyaltyMutation, MarketingMutation, NotificationMutation, OperationsReportMutation,
                                              StockMutation, CashOutMutation, MemberOperationsMutation, StaffChangeMutation))
-
-EXPOSED_ERRORS = (AuthError, QueryError)
-
-
-def should_mask(error: GraphQLError) -> bool:
-    """Parse and validation errors (no original error) and our own auth/query errors are shown;
-    anything else is a bug, shown to the client as a bare message (and logged with its stack)."""
-    original = error.original_error
-    if original is None or isinstance(original, EXPOSED_ERRORS):
-        return False
-    if isinstance(original, GraphQLError) or isinstance(original, ValueError) and "Fen" in str(original):
-        return False
-    if isinstance(original, (DomainError, OverflowError)):
-        _as_client_error(error, original)
-        return False
-    return True
-
-
-def _as_client_error(error: GraphQLError, original: Exception) -> None:
-    """A domain refusal that reached the top without its resolver turning it into a payload or a
-    QueryError, or a value beyond what Python can hold (a date in year 1 or 9999 moved to a time
-    zone, an integer past 2^63): still the client's input, so a coded error rather than a masked bug."""
-    refusal = original if isinstance(original, DomainError) else out_of_range()
-    error.message = refusal.message("zh")
-    error.extensions = {"code": refusal.code, "field": refusal.field}
-
 
 def client_error_code(error: GraphQLError) -> str:
     code = (error.extensions or {}).get("code")
@@ -116,56 +82,6 @@ class MeiyeSchema(strawberry.Schema):
             note_error_codes((code,))
             where = f" at {'.'.join(map(str, error.path))}" if error.path else ""
             log.info("client error %s%s: %.200r", code, where, error.message)
-
-
-MAX_TOKENS = 3000
-
-
-class CodedMaskErrors(MaskErrors):
-    def anonymise_error(self, error: GraphQLError) -> GraphQLError:
-        masked = super().anonymise_error(error)
-        masked.extensions = {"code": "INTERNAL_ERROR"}
-        return masked
-
-    def _process_result(self, result: object) -> None:
-        # Strawberry's own asks isinstance() of a runtime-checkable Protocol, ~10 µs every request.
-        errors = getattr(result, "errors", None)
-        if errors:
-            result.errors = self._process_errors(errors)
-
-
-MASK = CodedMaskErrors(should_mask_error=should_mask, error_message="Internal error / 服务器内部错误")
-
-
-class RequestPipeline(TextGuard, IntrospectionGate, DocumentValidationCache, ParserCache):
-    """Everything a request is parsed, validated, guarded and masked with, in one extension where
-    there were five: Strawberry makes every extension anew and wraps each of its hooks on every
-    request (about 40 µs a request for the four others). It parses through the shared parser
-    cache (at most MAX_TOKENS tokens), validates through the document cache with the query limits,
-    one login a request and, where introspection is not allowed, NoIntrospection (the rule classes
-    are made once, so that the cache, keyed by document and rules, hits), refuses control
-    characters in text arguments (TextGuard's resolve hook, on only when a request could hold
-    one), and masks unexpected errors once the operation has run (CodedMaskErrors)."""
-
-    RULES = (QueryLimitsRule, OneLoginPerRequest)
-
-    def __init__(self, *, staff: bool) -> None:
-        ParserCache.__init__(self, maxsize=512)
-        self.staff = staff
-
-    async def on_operation(self):
-        context = self.execution_context
-        context.parse_options["max_tokens"] = MAX_TOKENS
-        rules = context.validation_rules + self.RULES
-        if not await self._may_introspect():
-            rules += (NoIntrospection,)
-        context.validation_rules = rules
-        yield
-        MASK._process_result(context.result)
-
-
-def protective_extensions(*, staff: bool) -> list:
-    return [partial(RequestPipeline, staff=staff)]
 
 
 def build_staff_schema() -> strawberry.Schema:
