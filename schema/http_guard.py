@@ -47,6 +47,13 @@ def json_depth(value: object) -> int:
     return deepest
 
 
+def is_json_media_type(content_type: str) -> bool:
+    """`application/json`, in any case, with any parameters. The media type itself is compared, not
+    searched for: `text/plain;charset=application/json` is a type a web page may send to another
+    site without a preflight, and this guard is the only check of it before the schema runs."""
+    return content_type.split(";", 1)[0].strip().lower() == "application/json"
+
+
 def check_graphql_request(body: bytes) -> dict:
     """The body as a GraphQL-over-HTTP request object, or BadBody saying what is wrong with it."""
     try:
@@ -98,7 +105,7 @@ class GraphQLBodyGuard:
             body = await self._read(headers, receive)
             if body is None:
                 return  # the client went away
-            if "application/json" not in headers.get("content-type", "").lower():
+            if not is_json_media_type(headers.get("content-type", "")):
                 raise BadBody(415, "UNSUPPORTED_MEDIA_TYPE")
             data = check_graphql_request(body)
             note_graphql_request(data)

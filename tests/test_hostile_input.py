@@ -116,6 +116,27 @@ async def test_a_body_that_is_not_json_is_refused_as_such(client, path):
     assert (response.status_code, response.json()["errors"][0]["extensions"]["code"]) == (415, "UNSUPPORTED_MEDIA_TYPE")
 
 
+# Types a web page may POST to another site without a CORS preflight, naming application/json only in
+# a parameter: refused, so that no page a browser visits can run the API's public mutations (a login).
+CROSS_SITE_TYPES = ["text/plain;charset=application/json", "text/plain; x=application/json",
+                    "application/x-www-form-urlencoded; a=application/json", "multipart/form-data; boundary=application/json",
+                    "application/jsonp", "text/x-application/json"]
+
+
+@pytest.mark.parametrize("content_type", CROSS_SITE_TYPES)
+@pytest.mark.parametrize("path", ENDPOINTS)
+async def test_only_the_json_media_type_itself_is_read(client, path, content_type):
+    login = b'{"query":"mutation { staffLogin(input: {username: \\"owner\\", password: \\"meiye-demo\\"}) { token } }"}'
+    response = await client.http.post(path, content=login, headers={"content-type": content_type})
+    assert (response.status_code, response.json()["errors"][0]["extensions"]["code"]) == (415, "UNSUPPORTED_MEDIA_TYPE")
+
+
+@pytest.mark.parametrize("content_type", ["application/json", "application/json; charset=utf-8", "APPLICATION/JSON", " Application/Json ;charset=UTF-8"])
+async def test_the_json_media_type_is_read_in_any_case_and_with_parameters(client, content_type):
+    response = await client.http.post("/graphql", content=b'{"query":"{ __typename }"}', headers={"content-type": content_type})
+    assert (response.status_code, response.json()) == (200, {"data": {"__typename": "Query"}})
+
+
 # ------------------------------------------------------------------------------------ the text
 
 
