@@ -87,7 +87,8 @@ class Context:
         write transaction, so that the check costs no connection or transaction of its own."""
         lookup = self._lookup
         if lookup is not None:
-            self._actor = await lookup
+            # Shielded: a waiter cancelled (its field given up) must not cancel the others' answer.
+            self._actor = await asyncio.shield(lookup)
             return self._actor
         # The first caller reads the row itself (a task of its own cost more than the read's
         # Python); the root fields resolving alongside wait on the future it answers.
@@ -96,13 +97,15 @@ class Context:
             actor = await self._load_actor(db)
         except BaseException as error:
             self._lookup = None  # a later caller reads again
-            if isinstance(error, asyncio.CancelledError):
-                lookup.cancel()
-            else:
-                lookup.set_exception(error)
-                lookup.exception()  # raised here; not also logged as never retrieved when no one waits
+            if not lookup.done():
+                if isinstance(error, asyncio.CancelledError):
+                    lookup.cancel()
+                else:
+                    lookup.set_exception(error)
+                    lookup.exception()  # raised here; not also logged as never retrieved when no one waits
             raise
-        lookup.set_result(actor)
+        if not lookup.done():
+            lookup.set_result(actor)
         self._actor = actor
         return actor
 
