@@ -28,7 +28,7 @@ from resolvers.tokens import TokenSigner
 from schema.graphql_http import MeiyeApp, answer_graphql_post
 from schema.http_guard import BodyCap, GraphQLBodyGuard
 from schema.metrics import Metrics, metrics_route, ready_route
-from schema.observability import Observability, note_error_codes
+from schema.observability import Observability, coded_error, note_error_codes
 from schema.report_exports import export_routes
 from schema.root import build_customer_schema, build_staff_schema
 
@@ -58,8 +58,7 @@ class GraphQLEndpoint(GraphQL):
         except HTTPException as error:
             code = "PAYLOAD_TOO_LARGE" if error.status_code == 413 else "BAD_REQUEST"
             note_error_codes((code,))
-            body = {"data": None, "errors": [{"message": error.reason, "extensions": {"code": code}}]}
-            return JSONResponse(body, status_code=error.status_code)
+            return JSONResponse(coded_error(error.reason, code), status_code=error.status_code)
 
     async def execute_operation(self, request, request_adapter, request_data, context, root_value, sub_response):  # type: ignore[override]
         # The context owns the request's read connection (resolvers.request_db): back to the pool

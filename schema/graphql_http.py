@@ -26,7 +26,7 @@ from strawberry.http import process_result
 from strawberry.schema.exceptions import CannotGetOperationTypeError, InvalidOperationTypeError
 from strawberry.types.graphql import OperationType
 
-from schema.observability import note_error_codes
+from schema.observability import coded_error, note_error_codes
 from schema.pipeline import execute_post
 
 # What Strawberry's view allows over POST.
@@ -60,8 +60,7 @@ async def answer_graphql_post(endpoint, scope, data: dict, send) -> None:
         )
     except (CannotGetOperationTypeError, InvalidOperationTypeError, MissingQueryError) as error:
         note_error_codes(("BAD_REQUEST",))
-        payload = {"data": None, "errors": [{"message": refusal_reason(error), "extensions": {"code": "BAD_REQUEST"}}]}
-        await send_json(send, 400, endpoint.encode_json(payload))
+        await send_json(send, 400, endpoint.encode_json(coded_error(refusal_reason(error), "BAD_REQUEST")))
         return
     finally:
         await context.close()

@@ -15,7 +15,7 @@ from starlette.responses import JSONResponse
 
 from domain.errors import request_message
 from resolvers.context import parse_language
-from schema.observability import note_error_codes, note_graphql_request
+from schema.observability import coded_error, note_error_codes, note_graphql_request
 
 MAX_BODY_BYTES = 256 * 1024
 # A GraphQL request is an object whose variables nest a few levels (input → lines → payments);
@@ -77,7 +77,7 @@ def check_graphql_request(body: bytes) -> dict:
 def error_response(status: int, code: str, lang: str, **params: object) -> JSONResponse:
     note_error_codes((code,))
     message = request_message(code, lang, **params)
-    response = JSONResponse({"data": None, "errors": [{"message": message, "extensions": {"code": code}}]}, status_code=status)
+    response = JSONResponse(coded_error(message, code), status_code=status)
     if status == 413:
         # The rest of the body is never read; the connection cannot carry another request.
         response.headers["connection"] = "close"

@@ -22,9 +22,15 @@ import orjson
 
 access_log = logging.getLogger("meiye.access")
 log = logging.getLogger("meiye")
-INTERNAL_ERROR_BODY = orjson.dumps(
-    {"data": None, "errors": [{"message": "Internal error / 服务器内部错误", "extensions": {"code": "INTERNAL_ERROR"}}]}
-)
+
+
+def coded_error(message: str, code: str) -> dict:
+    """The body of a request refused before GraphQL answers it, in the shape a client reads
+    (`errors[0].extensions.code`)."""
+    return {"data": None, "errors": [{"message": message, "extensions": {"code": code}}]}
+
+
+INTERNAL_ERROR_BODY = orjson.dumps(coded_error("Internal error / 服务器内部错误", "INTERNAL_ERROR"))
 
 REQUEST_ID_HEADER = b"x-request-id"
 _SANE_REQUEST_ID = re.compile(rb"[A-Za-z0-9._-]{1,64}")
